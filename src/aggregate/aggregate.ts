@@ -1,0 +1,114 @@
+import { EventOutOfOrderError, InvalidArgumentError } from '../errors.js';
+import type { AnyEvent, EventData, EventMetadata, EventType, RecordedEvent } from '../events/types.js';
+
+/** Internal hooks the Repository uses; not part of the public surface of an aggregate. */
+export const aggregateInternals = Symbol('eventfold.aggregateInternals');
+
+/** A class that builds an aggregate from its id, as `Repository` and `fromEvents` need. */
+export type AggregateClass<A extends Aggregate<AnyEvent>> = new (id: string) => A;
+
+/** The event union of an aggregate type. */
+export type EventsOf<A> = A extends Aggregate<infer E> ? E : never;
+
+/** Implemented by aggregates that can be snapshotted. */
+export interface Snapshottable<State> {
+  /** The folded state as plain JSON. */
+  toSnapshot(): State;
+  /** Restores state saved by `toSnapshot`. */
+  restoreSnapshot(state: State): void;
+}
+
+/**
+ * Base class of event-sourced aggregates. State changes only through `raise`, which applies the
+ * event (the fold step) and records it as uncommitted; loading replays recorded events through
+ * the same `apply`. `E` is the union of the aggregate's events, so raising any other type does not
+ * compile, and an `apply` that switches on `event.type` can be checked for exhaustiveness with
+ * `assertNever`.
+ */
+export abstract class Aggregate<E extends AnyEvent> {
+  #version = 0;
+  #persistedVersion = 0;
+  #uncommitted: E[] = [];
+
+  constructor(readonly id: string) {
+    if (typeof id !== 'string' || id.length === 0) {
+      throw new InvalidArgumentError(`An aggregate id must be a non-empty string, got ${JSON.stringify(id)}.`);
+    }
+  }
+
+  /** The version of the current state: events loaded plus events raised since. */
+  get version(): number {
+    return this.#version;
+  }
+
+  /** The version the aggregate was loaded (or last saved) at: the expected version of the next save. */
+  get persistedVersion(): number {
+    return this.#persistedVersion;
+  }
+
+  /** Events raised since load or the last save, oldest first. */
+  get uncommittedEvents(): readonly E[] {
+    return this.#uncommitted;
+  }
+
+  /** Forgets the uncommitted events after they were stored. */
+  markCommitted(): void {
+    this.#uncommitted = [];
+    this.#persistedVersion = this.#version;
+  }
+
+  /** The fold step: update state from one event. Must not fail for a valid event history. */
+  protected abstract apply(event: E): void;
+
+  /** Applies a new event and records it as uncommitted. Decide first (throw on a broken rule), then raise. */
+  protected raise<T extends EventType<E>>(type: T, data: EventData<E, T>, metadata?: EventMetadata): void {
+    const event = (metadata === undefined ? { type, data } : { type, data, metadata }) as unknown as E;
+    this.apply(event);
+    this.#version++;
+    this.#uncommitted.push(event);
+  }
+
+  /** Rebuilds an aggregate of the calling subclass from its recorded events. */
+  static fromEvents<A extends Aggregate<AnyEvent>>(
+    this: AggregateClass<A>,
+    id: string,
+    events: Iterable<RecordedEvent<EventsOf<A>>>,
+  ): A {
+    const aggregate = new this(id);
+    aggregate[aggregateInternals].replay(events as Iterable<RecordedEvent>);
+    return aggregate;
+  }
+
+  /** @internal */
+  get [aggregateInternals]() {
+    return {
+      replay: (events: Iterable<RecordedEvent> | readonly RecordedEvent[]): void => {
+        if (this.#uncommitted.length > 0) {
+          throw new InvalidArgumentError(`Cannot replay events into aggregate '${this.id}' while it has uncommitted events.`);
+        }
+        let version = this.#version;
+        for (const event of events) {
+          if (event.version !== version + 1) {
+            this.#version = version;
+            this.#persistedVersion = version;
+            throw new EventOutOfOrderError(this.id, version + 1, event.version);
+          }
+          this.apply(event as unknown as E);
+          version++;
+        }
+        this.#version = version;
+        this.#persistedVersion = version;
+      },
+      restore: (version: number, restore: () => void): void => {
+        restore();
+        this.#version = version;
+        this.#persistedVersion = version;
+      },
+    };
+  }
+}
+
+/** For the `default` branch of an exhaustive switch: fails to compile when a case is missing. */
+export function assertNever(value: never, message = 'Unexpected value'): never {
+  throw new Error(`${message}: ${JSON.stringify(value)}`);
+}

@@ -1,0 +1,94 @@
+import { DuplicateHandlerError, HandlerNotFoundError, InvalidArgumentError } from '../errors.js';
+import type { EventMetadata } from '../events/types.js';
+
+/** An imperative request to change state (`RegisterUser`), handled by exactly one handler. */
+export interface Command<Type extends string = string, Data = unknown> {
+  readonly type: Type;
+  readonly data: Data;
+  /** Identifies this command; becomes the `causationId` of the events it causes. */
+  readonly commandId?: string;
+  /** Links everything caused by one user action; defaults to the commandId. */
+  readonly correlationId?: string;
+}
+
+export type AnyCommand = Command<string, unknown>;
+
+/** What a handler knows about the dispatch, ready to pass to `repository.save(…, { metadata })`. */
+export interface CommandContext {
+  readonly commandId: string;
+  readonly correlationId: string;
+  /** `{ correlationId, causationId }` for the events this command causes. */
+  readonly metadata: EventMetadata & { readonly correlationId: string; readonly causationId: string };
+}
+
+export type CommandHandler<C extends AnyCommand, R> = (command: C, context: CommandContext) => R | Promise<R>;
+
+/** Wraps dispatch: logging, authorisation, idempotency, transactions. Call `next()` to go on. */
+export type CommandMiddleware = (command: AnyCommand, context: CommandContext, next: () => Promise<unknown>) => Promise<unknown>;
+
+type HandlerEntry = (command: never, context: CommandContext) => unknown;
+
+/**
+ * Routes each command to its one handler. The type records what was registered, so dispatching an
+ * unregistered command type does not compile and the result is typed:
+ *
+ * ```ts
+ * const bus = new CommandBus()
+ *   .register('RegisterUser', async (c: RegisterUser) => ({ userId: c.data.userId }));
+ * const { userId } = await bus.dispatch({ type: 'RegisterUser', data: … });
+ * ```
+ */
+export class CommandBus<Handlers extends Record<string, HandlerEntry> = {}> {
+  private readonly handlers = new Map<string, CommandHandler<AnyCommand, unknown>>();
+  private readonly middleware: CommandMiddleware[] = [];
+
+  register<T extends string, C extends Command<T, unknown>, R>(
+    type: T,
+    handler: CommandHandler<C, R>,
+  ): CommandBus<Handlers & Record<T, (command: C, context: CommandContext) => R>> {
+    if (typeof type !== 'string' || type.length === 0) {
+      throw new InvalidArgumentError('A command type must be a non-empty string.');
+    }
+    if (this.handlers.has(type)) throw new DuplicateHandlerError('command', type);
+    this.handlers.set(type, handler as CommandHandler<AnyCommand, unknown>);
+    return this as unknown as CommandBus<Handlers & Record<T, (command: C, context: CommandContext) => R>>;
+  }
+
+  /** Adds middleware; the first added is the outermost. */
+  use(middleware: CommandMiddleware): this {
+    this.middleware.push(middleware);
+    return this;
+  }
+
+  /** True when a handler is registered for `type`. */
+  has(type: string): boolean {
+    return this.handlers.has(type);
+  }
+
+  async dispatch<T extends keyof Handlers & string>(
+    command: Parameters<Handlers[T]>[0] & { readonly type: T },
+  ): Promise<Awaited<ReturnType<Handlers[T]>>> {
+    const cmd = command as AnyCommand;
+    if (typeof cmd !== 'object' || cmd === null || typeof cmd.type !== 'string') {
+      throw new InvalidArgumentError('A command must be an object with a string type.');
+    }
+    const handler = this.handlers.get(cmd.type);
+    if (handler === undefined) throw new HandlerNotFoundError('command', cmd.type);
+    const commandId = cmd.commandId ?? crypto.randomUUID();
+    const correlationId = cmd.correlationId ?? commandId;
+    const context: CommandContext = {
+      commandId,
+      correlationId,
+      metadata: { correlationId, causationId: commandId },
+    };
+    if (this.middleware.length === 0) {
+      return (await handler(cmd, context)) as Awaited<ReturnType<Handlers[T]>>;
+    }
+    const run = (index: number): Promise<unknown> => {
+      const middleware = this.middleware[index];
+      if (middleware === undefined) return Promise.resolve(handler(cmd, context));
+      return middleware(cmd, context, () => run(index + 1));
+    };
+    return (await run(0)) as Awaited<ReturnType<Handlers[T]>>;
+  }
+}

@@ -1,0 +1,20 @@
+export * from './errors.js';
+export * from './events/types.js';
+export {
+  assertValidStreamId,
+  DEFAULT_EVENT_LIMITS,
+  MAX_EVENT_TYPE_LENGTH,
+  MAX_STREAM_ID_LENGTH,
+  type EventLimits,
+} from './events/validation.js';
+export * from './store/event-store.js';
+export * from './store/event-stream.js';
+export * from './store/expected-version.js';
+export * from './store/in-memory-event-store.js';
+export * from './snapshots/snapshot-store.js';
+export { InMemorySnapshotStore } from './snapshots/in-memory-snapshot-store.js';
+export { Aggregate, assertNever, type AggregateClass, type EventsOf, type Snapshottable } from './aggregate/aggregate.js';
+export * from './repository/repository.js';
+export * from './commands/command-bus.js';
+export * from './queries/query-bus.js';
+export * from './bus/event-bus.js';

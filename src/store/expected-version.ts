@@ -1,0 +1,38 @@
+import { ConcurrencyError, InvalidArgumentError } from '../errors.js';
+
+/**
+ * What a writer believes about a stream before appending:
+ * - a number: the stream is at exactly that version (0 = it does not exist yet);
+ * - `'no-stream'`: it does not exist yet;
+ * - `'stream-exists'`: it has at least one event;
+ * - `'any'`: no check.
+ */
+export type ExpectedVersion = number | 'no-stream' | 'stream-exists' | 'any';
+
+export function assertValidExpectedVersion(expected: unknown, streamId: string): asserts expected is ExpectedVersion {
+  if (expected === 'no-stream' || expected === 'stream-exists' || expected === 'any') return;
+  if (typeof expected === 'number' && Number.isSafeInteger(expected) && expected >= 0) return;
+  throw new InvalidArgumentError(
+    `Invalid expectedVersion ${JSON.stringify(expected) ?? String(expected)} for stream '${streamId}': ` +
+      `use a version number >= 0, 'no-stream', 'stream-exists' or 'any'.`,
+  );
+}
+
+/** True when a stream at `actual` satisfies `expected`. */
+export function versionMatches(expected: ExpectedVersion, actual: number): boolean {
+  switch (expected) {
+    case 'any':
+      return true;
+    case 'no-stream':
+      return actual === 0;
+    case 'stream-exists':
+      return actual > 0;
+    default:
+      return actual === expected;
+  }
+}
+
+/** Throws `ConcurrencyError` (with the real version) when the check fails. */
+export function checkExpectedVersion(streamId: string, expected: ExpectedVersion, actual: number): void {
+  if (!versionMatches(expected, actual)) throw new ConcurrencyError(streamId, expected, actual);
+}
