@@ -18,3 +18,5 @@ export * from './repository/repository.js';
 export * from './commands/command-bus.js';
 export * from './queries/query-bus.js';
 export * from './bus/event-bus.js';
+export * from './repository/unit-of-work.js';
+export * from './projections/index.js';

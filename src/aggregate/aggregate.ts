@@ -18,6 +18,12 @@ export interface Snapshottable<State> {
   restoreSnapshot(state: State): void;
 }
 
+/** @internal Folds recorded events into the aggregate; each must follow its version. */
+// Assigned by the static block of Aggregate, which can reach its private fields.
+export let replayInto: (aggregate: Aggregate<AnyEvent>, events: Iterable<RecordedEvent> | readonly RecordedEvent[]) => void;
+/** @internal Sets the aggregate's version after `restore` put a snapshot's state in place. */
+export let restoreInto: (aggregate: Aggregate<AnyEvent>, version: number, restore: () => void) => void;
+
 /**
  * Base class of event-sourced aggregates. State changes only through `raise`, which applies the
  * event (the fold step) and records it as uncommitted; loading replays recorded events through
@@ -75,35 +81,54 @@ export abstract class Aggregate<E extends AnyEvent> {
     events: Iterable<RecordedEvent<EventsOf<A>>>,
   ): A {
     const aggregate = new this(id);
-    aggregate[aggregateInternals].replay(events as Iterable<RecordedEvent>);
+    replayInto(aggregate, events as Iterable<RecordedEvent>);
     return aggregate;
   }
 
   /** @internal */
   get [aggregateInternals]() {
     return {
-      replay: (events: Iterable<RecordedEvent> | readonly RecordedEvent[]): void => {
-        if (this.#uncommitted.length > 0) {
-          throw new InvalidArgumentError(`Cannot replay events into aggregate '${this.id}' while it has uncommitted events.`);
-        }
-        let version = this.#version;
-        for (const event of events) {
-          if (event.version !== version + 1) {
-            this.#version = version;
-            this.#persistedVersion = version;
-            throw new EventOutOfOrderError(this.id, version + 1, event.version);
-          }
-          this.apply(event as unknown as E);
+      replay: (events: Iterable<RecordedEvent> | readonly RecordedEvent[]): void => replayInto(this, events),
+      restore: (version: number, restore: () => void): void => restoreInto(this, version, restore),
+    };
+  }
+
+  static {
+    // Plain functions with access to the private fields: the Repository's hot path calls these
+    // directly instead of allocating the closures of the getter above for every load.
+    const outOfOrder = (aggregate: Aggregate<AnyEvent>, version: number, event: RecordedEvent): never => {
+      aggregate.#version = version;
+      aggregate.#persistedVersion = version;
+      throw new EventOutOfOrderError(aggregate.id, version + 1, event.version);
+    };
+    replayInto = (aggregate, events) => {
+      if (aggregate.#uncommitted.length > 0) {
+        throw new InvalidArgumentError(`Cannot replay events into aggregate '${aggregate.id}' while it has uncommitted events.`);
+      }
+      let version = aggregate.#version;
+      if (Array.isArray(events)) {
+        // Index loop over a page: no iterator object.
+        const array = events as readonly RecordedEvent[];
+        for (let i = 0; i < array.length; i++) {
+          const event = array[i]!;
+          if (event.version !== version + 1) outOfOrder(aggregate, version, event);
+          aggregate.apply(event as never);
           version++;
         }
-        this.#version = version;
-        this.#persistedVersion = version;
-      },
-      restore: (version: number, restore: () => void): void => {
-        restore();
-        this.#version = version;
-        this.#persistedVersion = version;
-      },
+      } else {
+        for (const event of events) {
+          if (event.version !== version + 1) outOfOrder(aggregate, version, event);
+          aggregate.apply(event as never);
+          version++;
+        }
+      }
+      aggregate.#version = version;
+      aggregate.#persistedVersion = version;
+    };
+    restoreInto = (aggregate, version, restore) => {
+      restore();
+      aggregate.#version = version;
+      aggregate.#persistedVersion = version;
     };
   }
 }

@@ -1,5 +1,6 @@
 import { DuplicateHandlerError, HandlerNotFoundError, InvalidArgumentError } from '../errors.js';
 import type { EventMetadata } from '../events/types.js';
+import { newId } from '../events/ids.js';
 
 /** An imperative request to change state (`RegisterUser`), handled by exactly one handler. */
 export interface Command<Type extends string = string, Data = unknown> {
@@ -65,30 +66,37 @@ export class CommandBus<Handlers extends Record<string, HandlerEntry> = {}> {
     return this.handlers.has(type);
   }
 
-  async dispatch<T extends keyof Handlers & string>(
+  // Not `async`: the handler's own promise is handed back as is, saving a promise and a turn per
+  // command; every failure (bad input, missing handler, a handler that throws) still rejects.
+  dispatch<T extends keyof Handlers & string>(
     command: Parameters<Handlers[T]>[0] & { readonly type: T },
   ): Promise<Awaited<ReturnType<Handlers[T]>>> {
-    const cmd = command as AnyCommand;
+    try {
+      return Promise.resolve(this.run(command as AnyCommand)) as Promise<Awaited<ReturnType<Handlers[T]>>>;
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  private run(cmd: AnyCommand): unknown {
     if (typeof cmd !== 'object' || cmd === null || typeof cmd.type !== 'string') {
       throw new InvalidArgumentError('A command must be an object with a string type.');
     }
     const handler = this.handlers.get(cmd.type);
     if (handler === undefined) throw new HandlerNotFoundError('command', cmd.type);
-    const commandId = cmd.commandId ?? crypto.randomUUID();
+    const commandId = cmd.commandId ?? newId();
     const correlationId = cmd.correlationId ?? commandId;
     const context: CommandContext = {
       commandId,
       correlationId,
       metadata: { correlationId, causationId: commandId },
     };
-    if (this.middleware.length === 0) {
-      return (await handler(cmd, context)) as Awaited<ReturnType<Handlers[T]>>;
-    }
+    if (this.middleware.length === 0) return handler(cmd, context);
     const run = (index: number): Promise<unknown> => {
       const middleware = this.middleware[index];
       if (middleware === undefined) return Promise.resolve(handler(cmd, context));
       return middleware(cmd, context, () => run(index + 1));
     };
-    return (await run(0)) as Awaited<ReturnType<Handlers[T]>>;
+    return run(0);
   }
 }

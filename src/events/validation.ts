@@ -32,6 +32,9 @@ export function assertValidStreamId(streamId: unknown): asserts streamId is stri
   if (/[\u0000-\u001f\u007f]/.test(streamId)) {
     throw new InvalidStreamIdError(streamId, 'it contains control characters');
   }
+  if (!(streamId as string & { isWellFormed(): boolean }).isWellFormed()) {
+    throw new InvalidStreamIdError(streamId, 'it contains a lone UTF-16 surrogate (not valid Unicode)');
+  }
   if (streamId.trim() !== streamId) {
     throw new InvalidStreamIdError(streamId, 'it has leading or trailing whitespace');
   }
@@ -76,13 +79,86 @@ export function prepareEvents(
     );
   }
   const prepared = new Array<PreparedEvent>(events.length);
-  for (let index = 0; index < events.length; index++) {
-    prepared[index] = prepareEvent(streamId, events[index], index, limits);
+  // Reuse the idle walk; a nested call (a getter in the data that appends) gets its own.
+  const walk = idleWalk ?? new Walk();
+  idleWalk = undefined;
+  try {
+    walk.streamId = streamId;
+    for (let index = 0; index < events.length; index++) {
+      walk.index = index;
+      prepared[index] = prepareEvent(walk, events[index], limits);
+    }
+  } finally {
+    walk.begin('');
+    idleWalk = walk;
   }
   return prepared;
 }
 
-function prepareEvent(streamId: string, event: unknown, index: number, limits: EventLimits): PreparedEvent {
+/**
+ * A prepared event. Its JSON is computed on first use only: the in-memory store never needs it,
+ * and the size limit is checked from an upper bound gathered during the copy (see `Walk.bytes`).
+ */
+class PreparedJsonEvent implements PreparedEvent {
+  constructor(
+    readonly type: string,
+    readonly data: unknown,
+    readonly metadata: EventMetadata,
+    private cachedDataJson: string | undefined,
+    private cachedMetadataJson: string | undefined,
+  ) {}
+
+  get dataJson(): string {
+    return (this.cachedDataJson ??= JSON.stringify(this.data));
+  }
+
+  get metadataJson(): string {
+    return (this.cachedMetadataJson ??=
+      this.metadata === EMPTY_METADATA ? EMPTY_METADATA_JSON : JSON.stringify(this.metadata));
+  }
+}
+
+/**
+ * State of one copy walk. Paths are kept as a stack of keys and turned into text only for an
+ * error message, so a valid event costs no string building.
+ */
+class Walk {
+  streamId = '';
+  index = 0;
+  type = '';
+  root = '';
+  /** Upper bound of the UTF-8 bytes of the JSON written so far. */
+  bytes = 0;
+  /** The objects and arrays being copied, outermost first: a repeat is a cycle. */
+  readonly ancestors: object[] = [];
+  /** Keys (strings) and indexes (numbers) from the root to the current value. */
+  readonly keys: Array<string | number> = [];
+
+  begin(root: string): void {
+    this.root = root;
+    this.ancestors.length = 0;
+    this.keys.length = 0;
+  }
+
+  path(): string {
+    let path = this.root;
+    for (const key of this.keys) path += typeof key === 'number' ? `[${key}]` : `.${key}`;
+    return path;
+  }
+
+  fail(reason: string, path = this.path()): InvalidEventError {
+    return invalid(this.streamId, this.index, this.type, path, reason);
+  }
+}
+
+let idleWalk: Walk | undefined;
+
+// Upper bounds of JSON text in UTF-8 bytes: a UTF-16 unit takes at most 6 (a \uXXXX escape).
+const MAX_BYTES_PER_CHAR = 6;
+const MAX_NUMBER_BYTES = 25;
+
+function prepareEvent(walk: Walk, event: unknown, limits: EventLimits): PreparedEvent {
+  const { streamId, index } = walk;
   if (typeof event !== 'object' || event === null) {
     throw new InvalidEventError(`Event #${index} for stream '${streamId}' is not an object.`, { streamId, index });
   }
@@ -94,15 +170,19 @@ function prepareEvent(streamId: string, event: unknown, index: number, limits: E
       { streamId, index },
     );
   }
+  walk.type = type;
+  walk.begin('type');
+  assertStorableString(walk, type);
   if (data === undefined) {
     throw new InvalidEventError(
       `Event #${index} ('${type}') for stream '${streamId}' has undefined data; use null or an object.`,
       { streamId, index, path: 'data' },
     );
   }
-  const frozenData = freezeJson(data, streamId, index, type, 'data', new Set());
+  walk.bytes = 0;
+  walk.begin('data');
+  const frozenData = freezeJson(walk, data);
   let frozenMetadata: EventMetadata = EMPTY_METADATA;
-  let metadataJson = EMPTY_METADATA_JSON;
   if (metadata !== undefined) {
     if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) {
       throw new InvalidEventError(
@@ -110,13 +190,16 @@ function prepareEvent(streamId: string, event: unknown, index: number, limits: E
         { streamId, index, path: 'metadata' },
       );
     }
-    frozenMetadata = freezeJson(metadata, streamId, index, type, 'metadata', new Set()) as EventMetadata;
-    metadataJson = JSON.stringify(frozenMetadata);
+    walk.begin('metadata');
+    frozenMetadata = freezeJson(walk, metadata) as EventMetadata;
+  } else {
+    walk.bytes += EMPTY_METADATA_JSON.length;
   }
-  const dataJson = JSON.stringify(frozenData);
-  // Byte length only matters once the text could be near the limit; UTF-8 is at most 3 bytes per UTF-16 unit.
-  const chars = dataJson.length + metadataJson.length;
-  if (chars * 3 > limits.maxEventBytes) {
+  // The bound is exact enough for ordinary events; only one that might exceed the limit pays
+  // for its JSON text and an exact byte count (and keeps the text for the adapter).
+  if (walk.bytes > limits.maxEventBytes) {
+    const dataJson = JSON.stringify(frozenData);
+    const metadataJson = frozenMetadata === EMPTY_METADATA ? EMPTY_METADATA_JSON : JSON.stringify(frozenMetadata);
     const bytes = Buffer.byteLength(dataJson, 'utf8') + Buffer.byteLength(metadataJson, 'utf8');
     if (bytes > limits.maxEventBytes) {
       throw new BatchTooLargeError(
@@ -126,8 +209,9 @@ function prepareEvent(streamId: string, event: unknown, index: number, limits: E
         bytes,
       );
     }
+    return new PreparedJsonEvent(type, frozenData, frozenMetadata, dataJson, metadataJson);
   }
-  return { type, data: frozenData, metadata: frozenMetadata, dataJson, metadataJson };
+  return new PreparedJsonEvent(type, frozenData, frozenMetadata, undefined, undefined);
 }
 
 /**
@@ -135,66 +219,88 @@ function prepareEvent(streamId: string, event: unknown, index: number, limits: E
  * (functions, symbols, undefined, BigInt, NaN/Infinity, class instances such as Date or Map) and
  * cycles, so data always reads back exactly as written.
  */
-function freezeJson(
-  value: unknown,
-  streamId: string,
-  index: number,
-  type: string,
-  path: string,
-  seen: Set<object>,
-): unknown {
+function freezeJson(walk: Walk, value: unknown): unknown {
   switch (typeof value) {
     case 'string':
+      assertStorableString(walk, value);
+      walk.bytes += MAX_BYTES_PER_CHAR * value.length + 2;
+      return value;
     case 'boolean':
+      walk.bytes += 5;
       return value;
     case 'number':
-      if (!Number.isFinite(value)) {
-        throw invalid(streamId, index, type, path, `${String(value)} is not representable in JSON`);
-      }
-      return value;
+      if (!Number.isFinite(value)) throw walk.fail(`${String(value)} is not representable in JSON`);
+      walk.bytes += MAX_NUMBER_BYTES;
+      // JSON writes -0 as 0; store 0 so every adapter reads back the same value.
+      return value === 0 ? 0 : value;
     case 'object': {
-      if (value === null) return null;
-      if (seen.has(value)) throw invalid(streamId, index, type, path, 'the value contains a cycle');
-      seen.add(value);
+      if (value === null) {
+        walk.bytes += 4;
+        return null;
+      }
+      const { ancestors, keys } = walk;
+      if (ancestors.includes(value)) throw walk.fail('the value contains a cycle');
+      ancestors.push(value);
       let copy: unknown;
       if (Array.isArray(value)) {
-        const array = new Array<unknown>(value.length);
-        for (let i = 0; i < value.length; i++) {
-          array[i] = freezeJson(value[i], streamId, index, type, `${path}[${i}]`, seen);
+        const length = value.length;
+        walk.bytes += 2 + length;
+        const array = new Array<unknown>(length);
+        for (let i = 0; i < length; i++) {
+          keys.push(i);
+          array[i] = freezeJson(walk, value[i]);
+          keys.pop();
         }
         copy = Object.freeze(array);
       } else {
         const proto = Object.getPrototypeOf(value) as unknown;
         if (proto !== Object.prototype && proto !== null) {
           const name = (value as { constructor?: { name?: string } }).constructor?.name ?? 'unknown';
-          throw invalid(
-            streamId,
-            index,
-            type,
-            path,
-            `a ${name} instance is not plain JSON (convert it first, e.g. a Date to an ISO string)`,
-          );
+          throw walk.fail(`a ${name} instance is not plain JSON (convert it first, e.g. a Date to an ISO string)`);
         }
         const object: Record<string, unknown> = {};
-        for (const key of Object.keys(value)) {
+        const ownKeys = Object.keys(value);
+        walk.bytes += 2;
+        for (let k = 0; k < ownKeys.length; k++) {
+          const key = ownKeys[k]!;
           const child = (value as Record<string, unknown>)[key];
-          if (child === undefined) {
-            throw invalid(streamId, index, type, `${path}.${key}`, 'undefined is not JSON (omit the key instead)');
-          }
-          object[key] = freezeJson(child, streamId, index, type, `${path}.${key}`, seen);
+          if (!isStorable(key)) assertStorableString(walk, key, `${walk.path()} (a key)`);
+          walk.bytes += MAX_BYTES_PER_CHAR * key.length + 4;
+          keys.push(key);
+          if (child === undefined) throw walk.fail('undefined is not JSON (omit the key instead)');
+          const copied = freezeJson(walk, child);
+          keys.pop();
+          // Assigning '__proto__' would set the copy's prototype instead of a key: define it.
+          if (key === '__proto__') Object.defineProperty(object, key, { value: copied, enumerable: true, writable: true, configurable: true });
+          else object[key] = copied;
         }
-        if (Object.getOwnPropertySymbols(value).length > 0) {
-          throw invalid(streamId, index, type, path, 'symbol keys are not JSON');
-        }
+        if (Object.getOwnPropertySymbols(value).length > 0) throw walk.fail('symbol keys are not JSON');
         copy = Object.freeze(object);
       }
-      seen.delete(value);
+      ancestors.pop();
       return copy;
     }
     case 'undefined':
-      throw invalid(streamId, index, type, path, 'undefined is not JSON');
+      throw walk.fail('undefined is not JSON');
     default:
-      throw invalid(streamId, index, type, path, `a ${typeof value} is not JSON`);
+      throw walk.fail(`a ${typeof value} is not JSON`);
+  }
+}
+
+function isStorable(value: string): boolean {
+  return !value.includes('\u0000') && (value as string & { isWellFormed(): boolean }).isWellFormed();
+}
+
+/**
+ * NUL characters and lone surrogates have no UTF-8 form: PostgreSQL rejects them and other
+ * backends would change them, so they are refused up front, the same way for every adapter.
+ */
+function assertStorableString(walk: Walk, value: string, path?: string): void {
+  if (value.includes('\u0000')) {
+    throw walk.fail('a string contains a NUL (\\u0000) character, which no store keeps', path);
+  }
+  if (!(value as string & { isWellFormed(): boolean }).isWellFormed()) {
+    throw walk.fail('a string contains a lone UTF-16 surrogate (not valid Unicode)', path);
   }
 }
 

@@ -1,9 +1,9 @@
-import { aggregateInternals, type Aggregate, type AggregateClass, type Snapshottable } from '../aggregate/aggregate.js';
+import { replayInto, restoreInto, type Aggregate, type AggregateClass, type Snapshottable } from '../aggregate/aggregate.js';
 import type { EventBus } from '../bus/event-bus.js';
 import { AggregateNotFoundError, InvalidArgumentError, isEventfoldError } from '../errors.js';
 import type { AnyEvent, EventMetadata, JsonValue } from '../events/types.js';
 import type { SnapshotStore } from '../snapshots/snapshot-store.js';
-import type { AppendResult, EventStore } from '../store/event-store.js';
+import type { AppendResult, EventStore, StreamAppend } from '../store/event-store.js';
 import type { ExpectedVersion } from '../store/expected-version.js';
 
 export interface SnapshotOptions {
@@ -76,29 +76,32 @@ export class Repository<A extends Aggregate<AnyEvent>> {
    * Loads the aggregate: its latest state, or with `version` its state as of that version (time
    * travel). Throws `AggregateNotFoundError` when the stream is empty or shorter than `version`.
    */
-  async load(id: string, options: { readonly version?: number } = {}): Promise<A> {
-    const aggregate = await this.find(id, options);
-    if (aggregate === undefined) throw new AggregateNotFoundError(id, this.streamIdOf(id));
-    return aggregate;
+  load(id: string, options?: { readonly version?: number }): Promise<A> {
+    return this.fold(id, options?.version, true) as Promise<A>;
   }
 
   /** Like `load`, but resolves to `undefined` when the aggregate has no events. */
-  async find(id: string, options: { readonly version?: number } = {}): Promise<A | undefined> {
-    const wanted = options.version;
+  find(id: string, options?: { readonly version?: number }): Promise<A | undefined> {
+    return this.fold(id, options?.version, false);
+  }
+
+  // One async function behind load and find: one promise per load on the hot path, not two.
+  private async fold(id: string, wanted: number | undefined, required: boolean): Promise<A | undefined> {
     if (wanted !== undefined && (!Number.isSafeInteger(wanted) || wanted < 1)) {
       throw new InvalidArgumentError(`version must be an integer >= 1, got ${String(wanted)}.`);
     }
     const streamId = this.streamIdOf(id);
     const aggregate = new this.aggregateClass(id);
-    const internals = aggregate[aggregateInternals];
     let fromVersion = 1;
     if (this.snapshots !== undefined) {
-      const snapshot = await this.snapshots.store.load(streamId, {
-        ...(wanted === undefined ? {} : { maxVersion: wanted }),
-        schemaVersion: this.snapshots.schemaVersion,
-      });
+      const snapshot = await this.snapshots.store.load(
+        streamId,
+        wanted === undefined
+          ? { schemaVersion: this.snapshots.schemaVersion }
+          : { maxVersion: wanted, schemaVersion: this.snapshots.schemaVersion },
+      );
       if (snapshot !== undefined) {
-        internals.restore(snapshot.version, () =>
+        restoreInto(aggregate, snapshot.version, () =>
           (aggregate as unknown as Snapshottable<unknown>).restoreSnapshot(snapshot.state),
         );
         fromVersion = snapshot.version + 1;
@@ -106,16 +109,20 @@ export class Repository<A extends Aggregate<AnyEvent>> {
     }
     const restoredAt = aggregate.version;
     try {
-      const stream = this.store.readStream(streamId, {
-        fromVersion,
-        ...(wanted === undefined ? {} : { toVersion: wanted }),
-      });
-      for await (const page of stream.pages()) internals.replay(page);
+      const stream = this.store.readStream(
+        streamId,
+        wanted === undefined ? { fromVersion } : { fromVersion, toVersion: wanted },
+      );
+      for await (const page of stream.pages()) replayInto(aggregate, page);
     } catch (error) {
       if (!isEventfoldError(error, 'STREAM_NOT_FOUND')) throw error;
+      if (required) throw new AggregateNotFoundError(id, streamId);
       return undefined;
     }
-    if (aggregate.version === 0) return undefined;
+    if (aggregate.version === 0) {
+      if (required) throw new AggregateNotFoundError(id, streamId);
+      return undefined;
+    }
     if (wanted !== undefined && aggregate.version < wanted) {
       throw new AggregateNotFoundError(id, streamId, wanted, aggregate.version);
     }
@@ -131,23 +138,51 @@ export class Repository<A extends Aggregate<AnyEvent>> {
    * events.
    */
   async save(aggregate: A, options: SaveOptions = {}): Promise<AppendResult> {
-    const streamId = this.streamIdOf(aggregate.id);
+    const append = this.pendingAppend(aggregate, options);
+    const result = await this.store.append(append.streamId, append.events, { expectedVersion: append.expectedVersion });
+    // Awaits only when a snapshot is due: most saves resolve without another turn.
+    if (this.markSaved(aggregate, result)) await this.trySnapshot(aggregate, result.streamId);
+    return result;
+  }
+
+  /**
+   * The append that saving `aggregate` would make. With `committed` it lets a `UnitOfWork` save
+   * several aggregates in one atomic `appendMany`.
+   */
+  pendingAppend(aggregate: A, options: SaveOptions = {}): StreamAppend {
     const before = aggregate.persistedVersion;
-    const expectedVersion = options.expectedVersion ?? (before === 0 ? 'no-stream' : before);
     const metadata = options.metadata;
     const pending = aggregate.uncommittedEvents;
-    const events =
-      metadata === undefined
-        ? pending
-        : pending.map((e): AnyEvent => ({ type: e.type, data: e.data, metadata: { ...metadata, ...e.metadata } }));
-    const result = await this.store.append(streamId, events, { expectedVersion });
+    return {
+      streamId: this.streamIdOf(aggregate.id),
+      expectedVersion: options.expectedVersion ?? (before === 0 ? 'no-stream' : before),
+      events:
+        metadata === undefined
+          ? pending
+          : pending.map(
+              (e): AnyEvent => ({
+                type: e.type,
+                data: e.data,
+                // The store copies metadata anyway; merge (allocate) only when the event has its own.
+                metadata: e.metadata === undefined ? metadata : { ...metadata, ...e.metadata },
+              }),
+            ),
+    };
+  }
+
+  /** Marks the aggregate committed after its append succeeded, publishes, and snapshots when due. */
+  async committed(aggregate: A, result: AppendResult): Promise<void> {
+    if (this.markSaved(aggregate, result)) await this.trySnapshot(aggregate, result.streamId);
+  }
+
+  /** Marks committed and publishes; returns true when the save crossed a snapshot boundary. */
+  private markSaved(aggregate: A, result: AppendResult): boolean {
+    const before = aggregate.persistedVersion;
     aggregate.markCommitted();
     if (this.options.eventBus !== undefined && result.events.length > 0) this.options.eventBus.publish(result.events);
-    if (this.snapshots !== undefined) {
-      const every = this.snapshots.snapshotEvery;
-      if (Math.floor(result.version / every) > Math.floor(before / every)) await this.trySnapshot(aggregate, streamId);
-    }
-    return result;
+    if (this.snapshots === undefined) return false;
+    const every = this.snapshots.snapshotEvery;
+    return Math.floor(result.version / every) > Math.floor(before / every);
   }
 
   /**
@@ -160,11 +195,13 @@ export class Repository<A extends Aggregate<AnyEvent>> {
     if (!Number.isSafeInteger(retries) || retries < 0) {
       throw new InvalidArgumentError(`retries must be an integer >= 0, got ${String(retries)}.`);
     }
+    const saveOptions: SaveOptions = options.metadata === undefined ? {} : { metadata: options.metadata };
     for (let attempt = 0; ; attempt++) {
       const aggregate = await this.load(id);
-      await decide(aggregate);
+      const decided = decide(aggregate);
+      if (decided !== undefined) await decided;
       try {
-        await this.save(aggregate, options.metadata === undefined ? {} : { metadata: options.metadata });
+        await this.save(aggregate, saveOptions);
         return aggregate;
       } catch (error) {
         if (attempt >= retries || !isEventfoldError(error, 'CONCURRENCY_CONFLICT')) throw error;

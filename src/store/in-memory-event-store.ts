@@ -12,6 +12,7 @@ import {
   resolveLogRange,
   resolveStreamRange,
   type PreparedAppend,
+  type StreamRange,
 } from './store-input.js';
 
 /**
@@ -37,6 +38,7 @@ export class InMemoryEventStore implements EventStore {
   private readonly limits: EventLimits;
   private readonly pageSize: number;
   private closed = false;
+  private lastRecordedAt = new Date(0);
 
   constructor(options: InMemoryEventStoreOptions = {}) {
     this.limits = resolveLimits(options.limits);
@@ -55,7 +57,7 @@ export class InMemoryEventStore implements EventStore {
   async append(streamId: string, events: readonly AnyEvent[], options: AppendOptions): Promise<AppendResult> {
     this.assertOpen();
     const prepared = prepareAppend(streamId, events, options?.expectedVersion, this.limits);
-    return this.commit([prepared])[0]!;
+    return this.commitOne(prepared);
   }
 
   async appendMany(appends: readonly StreamAppend[]): Promise<AppendResult[]> {
@@ -63,11 +65,49 @@ export class InMemoryEventStore implements EventStore {
     return this.commit(prepareAppendMany(appends, this.limits));
   }
 
+  /** `commit` for the common single-stream append, without its per-append arrays. */
+  private commitOne(append: PreparedAppend): AppendResult {
+    const existing = this.streams.get(append.streamId);
+    const version = existing?.length ?? 0;
+    checkExpectedVersion(append.streamId, append.expectedVersion, version);
+    const first = this.log.length + 1;
+    const events = Object.freeze(recordEvents(append, version + 1, (i) => first + i, this.now()));
+    for (const hook of this.hooks) hook(events);
+    const result: AppendResult = {
+      streamId: append.streamId,
+      version: version + events.length,
+      position: events.length === 0 ? 0 : first + events.length - 1,
+      events,
+    };
+    if (events.length === 0) return result;
+    // Visible only now, after the check and every hook passed: the append is all or nothing.
+    let stream = existing;
+    if (stream === undefined) {
+      stream = [];
+      this.streams.set(append.streamId, stream);
+    }
+    for (let i = 0; i < events.length; i++) {
+      stream.push(events[i]!);
+      this.log.push(events[i]!);
+    }
+    return result;
+  }
+
+  /**
+   * The commit time. Appends within the same millisecond share one Date (as the events of one
+   * append always did): a Date per event was a fifth of the store's memory. Treat it as read-only.
+   */
+  private now(): Date {
+    const ms = Date.now();
+    if (ms !== this.lastRecordedAt.getTime()) this.lastRecordedAt = new Date(ms);
+    return this.lastRecordedAt;
+  }
+
   private commit(appends: readonly PreparedAppend[]): AppendResult[] {
     for (const append of appends) {
       checkExpectedVersion(append.streamId, append.expectedVersion, this.streams.get(append.streamId)?.length ?? 0);
     }
-    const recordedAt = new Date();
+    const recordedAt = this.now();
     let nextPosition = this.log.length + 1;
     const results: AppendResult[] = [];
     const all: RecordedEvent[] = [];
@@ -101,26 +141,9 @@ export class InMemoryEventStore implements EventStore {
 
   readStream(streamId: string, options?: ReadStreamOptions): EventStream<RecordedEvent> {
     const range = resolveStreamRange(streamId, options);
-    const self = this;
-    return new PagedEventStream(async function* () {
-      self.assertOpen();
-      const stream = self.streams.get(streamId);
-      if (stream === undefined) throw new StreamNotFoundError(streamId);
-      const high = Math.min(range.high, stream.length);
-      if (high < range.low || range.limit === 0) return;
-      const count = Math.min(high - range.low + 1, range.limit);
-      if (!range.backwards) {
-        for (let start = range.low - 1; start < range.low - 1 + count; start += self.pageSize) {
-          yield stream.slice(start, Math.min(start + self.pageSize, range.low - 1 + count));
-        }
-      } else {
-        const lowest = high - count + 1;
-        for (let top = high; top >= lowest; top -= self.pageSize) {
-          const bottom = Math.max(lowest, top - self.pageSize + 1);
-          yield stream.slice(bottom - 1, top).reverse();
-        }
-      }
-    });
+    return new PagedEventStream(
+      () => new StreamPages(this.streams, streamId, range, this.pageSize, () => this.assertOpen()),
+    );
   }
 
   readAll(options?: ReadAllOptions): EventStream<RecordedEvent> {
@@ -157,5 +180,86 @@ export class InMemoryEventStore implements EventStore {
 
   private assertOpen(): void {
     if (this.closed) throw new StoreClosedError('in-memory event store');
+  }
+}
+
+const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value: undefined });
+
+/**
+ * The pages of one `readStream`, as a plain async iterator rather than an async generator: most
+ * loads read short streams, where the generator's machinery cost more than the read itself.
+ * Bounds are fixed at the first `next()`; the stream array only grows, so later pages are stable.
+ */
+class StreamPages implements AsyncIterableIterator<readonly RecordedEvent[]> {
+  private started = false;
+  private stream: readonly RecordedEvent[] = [];
+  /** Forward: next 0-based index to read. Backwards: next (highest) version to read. */
+  private cursor = 0;
+  /** Forward: index to stop before. Backwards: lowest version to read. */
+  private end = 0;
+
+  constructor(
+    private readonly streams: ReadonlyMap<string, readonly RecordedEvent[]>,
+    private readonly streamId: string,
+    private readonly range: StreamRange,
+    private readonly pageSize: number,
+    private readonly assertOpen: () => void,
+  ) {}
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  next(): Promise<IteratorResult<readonly RecordedEvent[], undefined>> {
+    try {
+      return Promise.resolve(this.step());
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  return(): Promise<IteratorResult<readonly RecordedEvent[], undefined>> {
+    this.started = true;
+    this.cursor = 0;
+    this.end = this.range.backwards ? 1 : 0;
+    return Promise.resolve(DONE);
+  }
+
+  private step(): IteratorResult<readonly RecordedEvent[], undefined> {
+    if (!this.started) this.start();
+    if (!this.range.backwards) {
+      if (this.cursor >= this.end) return DONE;
+      const stop = Math.min(this.cursor + this.pageSize, this.end);
+      const page = this.stream.slice(this.cursor, stop);
+      this.cursor = stop;
+      return { done: false, value: page };
+    }
+    if (this.cursor < this.end) return DONE;
+    const bottom = Math.max(this.end, this.cursor - this.pageSize + 1);
+    const page = this.stream.slice(bottom - 1, this.cursor).reverse();
+    this.cursor = bottom - 1;
+    return { done: false, value: page };
+  }
+
+  private start(): void {
+    this.started = true;
+    // Empty until proven otherwise (also after a throw below): forward 0 >= 0, backwards 0 < 1.
+    this.cursor = 0;
+    this.end = this.range.backwards ? 1 : 0;
+    this.assertOpen();
+    const stream = this.streams.get(this.streamId);
+    if (stream === undefined) throw new StreamNotFoundError(this.streamId);
+    const { low, limit, backwards } = this.range;
+    const high = Math.min(this.range.high, stream.length);
+    if (high < low || limit === 0) return;
+    const count = Math.min(high - low + 1, limit);
+    this.stream = stream;
+    if (!backwards) {
+      this.cursor = low - 1;
+      this.end = low - 1 + count;
+    } else {
+      this.cursor = high;
+      this.end = high - count + 1;
+    }
   }
 }

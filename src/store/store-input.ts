@@ -1,5 +1,6 @@
 import { BatchTooLargeError, InvalidArgumentError } from '../errors.js';
 import type { EventMetadata, RecordedEvent } from '../events/types.js';
+import { newId } from '../events/ids.js';
 import {
   assertValidStreamId,
   DEFAULT_EVENT_LIMITS,
@@ -130,7 +131,7 @@ export function recordEvents(
       streamId: append.streamId,
       version: firstVersion + i,
       position: positions(i),
-      eventId: eventIds?.[i] ?? crypto.randomUUID(),
+      eventId: eventIds?.[i] ?? newId(),
       recordedAt,
     }) as RecordedEvent;
   }

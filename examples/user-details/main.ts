@@ -1,0 +1,105 @@
+/**
+ * The user-details example as a narrated script: register a user, change the password, let Bob and
+ * Alice change it concurrently from the same version, show the history and the state as of
+ * version 1, and query the read side. Runs on SQLite by default (a local file, so a second run
+ * continues from the stored history), on PostgreSQL when DATABASE_URL is set, or in memory with
+ * `--memory`.
+ */
+import { ConcurrencyError } from 'eventfold';
+import { openInfrastructure } from './infrastructure.js';
+import { createUserDetailsApp } from './app.js';
+
+const DEMO_USER = 'alice-0001';
+const DEMO_NAME = 'alice';
+
+const say = (text = ''): void => console.log(text);
+const step = (title: string): void => say(`\n== ${title}`);
+
+async function main(): Promise<void> {
+  const infrastructure = await openInfrastructure(process.argv.includes('--memory') ? 'memory' : 'auto');
+  say(`eventfold user-details example — events stored in ${infrastructure.description}`);
+  const app = await createUserDetailsApp(infrastructure);
+  try {
+    const { commands, queries } = app;
+
+    step('1. Register a user');
+    const existing = await app.write.users.find(DEMO_USER);
+    let version: number;
+    if (existing === undefined) {
+      const registered = await commands.dispatch({
+        type: 'RegisterUser',
+        data: { userId: DEMO_USER, userName: DEMO_NAME, email: 'alice@example.com', password: 'correct horse battery' },
+      });
+      version = registered.version;
+      say(`RegisterUser → UserRegistered; '${DEMO_USER}' is at version ${version}.`);
+      say('The password is stored only as a salted scrypt hash; the event never holds it in clear.');
+    } else {
+      version = existing.version;
+      say(`'${DEMO_USER}' already exists from an earlier run, at version ${version}: continuing its history.`);
+    }
+
+    step('2. Try to register the same user name again (unique user names)');
+    try {
+      await commands.dispatch({
+        type: 'RegisterUser',
+        data: { userId: `mallory-${Date.now()}`, userName: 'ALICE', email: 'mallory@example.com', password: 'not alice at all' },
+      });
+      say('Unexpected: the duplicate name was accepted.');
+    } catch (error) {
+      say(`Refused: ${(error as Error).message}`);
+    }
+
+    step('3. Change the password');
+    const changed = await commands.dispatch({
+      type: 'ChangePassword',
+      data: { userId: DEMO_USER, newPassword: `tr0ub4dor&3-${version}`, originalVersion: version },
+    });
+    say(`PasswordChanged; version ${version} → ${changed.version}.`);
+    version = changed.version;
+
+    step(`4. Bob and Alice both change the password, both from version ${version}`);
+    const [bob, alice] = await Promise.allSettled([
+      commands.dispatch({ type: 'ChangePassword', data: { userId: DEMO_USER, newPassword: 'bob-says-hello', originalVersion: version } }),
+      commands.dispatch({ type: 'ChangePassword', data: { userId: DEMO_USER, newPassword: 'alice-says-hi!', originalVersion: version } }),
+    ]);
+    for (const [who, outcome] of [['Bob', bob], ['Alice', alice]] as const) {
+      if (outcome.status === 'fulfilled') {
+        say(`${who}: saved, the user is now at version ${outcome.value.version}.`);
+        version = outcome.value.version;
+      } else if (outcome.reason instanceof ConcurrencyError) {
+        const error = outcome.reason;
+        say(`${who}: ConcurrencyError — expected version ${String(error.expectedVersion)}, actual version ${error.actualVersion}. Nothing was overwritten; ${who} must reload and retry.`);
+      } else {
+        throw outcome.reason;
+      }
+    }
+
+    step("5. The user's full history (state is a left fold over these events)");
+    for await (const event of infrastructure.store.readStream(app.write.users.streamIdOf(DEMO_USER))) {
+      const data = { ...(event.data as Record<string, unknown>) };
+      if ('password' in data) data['password'] = '<scrypt hash>';
+      say(`  v${event.version}  #${event.position}  ${event.recordedAt.toISOString()}  ${event.type} ${JSON.stringify(data)}`);
+    }
+
+    step('6. Time travel: the state as of version 1');
+    const atOne = await app.write.users.load(DEMO_USER, { version: 1 });
+    const now = await app.write.users.load(DEMO_USER);
+    say(`As of version 1: user name '${atOne.userName}', email ${atOne.email}, status ${atOne.status}, password hash ${atOne.password.hash.slice(0, 12)}…`);
+    say(`Now (version ${now.version}): password hash ${now.password.hash.slice(0, 12)}… — changed ${now.version - 1} time(s) since.`);
+
+    step('7. The query side: the users read model');
+    await app.readSideCaughtUp();
+    const page = await queries.execute({ type: 'ListUsers', params: { limit: 10, offset: 0 } });
+    say(`${page.total} user(s) in the read model:`);
+    for (const user of page.users) {
+      say(`  ${user.id}  ${user.userName}  ${user.email}  ${user.status}  v${user.version}`);
+    }
+  } finally {
+    await app.close();
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});

@@ -1,0 +1,137 @@
+import pg from 'pg';
+import type { Pool, PoolClient, PoolConfig, QueryArrayConfig, QueryArrayResult, QueryConfig, QueryResult, QueryResultRow } from 'pg';
+import { InvalidArgumentError, StoreClosedError } from '../errors.js';
+import { translatePgError } from './pg-errors.js';
+import { assertValidSchemaName, DEFAULT_POSTGRES_SCHEMA } from './schema-name.js';
+
+/**
+ * Where a store gets its connections: a connection string (the store creates a pool and ends it on
+ * `close()`) or a `pg.Pool` you own (the store never ends it; attach your own `'error'` listener).
+ */
+export type PostgresConnectionOptions =
+  | {
+      readonly connectionString: string;
+      /** Extra settings for the pool the store creates (`max`, timeouts, `ssl`, …). */
+      readonly poolConfig?: Omit<PoolConfig, 'connectionString'>;
+      readonly pool?: undefined;
+    }
+  | { readonly pool: Pool; readonly connectionString?: undefined; readonly poolConfig?: undefined };
+
+export interface PostgresSchemaOptions {
+  /** Schema holding the tables (default `eventfold`); lower-case letters, digits, `_`, at most 53. */
+  readonly schema?: string;
+}
+
+/** A pool plus the store's lifecycle: closed checks and error translation around every call. */
+export class PgConnection {
+  readonly pool: Pool;
+  readonly schema: string;
+  private readonly ownsPool: boolean;
+  private closed = false;
+
+  constructor(
+    options: PostgresConnectionOptions & PostgresSchemaOptions,
+    private readonly what: string,
+  ) {
+    if (typeof options !== 'object' || options === null) {
+      throw new InvalidArgumentError(`The ${what} needs { connectionString } or { pool }.`);
+    }
+    const schema = options.schema ?? DEFAULT_POSTGRES_SCHEMA;
+    assertValidSchemaName(schema);
+    this.schema = schema;
+    if (options.pool !== undefined) {
+      if (!(options.pool instanceof pg.Pool) && typeof (options.pool as Partial<Pool>).connect !== 'function') {
+        throw new InvalidArgumentError(`The ${what}'s 'pool' option must be a pg.Pool.`);
+      }
+      this.pool = options.pool;
+      this.ownsPool = false;
+    } else if (typeof options.connectionString === 'string' && options.connectionString.length > 0) {
+      this.pool = new pg.Pool({ ...options.poolConfig, connectionString: options.connectionString });
+      this.ownsPool = true;
+      // An idle client whose connection drops emits 'error' on the pool, which removes the client;
+      // without a listener Node would treat it as an uncaught exception and exit.
+      this.pool.on('error', () => {});
+    } else {
+      throw new InvalidArgumentError(`The ${what} needs { connectionString } or { pool }.`);
+    }
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  assertOpen(): void {
+    if (this.closed) throw new StoreClosedError(this.what);
+  }
+
+  async query<R extends QueryResultRow>(config: QueryConfig, action: string, write?: boolean): Promise<QueryResult<R>>;
+  async query<R extends unknown[]>(config: QueryArrayConfig, action: string, write?: boolean): Promise<QueryArrayResult<R>>;
+  async query(config: QueryConfig | QueryArrayConfig, action: string, write = false): Promise<unknown> {
+    this.assertOpen();
+    try {
+      return await this.pool.query(config as QueryConfig);
+    } catch (error) {
+      throw this.translate(error, action, write);
+    }
+  }
+
+  /**
+   * Runs `fn` in a transaction on one client: BEGIN, fn, COMMIT; ROLLBACK and rethrow when `fn`
+   * throws. A client whose connection broke is destroyed instead of returned to the pool.
+   */
+  async transaction<T>(action: string, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+    this.assertOpen();
+    let client: PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (error) {
+      throw this.translate(error, action, true);
+    }
+    // A checked-out client has no pool listener: a dropped connection between queries would
+    // otherwise be an uncaught 'error' event.
+    let broken: unknown;
+    const onError = (error: unknown): void => {
+      broken = error;
+    };
+    client.on('error', onError);
+    let began = false;
+    try {
+      await client.query('BEGIN');
+      began = true;
+      const result = await fn(client);
+      await client.query('COMMIT');
+      release(client, onError, undefined);
+      return result;
+    } catch (error) {
+      let destroy: unknown = broken;
+      if (began && destroy === undefined) {
+        try {
+          await client.query('ROLLBACK');
+        } catch (rollbackError) {
+          destroy = rollbackError;
+        }
+      } else if (!began) {
+        destroy = error;
+      }
+      release(client, onError, destroy ?? broken);
+      throw this.translate(error, action, true);
+    }
+  }
+
+  translate(error: unknown, action: string, write: boolean): unknown {
+    if (this.closed) return new StoreClosedError(this.what);
+    return translatePgError(error, action, this.schema, write);
+  }
+
+  /** Ends the pool the store created; a pool passed in stays open (its owner ends it). */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.ownsPool) await this.pool.end();
+  }
+}
+
+function release(client: PoolClient, onError: (error: unknown) => void, destroyWith: unknown): void {
+  client.removeListener('error', onError);
+  client.release(destroyWith === undefined ? undefined : destroyWith instanceof Error ? destroyWith : true);
+}

@@ -1,0 +1,16 @@
+export { PostgresEventStore, type PostgresAppendHook, type PostgresEventStoreOptions } from './postgres-event-store.js';
+export { PostgresSnapshotStore, type PostgresSnapshotStoreOptions } from './postgres-snapshot-store.js';
+export type { PostgresConnectionOptions, PostgresSchemaOptions } from './connection.js';
+export { POSTGRES_DDL, POSTGRES_SCHEMA_VERSION, postgresSchemaSql } from './ddl.js';
+export { assertValidSchemaName, DEFAULT_POSTGRES_SCHEMA, notifyChannel } from './schema-name.js';
+export {
+  addInlinePostgresProjection,
+  PostgresCheckpointStore,
+  PostgresProjectionLock,
+  PostgresProjectionRunner,
+  PostgresProjectionTarget,
+  postgresWakeUps,
+  projectionCheckpointsDdl,
+  type PostgresProjectionContext,
+  type PostgresProjectionRunnerOptions,
+} from './projections.js';

@@ -1,0 +1,31 @@
+import type { PoolClient } from 'pg';
+import { StoreUnavailableError } from '../errors.js';
+import { POSTGRES_SCHEMA_VERSION, postgresSchemaSql } from './ddl.js';
+import { LOCK_CLASS, quoteIdentifier, schemaLockKey } from './schema-name.js';
+
+/**
+ * Runs the DDL on a client inside a transaction the caller opened. The advisory lock makes
+ * concurrent migrations of one schema wait for each other instead of racing on CREATE … IF NOT
+ * EXISTS (which is not safe against concurrent creators).
+ */
+export async function migrateSchema(client: PoolClient, schema: string): Promise<void> {
+  const ddl = postgresSchemaSql(schema);
+  await client.query('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_CLASS.migrate, schemaLockKey(schema)]);
+  const existing = await client.query<{ version: number | null }>(
+    `SELECT CASE WHEN to_regclass($1) IS NULL THEN NULL ELSE 0 END AS version`,
+    [`${quoteIdentifier(schema)}.eventfold_schema`],
+  );
+  if (existing.rows[0]?.version !== null) {
+    const found = await client.query<{ version: number }>(
+      `SELECT coalesce(max(version), 0)::int AS version FROM ${quoteIdentifier(schema)}.eventfold_schema`,
+    );
+    const version = found.rows[0]?.version ?? 0;
+    if (version > POSTGRES_SCHEMA_VERSION) {
+      throw new StoreUnavailableError(
+        `PostgreSQL schema '${schema}' is at eventfold schema version ${version}, newer than this ` +
+          `library's ${POSTGRES_SCHEMA_VERSION}. Upgrade eventfold instead of migrating down.`,
+      );
+    }
+  }
+  await client.query(ddl);
+}

@@ -1,0 +1,363 @@
+import type { Pool, PoolClient, QueryArrayConfig, QueryConfig } from 'pg';
+import { ConcurrencyError, InvalidArgumentError, StreamNotFoundError } from '../errors.js';
+import type { AnyEvent, RecordedEvent } from '../events/types.js';
+import type { EventLimits } from '../events/validation.js';
+import type { AppendOptions, AppendResult, EventStore, ReadAllOptions, ReadStreamOptions, StreamAppend } from '../store/event-store.js';
+import { PagedEventStream, type EventStream } from '../store/event-stream.js';
+import type { ExpectedVersion } from '../store/expected-version.js';
+import {
+  prepareAppend,
+  prepareAppendMany,
+  recordEvents,
+  resolveLimits,
+  resolveLogRange,
+  resolveStreamRange,
+  type PreparedAppend,
+  type StreamRange,
+} from '../store/store-input.js';
+import { PgConnection, type PostgresConnectionOptions, type PostgresSchemaOptions } from './connection.js';
+import { migrateSchema } from './migrate.js';
+import { CONFLICT_SQLSTATE } from './pg-errors.js';
+import { EVENT_COLUMNS, eventsFromRows, ROW_TYPES, type EventRow } from './rows.js';
+import { notifyChannel, quoteIdentifier } from './schema-name.js';
+
+/**
+ * Runs inside an append's transaction, on its client, after the events are inserted and before
+ * COMMIT. Write your own rows with `client` (inline projections, an outbox); a throw (or a
+ * rejected promise) rolls back the whole append, the hook's writes included.
+ */
+export type PostgresAppendHook = (events: readonly RecordedEvent[], client: PoolClient) => Promise<void>;
+
+export type PostgresEventStoreOptions = PostgresConnectionOptions &
+  PostgresSchemaOptions & {
+    /** Override the default limits on events per append and bytes per event. */
+    readonly limits?: Partial<EventLimits>;
+    /** Events per database round trip when reading (default 1000): bounds reader memory. */
+    readonly pageSize?: number;
+  };
+
+const MAX_VERSION = Number.MAX_SAFE_INTEGER;
+
+/** One row of `append_events` per stream, in input order. */
+interface AppendRow {
+  readonly stream_version: number;
+  readonly first_position: number;
+}
+
+/** How `append_events` encodes the non-numeric expected versions. */
+function encodeExpected(expected: ExpectedVersion): number {
+  switch (expected) {
+    case 'any':
+      return -1;
+    case 'stream-exists':
+      return -2;
+    case 'no-stream':
+      return 0;
+    default:
+      return expected;
+  }
+}
+
+/**
+ * The `EventStore` port on PostgreSQL (via `pg`). Call `migrate()` once (idempotent) before use.
+ *
+ * - An append is one round trip (one call of the `append_events` function) unless append hooks
+ *   are registered; then it is BEGIN, the call, the hooks, COMMIT on one client.
+ * - Every `expectedVersion` kind is checked inside SQL under the stream's row lock.
+ * - The global log is gap-safe: see `log_watch` in `postgresSchemaSql` for how, and what it costs.
+ * - Every append sends `NOTIFY eventfold_<schema>` with its last position, inside its transaction.
+ */
+export class PostgresEventStore implements EventStore {
+  private readonly connection: PgConnection;
+  private readonly limits: EventLimits;
+  private readonly pageSize: number;
+  private readonly hooks: PostgresAppendHook[] = [];
+  private readonly sql: ReturnType<typeof statements>;
+
+  constructor(options: PostgresEventStoreOptions) {
+    this.connection = new PgConnection(options, 'PostgreSQL event store');
+    this.limits = resolveLimits(options.limits);
+    const pageSize = options.pageSize ?? 1000;
+    if (!Number.isSafeInteger(pageSize) || pageSize < 1) {
+      throw new InvalidArgumentError(`pageSize must be a positive integer, got ${String(pageSize)}.`);
+    }
+    this.pageSize = pageSize;
+    this.sql = statements(this.connection.schema);
+  }
+
+  /** Creates the store and runs `migrate()`. */
+  static async create(options: PostgresEventStoreOptions): Promise<PostgresEventStore> {
+    const store = new PostgresEventStore(options);
+    try {
+      await store.migrate();
+    } catch (error) {
+      await store.close();
+      throw error;
+    }
+    return store;
+  }
+
+  /** The pool the store uses (for read models that live in the same database). */
+  get pool(): Pool {
+    return this.connection.pool;
+  }
+
+  /** The schema holding the store's tables. */
+  get schema(): string {
+    return this.connection.schema;
+  }
+
+  /** The LISTEN channel every append notifies (payload: the append's last position). */
+  get notifyChannel(): string {
+    return notifyChannel(this.connection.schema);
+  }
+
+  /** Creates (or completes) the schema, tables, indexes and functions. Safe to run concurrently. */
+  async migrate(): Promise<void> {
+    await this.connection.transaction('migrate the event store schema', (client) => migrateSchema(client, this.schema));
+  }
+
+  /** Registers a hook that runs inside every append's transaction (see `PostgresAppendHook`). */
+  addAppendHook(hook: PostgresAppendHook): () => void {
+    if (typeof hook !== 'function') throw new InvalidArgumentError('addAppendHook takes a function.');
+    this.hooks.push(hook);
+    return () => {
+      const index = this.hooks.indexOf(hook);
+      if (index >= 0) this.hooks.splice(index, 1);
+    };
+  }
+
+  /** Runs `fn` in a transaction on one pooled client: COMMIT when it resolves, ROLLBACK when it throws. */
+  async withTransaction<T>(fn: (client: PoolClient) => Promise<T>): Promise<T> {
+    if (typeof fn !== 'function') throw new InvalidArgumentError('withTransaction takes a function.');
+    return this.connection.transaction('run a transaction', fn);
+  }
+
+  async append(streamId: string, events: readonly AnyEvent[], options: AppendOptions): Promise<AppendResult> {
+    this.connection.assertOpen();
+    const prepared = prepareAppend(streamId, events, options?.expectedVersion, this.limits);
+    return (await this.commit([prepared]))[0]!;
+  }
+
+  async appendMany(appends: readonly StreamAppend[]): Promise<AppendResult[]> {
+    this.connection.assertOpen();
+    const prepared = prepareAppendMany(appends, this.limits);
+    if (prepared.length === 0) return [];
+    return this.commit(prepared);
+  }
+
+  private async commit(appends: readonly PreparedAppend[]): Promise<AppendResult[]> {
+    const recordedAt = new Date();
+    const call = this.appendCall(appends, recordedAt);
+    const hooks = this.hooks.slice();
+    try {
+      if (hooks.length === 0) {
+        const { rows } = await this.connection.query<AppendRow>(call.query, 'append events', true);
+        return buildResults(appends, rows, call.eventIds, recordedAt);
+      }
+      return await this.connection.transaction('append events', async (client) => {
+        const { rows } = await client.query<AppendRow>(call.query);
+        const results = buildResults(appends, rows, call.eventIds, recordedAt);
+        const all: RecordedEvent[] = [];
+        for (const result of results) for (const event of result.events) all.push(event);
+        for (const hook of hooks) await hook(all, client);
+        return results;
+      });
+    } catch (error) {
+      throw conflictFrom(error, appends) ?? error;
+    }
+  }
+
+  private appendCall(appends: readonly PreparedAppend[], recordedAt: Date): { query: QueryConfig; eventIds: string[][] } {
+    const streamIds: string[] = [];
+    const expected: number[] = [];
+    const counts: number[] = [];
+    const eventStreams: number[] = [];
+    const ids: string[] = [];
+    const types: string[] = [];
+    let data = '[';
+    let metadata = '[';
+    const eventIds: string[][] = [];
+    for (let s = 0; s < appends.length; s++) {
+      const append = appends[s]!;
+      streamIds.push(append.streamId);
+      expected.push(encodeExpected(append.expectedVersion));
+      counts.push(append.events.length);
+      const streamEventIds: string[] = [];
+      for (const event of append.events) {
+        const id = crypto.randomUUID();
+        streamEventIds.push(id);
+        ids.push(id);
+        types.push(event.type);
+        eventStreams.push(s + 1);
+        if (data.length > 1) {
+          data += ',';
+          metadata += ',';
+        }
+        data += event.dataJson;
+        metadata += event.metadataJson;
+      }
+      eventIds.push(streamEventIds);
+    }
+    return {
+      query: {
+        name: this.sql.appendName,
+        text: this.sql.append,
+        values: [streamIds, expected, counts, eventStreams, ids, types, data + ']', metadata + ']', recordedAt.toISOString()],
+        types: ROW_TYPES,
+      },
+      eventIds,
+    };
+  }
+
+  readStream(streamId: string, options?: ReadStreamOptions): EventStream<RecordedEvent> {
+    const range = resolveStreamRange(streamId, options);
+    return new PagedEventStream(() => this.streamPages(streamId, range));
+  }
+
+  private async *streamPages(streamId: string, range: StreamRange): AsyncGenerator<readonly RecordedEvent[]> {
+    this.connection.assertOpen();
+    let remaining = range.limit;
+    let low = range.low;
+    let high = Math.min(range.high, MAX_VERSION);
+    const fetch = (): Promise<RecordedEvent[]> => {
+      const size = Math.min(this.pageSize, remaining);
+      return this.readRows(range.backwards ? this.sql.readStreamBackwards : this.sql.readStream, [streamId, low, high, size], 'read a stream');
+    };
+    let next = remaining === 0 || high < low ? Promise.resolve([]) : fetch();
+    let first = true;
+    for (;;) {
+      const page = await next;
+      if (first && page.length === 0) {
+        if (!(await this.streamExists(streamId))) throw new StreamNotFoundError(streamId);
+        return;
+      }
+      first = false;
+      const requested = Math.min(this.pageSize, remaining);
+      remaining -= page.length;
+      const done = page.length < requested || remaining === 0;
+      if (!done) {
+        // Read the next page while the caller folds this one.
+        const last = page[page.length - 1]!.version;
+        if (range.backwards) high = last - 1;
+        else low = last + 1;
+        next = settleQuietly(fetch());
+      }
+      yield page;
+      if (done) return;
+    }
+  }
+
+  readAll(options?: ReadAllOptions): EventStream<RecordedEvent> {
+    const range = resolveLogRange(options);
+    return new PagedEventStream(() => this.logPages(range.fromPosition, range.limit));
+  }
+
+  private async *logPages(fromPosition: number, limit: number): AsyncGenerator<readonly RecordedEvent[]> {
+    this.connection.assertOpen();
+    let remaining = limit;
+    let from = fromPosition;
+    const fetch = (): Promise<RecordedEvent[]> =>
+      this.readRows(this.sql.readAll, [from, Math.min(this.pageSize, remaining)], 'read the event log');
+    if (remaining === 0) return;
+    let next = fetch();
+    for (;;) {
+      const page = await next;
+      const requested = Math.min(this.pageSize, remaining);
+      remaining -= page.length;
+      // A short page is the end of what is visible now; a later read continues from there.
+      const done = page.length < requested || remaining === 0;
+      if (!done) {
+        from = page[page.length - 1]!.position + 1;
+        next = settleQuietly(fetch());
+      }
+      if (page.length > 0) yield page;
+      if (done) return;
+    }
+  }
+
+  private async readRows(text: string, values: unknown[], action: string): Promise<RecordedEvent[]> {
+    const config: QueryArrayConfig = { text, values, rowMode: 'array', types: ROW_TYPES };
+    const result = await this.connection.query<EventRow>(config, action);
+    return eventsFromRows(result.rows);
+  }
+
+  private async streamExists(streamId: string): Promise<boolean> {
+    const result = await this.connection.query({ text: this.sql.streamVersion, values: [streamId], types: ROW_TYPES }, 'read a stream version');
+    return result.rows.length > 0;
+  }
+
+  async streamVersion(streamId: string): Promise<number> {
+    this.connection.assertOpen();
+    resolveStreamRange(streamId, undefined);
+    const result = await this.connection.query<{ version: number }>(
+      { text: this.sql.streamVersion, values: [streamId], types: ROW_TYPES },
+      'read a stream version',
+    );
+    return result.rows[0]?.version ?? 0;
+  }
+
+  async headPosition(): Promise<number> {
+    const result = await this.connection.query<{ head: number }>({ text: this.sql.headPosition, types: ROW_TYPES }, 'read the head position');
+    return result.rows[0]?.head ?? 0;
+  }
+
+  /** Ends the pool the store created from a connection string; a pool passed in stays open. */
+  async close(): Promise<void> {
+    await this.connection.close();
+  }
+}
+
+function statements(schema: string) {
+  const s = quoteIdentifier(schema);
+  return {
+    appendName: `eventfold_append_${schema}`,
+    append: `SELECT stream_version, first_position FROM ${s}.append_events($1::text[], $2::bigint[], $3::integer[], $4::integer[], $5::uuid[], $6::text[], $7::json, $8::json, $9::timestamptz)`,
+    readStream:
+      `SELECT ${EVENT_COLUMNS} FROM ${s}.events ` +
+      `WHERE stream_id = $1 AND version >= $2 AND version <= $3 ORDER BY version LIMIT $4`,
+    readStreamBackwards:
+      `SELECT ${EVENT_COLUMNS} FROM ${s}.events ` +
+      `WHERE stream_id = $1 AND version >= $2 AND version <= $3 ORDER BY version DESC LIMIT $4`,
+    readAll: `SELECT * FROM ${s}.read_log($1, $2)`,
+    streamVersion: `SELECT version FROM ${s}.streams WHERE stream_id = $1`,
+    headPosition: `SELECT ${s}.log_head() AS head`,
+  };
+}
+
+function buildResults(
+  appends: readonly PreparedAppend[],
+  rows: readonly AppendRow[],
+  eventIds: readonly string[][],
+  recordedAt: Date,
+): AppendResult[] {
+  return appends.map((append, index) => {
+    const row = rows[index]!;
+    const count = append.events.length;
+    const events = Object.freeze(
+      recordEvents(append, row.stream_version - count + 1, (i) => row.first_position + i, recordedAt, eventIds[index]),
+    );
+    return {
+      streamId: append.streamId,
+      version: row.stream_version,
+      position: count === 0 ? 0 : row.first_position + count - 1,
+      events,
+    };
+  });
+}
+
+/** Turns `append_events`' EF001 error (DETAIL '<stream index>:<actual>') into a ConcurrencyError. */
+function conflictFrom(error: unknown, appends: readonly PreparedAppend[]): ConcurrencyError | undefined {
+  const pgError = error as { code?: unknown; detail?: unknown };
+  if (pgError?.code !== CONFLICT_SQLSTATE || typeof pgError.detail !== 'string') return undefined;
+  const [index, actual] = pgError.detail.split(':').map(Number);
+  const append = appends[(index ?? 0) - 1];
+  if (append === undefined || actual === undefined || !Number.isSafeInteger(actual)) return undefined;
+  return new ConcurrencyError(append.streamId, append.expectedVersion, actual);
+}
+
+/** A prefetched page nobody awaits (the reader stopped early) must not become an unhandled rejection. */
+function settleQuietly<T>(promise: Promise<T>): Promise<T> {
+  promise.catch(() => {});
+  return promise;
+}

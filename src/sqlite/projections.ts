@@ -1,0 +1,243 @@
+import type BetterSqlite3 from 'better-sqlite3';
+import { InvalidArgumentError } from '../errors.js';
+import type { AnyEvent } from '../events/types.js';
+import type { CheckpointStore } from '../projections/checkpoint-store.js';
+import { CheckpointConflictError } from '../projections/errors.js';
+import { applyEventsSync, assertValidProjectionName, runHookSync, type MaybePromise, type Projection } from '../projections/projection.js';
+import { ProjectionRunner, type ProjectionRunnerSettings } from '../projections/runner.js';
+import type { Checkpoint, ProjectionLease, ProjectionLock, ProjectionTarget } from '../projections/target.js';
+import { migrateSchema, type Migration } from './schema.js';
+import type { SqliteEventStore } from './sqlite-event-store.js';
+
+/** What SQLite projection handlers get: the store's connection, inside the batch's transaction. */
+export interface SqliteProjectionContext {
+  readonly db: BetterSqlite3.Database;
+}
+
+export const PROJECTIONS_COMPONENT = 'projections';
+
+/** Checkpoints and runner locks, versioned like the event log (row `projections` in `eventfold_schema`). */
+export const PROJECTION_MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'projection checkpoints and runner locks',
+    up: (db) => {
+      db.exec(`
+        CREATE TABLE eventfold_projection_checkpoints (
+          name       TEXT    PRIMARY KEY,
+          position   INTEGER NOT NULL,
+          version    INTEGER NOT NULL,
+          updated_at INTEGER NOT NULL
+        ) STRICT;
+        CREATE TABLE eventfold_projection_locks (
+          name       TEXT    PRIMARY KEY,
+          owner      TEXT    NOT NULL,
+          expires_at INTEGER NOT NULL
+        ) STRICT;
+      `);
+    },
+  },
+];
+
+interface CheckpointRow {
+  position: number;
+  version: number;
+}
+
+/**
+ * Checkpoints in table `eventfold_projection_checkpoints`. `compareAndSetIn` runs inside a caller's
+ * transaction, which is how a runner commits read model and checkpoint together.
+ */
+export class SqliteCheckpointStore implements CheckpointStore {
+  private readonly select: BetterSqlite3.Statement<[string], CheckpointRow>;
+  private readonly insert: BetterSqlite3.Statement<[string, number, number, number]>;
+  private readonly update: BetterSqlite3.Statement<[number, number, number, string, number, number]>;
+  private readonly remove: BetterSqlite3.Statement<[string]>;
+
+  constructor(private readonly db: BetterSqlite3.Database) {
+    migrateSchema(db, PROJECTIONS_COMPONENT, PROJECTION_MIGRATIONS);
+    this.select = db.prepare('SELECT position, version FROM eventfold_projection_checkpoints WHERE name = ?');
+    this.insert = db.prepare(
+      `INSERT INTO eventfold_projection_checkpoints (name, position, version, updated_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (name) DO NOTHING`,
+    );
+    this.update = db.prepare(
+      `UPDATE eventfold_projection_checkpoints SET position = ?, version = ?, updated_at = ?
+       WHERE name = ? AND position = ? AND version = ?`,
+    );
+    this.remove = db.prepare('DELETE FROM eventfold_projection_checkpoints WHERE name = ?');
+  }
+
+  get(projection: string): Checkpoint | undefined {
+    const row = this.select.get(projection);
+    return row === undefined ? undefined : { position: row.position, version: row.version };
+  }
+
+  /** Moves the checkpoint from `expected` to `next`; call inside a transaction on the same connection. */
+  compareAndSetIn(projection: string, expected: Checkpoint | undefined, next: Checkpoint): void {
+    const now = Date.now();
+    const changed =
+      expected === undefined
+        ? this.insert.run(projection, next.position, next.version, now).changes
+        : this.update.run(next.position, next.version, now, projection, expected.position, expected.version).changes;
+    if (changed !== 1) throw new CheckpointConflictError(projection, expected, this.get(projection));
+  }
+
+  async load(projection: string): Promise<Checkpoint | undefined> {
+    assertValidProjectionName(projection);
+    return this.get(projection);
+  }
+
+  async save(projection: string, expected: Checkpoint | undefined, next: Checkpoint): Promise<void> {
+    assertValidProjectionName(projection);
+    this.db.transaction(() => this.compareAndSetIn(projection, expected, next)).immediate();
+  }
+
+  async delete(projection: string): Promise<void> {
+    this.remove.run(projection);
+  }
+}
+
+/**
+ * The read model in the event store's SQLite file: each batch's handlers and the checkpoint run in
+ * one write transaction on the store's connection (exactly-once). Handlers are synchronous.
+ */
+export class SqliteProjectionTarget implements ProjectionTarget<SqliteProjectionContext> {
+  readonly delivery = 'exactly-once' as const;
+  readonly synchronous = true;
+  private checkpointStore: SqliteCheckpointStore | undefined;
+
+  constructor(readonly store: SqliteEventStore) {}
+
+  get checkpoints(): SqliteCheckpointStore {
+    this.checkpointStore ??= new SqliteCheckpointStore(this.store.database);
+    return this.checkpointStore;
+  }
+
+  async prepare(): Promise<void> {
+    void this.checkpoints;
+  }
+
+  async readCheckpoint(projection: string): Promise<Checkpoint | undefined> {
+    return this.checkpoints.get(projection);
+  }
+
+  async commit(
+    projection: string,
+    expected: Checkpoint | undefined,
+    next: Checkpoint | undefined,
+    work: (ctx: SqliteProjectionContext) => MaybePromise<void>,
+  ): Promise<void> {
+    const checkpoints = this.checkpoints;
+    this.store.transaction((db) => {
+      // Checkpoint first: a competing runner's stale batch fails before running any handler.
+      if (next !== undefined) checkpoints.compareAndSetIn(projection, expected, next);
+      runHookSync(projection, 'a handler', work, { db });
+    });
+  }
+}
+
+/**
+ * One runner per projection across processes sharing the file: a row in
+ * `eventfold_projection_locks` with an owner and an expiry, renewed by a heartbeat every third of
+ * `ttlMs`. A crashed owner's row expires and another runner takes it over. A runner that misses
+ * its renewals past the expiry reports the lock lost and stops (and the checkpoint's
+ * compare-and-set still rejects a stale batch).
+ */
+export class SqliteProjectionLock implements ProjectionLock {
+  private readonly acquireStatement: BetterSqlite3.Statement<[string, string, number, number]>;
+  private readonly renewStatement: BetterSqlite3.Statement<[number, string, string]>;
+  private readonly releaseStatement: BetterSqlite3.Statement<[string, string]>;
+
+  constructor(
+    db: BetterSqlite3.Database,
+    private readonly ttlMs = 30_000,
+  ) {
+    if (!Number.isSafeInteger(ttlMs) || ttlMs < 30) {
+      throw new InvalidArgumentError(`lockTtlMs must be an integer >= 30, got ${String(ttlMs)}.`);
+    }
+    migrateSchema(db, PROJECTIONS_COMPONENT, PROJECTION_MIGRATIONS);
+    this.acquireStatement = db.prepare(
+      `INSERT INTO eventfold_projection_locks (name, owner, expires_at) VALUES (?, ?, ?)
+       ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+       WHERE eventfold_projection_locks.owner = excluded.owner OR eventfold_projection_locks.expires_at < ?`,
+    );
+    this.renewStatement = db.prepare('UPDATE eventfold_projection_locks SET expires_at = ? WHERE name = ? AND owner = ?');
+    this.releaseStatement = db.prepare('DELETE FROM eventfold_projection_locks WHERE name = ? AND owner = ?');
+  }
+
+  async tryAcquire(projection: string, owner: string): Promise<ProjectionLease | undefined> {
+    const now = Date.now();
+    if (this.acquireStatement.run(projection, owner, now + this.ttlMs, now).changes !== 1) return undefined;
+    let expiresAt = now + this.ttlMs;
+    let lostListener: ((reason: string, cause?: unknown) => void) | undefined;
+    let lost = false;
+    const loseLock = (reason: string, cause?: unknown): void => {
+      if (lost) return;
+      lost = true;
+      clearInterval(heartbeat);
+      lostListener?.(reason, cause);
+    };
+    const heartbeat = setInterval(() => {
+      const at = Date.now();
+      try {
+        if (this.renewStatement.run(at + this.ttlMs, projection, owner).changes === 1) {
+          expiresAt = at + this.ttlMs;
+        } else {
+          loseLock('another runner took the lock over after it expired');
+        }
+      } catch (error) {
+        // A busy database is retried at the next beat, unless the lock has expired meanwhile.
+        if (Date.now() >= expiresAt) loseLock('the lock could not be renewed before it expired', error);
+      }
+    }, Math.max(10, Math.floor(this.ttlMs / 3)));
+    heartbeat.unref?.();
+    return {
+      onLost: (listener) => {
+        lostListener = listener;
+      },
+      release: async () => {
+        clearInterval(heartbeat);
+        if (!lost) this.releaseStatement.run(projection, owner);
+        lost = true;
+      },
+    };
+  }
+}
+
+export interface SqliteProjectionRunnerOptions extends ProjectionRunnerSettings {
+  /** How long a lock row stays valid without a heartbeat (crash takeover delay). Default 30,000 ms. */
+  readonly lockTtlMs?: number;
+}
+
+/**
+ * An async projection from a `SqliteEventStore` into tables of the same file, exactly-once: each
+ * batch's read-model writes and checkpoint commit in one transaction. Woken by this process's
+ * appends (`onAppended`); appends by other processes are found by polling (`pollIntervalMs`).
+ */
+export class SqliteProjectionRunner<E extends AnyEvent> extends ProjectionRunner<E, SqliteProjectionContext> {
+  constructor(store: SqliteEventStore, projection: Projection<E, SqliteProjectionContext>, options: SqliteProjectionRunnerOptions = {}) {
+    super({
+      ...options,
+      store,
+      projection,
+      target: new SqliteProjectionTarget(store),
+      lock: new SqliteProjectionLock(store.database, options.lockTtlMs),
+      wakeUps: (listener) => store.onAppended(() => listener()),
+    });
+  }
+}
+
+/**
+ * Runs `projection` inside every append to `store`, in the append's write transaction: read model
+ * and events commit together, and a throwing handler fails the append with nothing written.
+ * Runs `setup` now. Returns a remover.
+ */
+export function addInlineSqliteProjection<E extends AnyEvent>(
+  store: SqliteEventStore,
+  projection: Projection<E, SqliteProjectionContext>,
+): () => void {
+  const setup = projection.setup;
+  if (setup !== undefined) store.transaction((db) => runHookSync(projection.name, 'setup', setup, { db }));
+  return store.addAppendHook((events, db) => applyEventsSync(projection, events, { db }));
+}

@@ -1,0 +1,18 @@
+/**
+ * `eventfold/testing`: the conformance suite every EventStore adapter runs, and given/when/then
+ * helpers for aggregates. Needs vitest (and fast-check for the suite's properties) as dev dependencies.
+ */
+export {
+  describeEventStoreConformance,
+  type EventStoreConformanceOptions,
+  type EventStoreFactory,
+} from './conformance.js';
+export {
+  given,
+  Given,
+  ScenarioAssertionError,
+  type AsyncScenario,
+  type ExpectedEvent,
+  type GivenOptions,
+  type Scenario,
+} from './given-when-then.js';
