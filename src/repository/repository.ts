@@ -1,10 +1,11 @@
 import { replayInto, restoreInto, type Aggregate, type AggregateClass, type Snapshottable } from '../aggregate/aggregate.js';
 import type { EventBus } from '../bus/event-bus.js';
 import { AggregateNotFoundError, InvalidArgumentError, isEventfoldError } from '../errors.js';
-import type { AnyEvent, EventMetadata, JsonValue } from '../events/types.js';
+import type { AnyEvent, EventMetadata, JsonValue, RecordedEvent } from '../events/types.js';
 import type { SnapshotStore } from '../snapshots/snapshot-store.js';
 import type { AppendResult, EventStore, StreamAppend } from '../store/event-store.js';
 import type { ExpectedVersion } from '../store/expected-version.js';
+import { syncPages, type SyncPagedStream } from '../store/event-stream.js';
 
 export interface SnapshotOptions {
   readonly store: SnapshotStore;
@@ -113,7 +114,12 @@ export class Repository<A extends Aggregate<AnyEvent>> {
         streamId,
         wanted === undefined ? { fromVersion } : { fromVersion, toVersion: wanted },
       );
-      for await (const page of stream.pages()) replayInto(aggregate, page);
+      const inMemory = (stream as Partial<SyncPagedStream<RecordedEvent>>)[syncPages];
+      if (inMemory !== undefined) {
+        for (const page of inMemory.call(stream)) replayInto(aggregate, page);
+      } else {
+        for await (const page of stream.pages()) replayInto(aggregate, page);
+      }
     } catch (error) {
       if (!isEventfoldError(error, 'STREAM_NOT_FOUND')) throw error;
       if (required) throw new AggregateNotFoundError(id, streamId);

@@ -2,7 +2,7 @@ import { StoreClosedError, StreamNotFoundError } from '../errors.js';
 import type { AnyEvent, RecordedEvent } from '../events/types.js';
 import type { EventLimits } from '../events/validation.js';
 import type { AppendOptions, AppendResult, EventStore, ReadAllOptions, ReadStreamOptions, StreamAppend } from './event-store.js';
-import { PagedEventStream, type EventStream } from './event-stream.js';
+import { PagedEventStream, syncPages, type EventStream, type SyncPagedStream } from './event-stream.js';
 import { checkExpectedVersion } from './expected-version.js';
 import {
   prepareAppend,
@@ -141,9 +141,10 @@ export class InMemoryEventStore implements EventStore {
 
   readStream(streamId: string, options?: ReadStreamOptions): EventStream<RecordedEvent> {
     const range = resolveStreamRange(streamId, options);
-    return new PagedEventStream(
-      () => new StreamPages(this.streams, streamId, range, this.pageSize, () => this.assertOpen()),
-    );
+    const pages = () => new StreamPages(this.streams, streamId, range, this.pageSize, () => this.assertOpen());
+    const stream = new PagedEventStream(pages) as PagedEventStream<RecordedEvent> & SyncPagedStream<RecordedEvent>;
+    stream[syncPages] = pages;
+    return stream;
   }
 
   readAll(options?: ReadAllOptions): EventStream<RecordedEvent> {
@@ -190,7 +191,7 @@ const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value:
  * loads read short streams, where the generator's machinery cost more than the read itself.
  * Bounds are fixed at the first `next()`; the stream array only grows, so later pages are stable.
  */
-class StreamPages implements AsyncIterableIterator<readonly RecordedEvent[]> {
+class StreamPages implements AsyncIterableIterator<readonly RecordedEvent[]>, Iterable<readonly RecordedEvent[]> {
   private started = false;
   private stream: readonly RecordedEvent[] = [];
   /** Forward: next 0-based index to read. Backwards: next (highest) version to read. */
@@ -208,6 +209,11 @@ class StreamPages implements AsyncIterableIterator<readonly RecordedEvent[]> {
 
   [Symbol.asyncIterator](): this {
     return this;
+  }
+
+  /** The same pages, synchronously (see `syncPages`). */
+  [Symbol.iterator](): Iterator<readonly RecordedEvent[], undefined> {
+    return { next: () => this.step() };
   }
 
   next(): Promise<IteratorResult<readonly RecordedEvent[], undefined>> {

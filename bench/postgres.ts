@@ -1,0 +1,267 @@
+/**
+ * PostgreSQL adapter benchmark: the library against raw `pg` code doing the same work, in the same
+ * run, on the same server. Run: `node --expose-gc --import tsx bench/postgres.ts`
+ * (DATABASE_URL overrides the server; BENCH_SCALE=0.1 runs a tenth of the work for a quick look).
+ * Uses its own schema and drops it at the end. Prints a markdown table.
+ */
+import pg from 'pg';
+import { PostgresEventStore } from '../src/postgres/index.js';
+
+const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const SCALE = Number(process.env.BENCH_SCALE ?? '1');
+const scaled = (n: number) => Math.max(1, Math.round(n * SCALE));
+
+const STREAMS = scaled(2000);
+const PER_STREAM = 10;
+const REHYDRATE_EVENTS = scaled(100_000);
+const BATCH_EVENTS = scaled(100_000);
+const BATCH_SIZE = 1000;
+const REPLAY_EVENTS = scaled(1_000_000);
+
+const schema = `bench_${Date.now().toString(36)}_${process.pid}`;
+const raw = `"${schema}"`;
+const pool = new pg.Pool({ connectionString: DATABASE_URL, max: 20, application_name: 'eventfold-bench' });
+pool.on('error', () => {});
+const store = new PostgresEventStore({ pool, schema });
+
+interface Row {
+  readonly name: string;
+  readonly unit: string;
+  readonly library: number;
+  readonly baseline: number | undefined;
+  readonly goal: string;
+  readonly note?: string;
+}
+const rows: Row[] = [];
+
+function gc(): void {
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
+async function timed(fn: () => Promise<void>): Promise<number> {
+  gc();
+  const start = process.hrtime.bigint();
+  await fn();
+  return Number(process.hrtime.bigint() - start) / 1e9;
+}
+
+/**
+ * Runs one task per (stream, version) with `concurrency` workers. Worker w owns the streams
+ * w, w + c, w + 2c, … and walks them round-robin, version by version, so every append has the
+ * exact expected version and no two workers touch one stream.
+ */
+async function runWorkers(concurrency: number, task: (stream: number, version: number) => Promise<void>): Promise<void> {
+  await Promise.all(
+    Array.from({ length: concurrency }, async (_, w) => {
+      for (let version = 0; version < PER_STREAM; version++) {
+        for (let stream = w; stream < STREAMS; stream += concurrency) await task(stream, version);
+      }
+    }),
+  );
+}
+
+async function setup(): Promise<void> {
+  await store.migrate();
+  await pool.query(`
+    CREATE TABLE ${raw}.raw_events (
+      position    bigserial   PRIMARY KEY,
+      stream_id   text        NOT NULL,
+      version     bigint      NOT NULL,
+      type        text        NOT NULL,
+      data        json        NOT NULL,
+      metadata    json        NOT NULL,
+      recorded_at timestamptz NOT NULL DEFAULT now(),
+      UNIQUE (stream_id, version)
+    )`);
+}
+
+/** (a) One event per append with an exact expected version; streams × 10, round-robin over streams. */
+async function singleAppends(concurrency: number): Promise<void> {
+  const total = STREAMS * PER_STREAM;
+  const tag = `c${concurrency}`;
+  const event = (stream: number, version: number) => ({
+    type: 'Incremented',
+    data: { by: (stream + version) % 7, note: 'a short payload' },
+  });
+  const library = await timed(() =>
+    runWorkers(concurrency, async (stream, version) => {
+      await store.append(`lib-${tag}-${stream}`, [event(stream, version)], { expectedVersion: version });
+    }),
+  );
+  const baseline = await timed(() =>
+    runWorkers(concurrency, async (stream, version) => {
+      await pool.query({
+        name: 'raw-insert',
+        text: `INSERT INTO ${raw}.raw_events (stream_id, version, type, data, metadata) VALUES ($1, $2, $3, $4, $5)`,
+        values: [`raw-${tag}-${stream}`, version + 1, 'Incremented', JSON.stringify(event(stream, version).data), '{}'],
+      });
+    }),
+  );
+  rows.push({
+    name: `append 1 event with expected version, ${STREAMS} streams × ${PER_STREAM}, concurrency ${concurrency}`,
+    unit: 'appends/s',
+    library: total / library,
+    baseline: total / baseline,
+    goal: '≥ 0.8×',
+  });
+}
+
+/** (b) Fold a 100,000-event stream. */
+async function rehydrate(): Promise<void> {
+  const n = REHYDRATE_EVENTS;
+  const events = (from: number, count: number) =>
+    Array.from({ length: count }, (_, i) => ({ type: 'Incremented', data: { by: (from + i) % 7, note: 'a short payload' } }));
+  for (let from = 0; from < n; from += BATCH_SIZE) {
+    const count = Math.min(BATCH_SIZE, n - from);
+    await store.append('big-stream', events(from, count), { expectedVersion: from });
+    await pool.query(
+      `INSERT INTO ${raw}.raw_events (stream_id, version, type, data, metadata)
+       SELECT 'big-stream', v, 'Incremented', d, '{}' FROM unnest($1::bigint[], $2::json[]) AS u(v, d)`,
+      [Array.from({ length: count }, (_, i) => from + i + 1), events(from, count).map((e) => JSON.stringify(e.data))],
+    );
+  }
+  const best = async (fn: () => Promise<number>): Promise<number> => {
+    let min = Infinity;
+    for (let round = 0; round < 3; round++) {
+      let total = 0;
+      const seconds = await timed(async () => {
+        total = await fn();
+      });
+      if (total !== expectedTotal) throw new Error(`fold mismatch: ${total} vs ${expectedTotal}`);
+      min = Math.min(min, seconds);
+    }
+    return min;
+  };
+  let expectedTotal = 0;
+  for (let i = 0; i < n; i++) expectedTotal += i % 7;
+  const library = await best(async () => {
+    let total = 0;
+    for await (const page of store.readStream('big-stream').pages()) {
+      for (const e of page) total += (e.data as { by: number }).by;
+    }
+    return total;
+  });
+  const baseline = await best(async () => {
+    const result = await pool.query<{ data: { by: number } }>(
+      `SELECT data FROM ${raw}.raw_events WHERE stream_id = $1 ORDER BY version`,
+      ['big-stream'],
+    );
+    let total = 0;
+    for (const row of result.rows) total += row.data.by;
+    return total;
+  });
+  rows.push({
+    name: `rehydrate a ${n.toLocaleString('en')}-event stream (readStream pages + fold)`,
+    unit: 'events/s',
+    library: n / library,
+    baseline: n / baseline,
+    goal: '≥ 0.8×',
+  });
+}
+
+/** (c) 100,000 events in appends of 1,000, vs one unnest INSERT per 1,000 rows. */
+async function batchAppends(): Promise<void> {
+  const n = BATCH_EVENTS;
+  const batches = Math.ceil(n / BATCH_SIZE);
+  const data = Array.from({ length: BATCH_SIZE }, (_, i) => ({ by: i % 7, note: 'a short payload' }));
+  const library = await timed(async () => {
+    for (let b = 0; b < batches; b++) {
+      await store.append(`batch-${b}`, data.map((d) => ({ type: 'Incremented', data: d })), { expectedVersion: 'no-stream' });
+    }
+  });
+  const baseline = await timed(async () => {
+    for (let b = 0; b < batches; b++) {
+      await pool.query(
+        `INSERT INTO ${raw}.raw_events (stream_id, version, type, data, metadata)
+         SELECT $1, v, 'Incremented', d, '{}' FROM unnest($2::bigint[], $3::json[]) AS u(v, d)`,
+        [`rawbatch-${b}`, data.map((_, i) => i + 1), data.map((d) => JSON.stringify(d))],
+      );
+    }
+  });
+  rows.push({
+    name: `batch append ${n.toLocaleString('en')} events in appends of ${BATCH_SIZE}`,
+    unit: 'events/s',
+    library: (batches * BATCH_SIZE) / library,
+    baseline: (batches * BATCH_SIZE) / baseline,
+    goal: '≥ 0.5× (unnest INSERT)',
+  });
+}
+
+/** (d) Replay the whole log through readAll, sampling RSS per page. */
+async function replay(): Promise<void> {
+  const have = await store.headPosition();
+  const missing = REPLAY_EVENTS - have;
+  if (missing > 0) {
+    // Filled with plain SQL, one transaction, the way append_events writes rows (the library's own
+    // append speed is measured above); positions from the store's sequence.
+    await pool.query(
+      `INSERT INTO ${raw}.events (position, stream_id, version, event_id, type, data, metadata, recorded_at, transaction_id)
+       SELECT nextval('${raw}.events_position_seq'), 'fill-' || (g / 100), g % 100 + 1, gen_random_uuid(), 'Incremented',
+              json_build_object('by', g % 7, 'note', 'a short payload'), '{}', now(), pg_current_xact_id()
+         FROM generate_series(0, $1::int - 1) AS g`,
+      [missing],
+    );
+  }
+  const total = await store.headPosition();
+  gc();
+  const rssBefore = process.memoryUsage().rss;
+  let peak = rssBefore;
+  let count = 0;
+  let sum = 0;
+  const seconds = await timed(async () => {
+    for await (const page of store.readAll().pages()) {
+      for (const e of page) sum += (e.data as { by: number }).by;
+      count += page.length;
+      const rss = process.memoryUsage().rss;
+      if (rss > peak) peak = rss;
+    }
+  });
+  if (count !== total || sum <= 0) throw new Error(`replay read ${count} of ${total} events`);
+  rows.push({
+    name: `replay ${count.toLocaleString('en')} events through readAll`,
+    unit: 'events/s',
+    library: count / seconds,
+    baseline: undefined,
+    goal: 'peak RSS < 200 MB',
+    note: `peak RSS ${(peak / 2 ** 20).toFixed(0)} MB (${(rssBefore / 2 ** 20).toFixed(0)} MB before)`,
+  });
+}
+
+function format(n: number): string {
+  return Math.round(n).toLocaleString('en');
+}
+
+function printTable(): void {
+  const { rows: version } = { rows: [serverVersion] };
+  console.log(`\nPostgreSQL adapter benchmark — ${version[0]}, node ${process.version}, scale ${SCALE}\n`);
+  console.log('| benchmark | library | raw pg baseline | ratio | goal |');
+  console.log('|---|---:|---:|---:|---|');
+  for (const row of rows) {
+    const ratio = row.baseline === undefined ? '—' : `${(row.library / row.baseline).toFixed(2)}×`;
+    const base = row.baseline === undefined ? '—' : `${format(row.baseline)} ${row.unit}`;
+    console.log(
+      `| ${row.name} | ${format(row.library)} ${row.unit} | ${base} | ${ratio} | ${row.goal}${row.note ? `; ${row.note}` : ''} |`,
+    );
+  }
+}
+
+let serverVersion = '';
+const started = Date.now();
+try {
+  serverVersion = (await pool.query<{ v: string }>(`SELECT current_setting('server_version') AS v`)).rows[0]!.v;
+  serverVersion = `PostgreSQL ${serverVersion}`;
+  await setup();
+  const only = process.env.BENCH_ONLY?.split(',');
+  const want = (name: string) => only === undefined || only.includes(name);
+  if (want('append1')) await singleAppends(1);
+  if (want('append16')) await singleAppends(16);
+  if (want('rehydrate')) await rehydrate();
+  if (want('batch')) await batchAppends();
+  if (want('replay')) await replay();
+  printTable();
+  console.log(`\ntotal ${((Date.now() - started) / 1000).toFixed(0)} s`);
+} finally {
+  await pool.query(`DROP SCHEMA IF EXISTS ${raw} CASCADE`);
+  await store.close();
+  await pool.end();
+}

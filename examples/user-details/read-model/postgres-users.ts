@@ -1,0 +1,125 @@
+import { defineProjection } from 'eventfold';
+import type { PostgresProjectionContext } from 'eventfold/postgres';
+import type pg from 'pg';
+import type { UserEvent } from '../domain/user.js';
+import { userIdOf, type UserPage, type UserReadModel, type UserView } from './user-view.js';
+
+/** `schema` is validated by the store before it gets here; it is still quoted. */
+function table(schema: string): string {
+  return `"${schema.replaceAll('"', '""')}".users`;
+}
+
+function ddl(schema: string): string {
+  const t = table(schema);
+  return `CREATE TABLE IF NOT EXISTS ${t} (
+    id            text PRIMARY KEY,
+    user_name     text NOT NULL,
+    email         text NOT NULL,
+    status        text NOT NULL,
+    version       integer NOT NULL,
+    registered_at timestamptz NOT NULL,
+    updated_at    timestamptz NOT NULL
+  );
+  CREATE INDEX IF NOT EXISTS users_user_name ON ${t} (user_name);
+  CREATE INDEX IF NOT EXISTS users_registered ON ${t} (registered_at, id);`;
+}
+
+/** The `users` read model, in the same PostgreSQL schema as the events. Updates are version-guarded (idempotent). */
+export function postgresUsersProjection(schema: string) {
+  const t = table(schema);
+  return defineProjection<UserEvent, PostgresProjectionContext>({
+    name: 'users',
+    version: 1,
+    setup: async ({ client }) => {
+      await client.query(ddl(schema));
+    },
+    reset: async ({ client }) => {
+      await client.query(`DELETE FROM ${t}`);
+    },
+    handlers: {
+      UserRegistered: async (e, { client }) => {
+        await client.query(
+          `INSERT INTO ${t} (id, user_name, email, status, version, registered_at, updated_at)
+           VALUES ($1, $2, $3, 'active', $4, $5, $5) ON CONFLICT (id) DO NOTHING`,
+          [userIdOf(e.streamId), e.data.userName, e.data.email, e.version, e.data.registeredAt],
+        );
+      },
+      PasswordChanged: async (e, { client }) => {
+        await client.query(`UPDATE ${t} SET version = $1, updated_at = $2 WHERE id = $3 AND version < $1`, [
+          e.version,
+          e.data.changedAt,
+          userIdOf(e.streamId),
+        ]);
+      },
+      EmailChanged: async (e, { client }) => {
+        await client.query(`UPDATE ${t} SET email = $1, version = $2, updated_at = $3 WHERE id = $4 AND version < $2`, [
+          e.data.email,
+          e.version,
+          e.data.changedAt,
+          userIdOf(e.streamId),
+        ]);
+      },
+      UserRenamed: async (e, { client }) => {
+        await client.query(`UPDATE ${t} SET user_name = $1, version = $2, updated_at = $3 WHERE id = $4 AND version < $2`, [
+          e.data.userName,
+          e.version,
+          e.data.renamedAt,
+          userIdOf(e.streamId),
+        ]);
+      },
+      UserDeactivated: async (e, { client }) => {
+        await client.query(`UPDATE ${t} SET status = 'deactivated', version = $1, updated_at = $2 WHERE id = $3 AND version < $1`, [
+          e.version,
+          e.data.deactivatedAt,
+          userIdOf(e.streamId),
+        ]);
+      },
+    },
+  });
+}
+
+interface Row {
+  id: string;
+  user_name: string;
+  email: string;
+  status: 'active' | 'deactivated';
+  version: number;
+  registered_at: Date;
+  updated_at: Date;
+}
+
+function toView(row: Row): UserView {
+  return {
+    id: row.id,
+    userName: row.user_name,
+    email: row.email,
+    status: row.status,
+    version: row.version,
+    registeredAt: row.registered_at.toISOString(),
+    updatedAt: row.updated_at.toISOString(),
+  };
+}
+
+export async function postgresUserReadModel(pool: pg.Pool, schema: string): Promise<UserReadModel> {
+  await pool.query(ddl(schema));
+  const t = table(schema);
+  return {
+    async list({ limit, offset }): Promise<UserPage> {
+      const [rows, count] = await Promise.all([
+        pool.query<Row>(`SELECT * FROM ${t} ORDER BY registered_at, id LIMIT $1 OFFSET $2`, [limit, offset]),
+        pool.query<{ total: string }>(`SELECT count(*) AS total FROM ${t}`),
+      ]);
+      return { users: rows.rows.map(toView), total: Number(count.rows[0]?.total ?? 0), limit, offset };
+    },
+    async byId(id) {
+      const { rows } = await pool.query<Row>(`SELECT * FROM ${t} WHERE id = $1`, [id]);
+      return rows[0] && toView(rows[0]);
+    },
+    async byUserName(userName) {
+      const { rows } = await pool.query<Row>(`SELECT * FROM ${t} WHERE user_name = $1 AND status = 'active'`, [
+        userName.trim().toLowerCase(),
+      ]);
+      return rows[0] && toView(rows[0]);
+    },
+  };
+}

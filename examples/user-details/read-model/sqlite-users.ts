@@ -1,0 +1,115 @@
+import type BetterSqlite3 from 'better-sqlite3';
+import { defineProjection } from 'eventfold';
+import type { SqliteProjectionContext } from 'eventfold/sqlite';
+import type { UserEvent } from '../domain/user.js';
+import { userIdOf, type UserPage, type UserReadModel, type UserView } from './user-view.js';
+
+const TABLE = `CREATE TABLE IF NOT EXISTS users (
+  id            TEXT PRIMARY KEY,
+  user_name     TEXT NOT NULL,
+  email         TEXT NOT NULL,
+  status        TEXT NOT NULL,
+  version       INTEGER NOT NULL,
+  registered_at TEXT NOT NULL,
+  updated_at    TEXT NOT NULL
+) STRICT;
+CREATE INDEX IF NOT EXISTS users_user_name ON users (user_name);
+CREATE INDEX IF NOT EXISTS users_registered ON users (registered_at, id);`;
+
+// Every update is guarded by `version < ?`: applying an event twice changes nothing (idempotent).
+const statements = new WeakMap<BetterSqlite3.Database, ReturnType<typeof prepare>>();
+function prepare(db: BetterSqlite3.Database) {
+  return {
+    register: db.prepare(
+      `INSERT INTO users (id, user_name, email, status, version, registered_at, updated_at)
+       VALUES (?, ?, ?, 'active', ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+    ),
+    touch: db.prepare('UPDATE users SET version = ?, updated_at = ? WHERE id = ? AND version < ?'),
+    email: db.prepare('UPDATE users SET email = ?, version = ?, updated_at = ? WHERE id = ? AND version < ?'),
+    rename: db.prepare('UPDATE users SET user_name = ?, version = ?, updated_at = ? WHERE id = ? AND version < ?'),
+    deactivate: db.prepare(`UPDATE users SET status = 'deactivated', version = ?, updated_at = ? WHERE id = ? AND version < ?`),
+  };
+}
+function sql(db: BetterSqlite3.Database) {
+  let cached = statements.get(db);
+  if (cached === undefined) {
+    cached = prepare(db);
+    statements.set(db, cached);
+  }
+  return cached;
+}
+
+/** The `users` read model, kept in the same SQLite file as the events. */
+export const sqliteUsersProjection = defineProjection<UserEvent, SqliteProjectionContext>({
+  name: 'users',
+  version: 1,
+  setup: ({ db }) => {
+    db.exec(TABLE);
+  },
+  reset: ({ db }) => {
+    db.exec('DELETE FROM users');
+  },
+  handlers: {
+    UserRegistered: (e, { db }) => {
+      sql(db).register.run(userIdOf(e.streamId), e.data.userName, e.data.email, e.version, e.data.registeredAt, e.data.registeredAt);
+    },
+    PasswordChanged: (e, { db }) => {
+      sql(db).touch.run(e.version, e.data.changedAt, userIdOf(e.streamId), e.version);
+    },
+    EmailChanged: (e, { db }) => {
+      sql(db).email.run(e.data.email, e.version, e.data.changedAt, userIdOf(e.streamId), e.version);
+    },
+    UserRenamed: (e, { db }) => {
+      sql(db).rename.run(e.data.userName, e.version, e.data.renamedAt, userIdOf(e.streamId), e.version);
+    },
+    UserDeactivated: (e, { db }) => {
+      sql(db).deactivate.run(e.version, e.data.deactivatedAt, userIdOf(e.streamId), e.version);
+    },
+  },
+});
+
+interface Row {
+  id: string;
+  user_name: string;
+  email: string;
+  status: 'active' | 'deactivated';
+  version: number;
+  registered_at: string;
+  updated_at: string;
+}
+
+function toView(row: Row): UserView {
+  return {
+    id: row.id,
+    userName: row.user_name,
+    email: row.email,
+    status: row.status,
+    version: row.version,
+    registeredAt: row.registered_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+/** Queries over the `users` table. Reads only; the projection is the only writer. */
+export function sqliteUserReadModel(db: BetterSqlite3.Database): UserReadModel {
+  db.exec(TABLE);
+  const page = db.prepare('SELECT * FROM users ORDER BY registered_at, id LIMIT ? OFFSET ?');
+  const count = db.prepare('SELECT count(*) AS total FROM users');
+  const byId = db.prepare('SELECT * FROM users WHERE id = ?');
+  const byName = db.prepare(`SELECT * FROM users WHERE user_name = ? AND status = 'active'`);
+  return {
+    async list({ limit, offset }): Promise<UserPage> {
+      const users = (page.all(limit, offset) as Row[]).map(toView);
+      const { total } = count.get() as { total: number };
+      return { users, total, limit, offset };
+    },
+    async byId(id) {
+      const row = byId.get(id) as Row | undefined;
+      return row && toView(row);
+    },
+    async byUserName(userName) {
+      const row = byName.get(userName.trim().toLowerCase()) as Row | undefined;
+      return row && toView(row);
+    },
+  };
+}
