@@ -1,6 +1,16 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
+const src = (path: string): string => fileURLToPath(new URL(`./src/${path}`, import.meta.url));
+
 export default defineConfig({
+  resolve: {
+    // The examples import the package by name, as an application would; point it at the source.
+    alias: [
+      { find: /^eventfold\/(testing|sqlite|postgres)$/, replacement: src('$1/index.ts') },
+      { find: /^eventfold$/, replacement: src('index.ts') },
+    ],
+  },
   test: {
     include: ['test/**/*.test.ts'],
     pool: 'forks',

@@ -2,10 +2,9 @@
  * The user-details example as a narrated script: register a user, change the password, let Bob and
  * Alice change it concurrently from the same version, show the history and the state as of
  * version 1, and query the read side. Runs on SQLite by default (a local file, so a second run
- * continues from the stored history), on PostgreSQL when DATABASE_URL is set, or in memory with
- * `--memory`.
+ * continues from the stored history), or on PostgreSQL when DATABASE_URL is set.
  */
-import { ConcurrencyError } from 'eventfold';
+import { ConcurrencyError, type ProjectionProgress } from 'eventfold';
 import { openInfrastructure } from './infrastructure.js';
 import { createUserDetailsApp } from './app.js';
 
@@ -13,12 +12,23 @@ const DEMO_USER = 'alice-0001';
 const DEMO_NAME = 'alice';
 
 const say = (text = ''): void => console.log(text);
+
+/** Prints a rebuild's progress as a bar: events done, rate, time left. */
+function drawProgress(progress: ProjectionProgress): void {
+  if (progress.phase !== 'rebuild') return;
+  const width = 30;
+  const filled = Math.round(progress.ratio * width);
+  const left = progress.estimatedMsLeft === undefined ? '' : `, ~${(progress.estimatedMsLeft / 1000).toFixed(1)}s left`;
+  const line = `  [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${progress.processed} events, ${Math.round(progress.eventsPerSecond)}/s${left}`;
+  if (process.stdout.isTTY) process.stdout.write(`\r${line}${progress.done ? '\n' : ''}`);
+  else if (progress.done) say(line);
+}
 const step = (title: string): void => say(`\n== ${title}`);
 
 async function main(): Promise<void> {
-  const infrastructure = await openInfrastructure(process.argv.includes('--memory') ? 'memory' : 'auto');
+  const infrastructure = await openInfrastructure();
   say(`eventfold user-details example — events stored in ${infrastructure.description}`);
-  const app = await createUserDetailsApp(infrastructure);
+  const app = await createUserDetailsApp(infrastructure, { projection: 'async', onProjectionProgress: drawProgress });
   try {
     const { commands, queries } = app;
 
@@ -87,13 +97,20 @@ async function main(): Promise<void> {
     say(`As of version 1: user name '${atOne.userName}', email ${atOne.email}, status ${atOne.status}, password hash ${atOne.password.hash.slice(0, 12)}…`);
     say(`Now (version ${now.version}): password hash ${now.password.hash.slice(0, 12)}… — changed ${now.version - 1} time(s) since.`);
 
-    step('7. The query side: the users read model');
-    await app.readSideCaughtUp();
+    step('7. The query side: the users read model (kept by an async projection from the global log)');
+    await app.readSide.caughtUp();
     const page = await queries.execute({ type: 'ListUsers', params: { limit: 10, offset: 0 } });
-    say(`${page.total} user(s) in the read model:`);
+    say(`${page.total} user(s) in the read model (first ${page.users.length}):`);
     for (const user of page.users) {
       say(`  ${user.id}  ${user.userName}  ${user.email}  ${user.status}  v${user.version}`);
     }
+    const byName = await queries.execute({ type: 'GetUserByName', params: { userName: DEMO_NAME } });
+    say(`GetUserByName('${DEMO_NAME}') → ${byName === undefined ? 'not found' : `${byName.id} at version ${byName.version}`}`);
+
+    step('8. Rebuild the read model by replaying the whole log');
+    await app.readSide.rebuild();
+    const rebuilt = await queries.execute({ type: 'GetUser', params: { userId: DEMO_USER } });
+    say(`After the rebuild '${DEMO_USER}' is at version ${rebuilt?.version ?? '?'} in the read model again.`);
   } finally {
     await app.close();
   }

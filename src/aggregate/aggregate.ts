@@ -24,6 +24,8 @@ export let replayInto: (aggregate: Aggregate<AnyEvent>, events: Iterable<Recorde
 /** @internal Sets the aggregate's version after `restore` put a snapshot's state in place. */
 export let restoreInto: (aggregate: Aggregate<AnyEvent>, version: number, restore: () => void) => void;
 
+const NONE: never[] = Object.freeze([]) as never[];
+
 /**
  * Base class of event-sourced aggregates. State changes only through `raise`, which applies the
  * event (the fold step) and records it as uncommitted; loading replays recorded events through
@@ -34,7 +36,8 @@ export let restoreInto: (aggregate: Aggregate<AnyEvent>, version: number, restor
 export abstract class Aggregate<E extends AnyEvent> {
   #version = 0;
   #persistedVersion = 0;
-  #uncommitted: E[] = [];
+  // Shared (frozen) while nothing is pending: most loads raise one event or none.
+  #uncommitted: E[] = NONE;
 
   constructor(readonly id: string) {
     if (typeof id !== 'string' || id.length === 0) {
@@ -59,7 +62,7 @@ export abstract class Aggregate<E extends AnyEvent> {
 
   /** Forgets the uncommitted events after they were stored. */
   markCommitted(): void {
-    this.#uncommitted = [];
+    this.#uncommitted = NONE;
     this.#persistedVersion = this.#version;
   }
 
@@ -71,7 +74,8 @@ export abstract class Aggregate<E extends AnyEvent> {
     const event = (metadata === undefined ? { type, data } : { type, data, metadata }) as unknown as E;
     this.apply(event);
     this.#version++;
-    this.#uncommitted.push(event);
+    if ((this.#uncommitted as unknown) === NONE) this.#uncommitted = [event];
+    else this.#uncommitted.push(event);
   }
 
   /** Rebuilds an aggregate of the calling subclass from its recorded events. */

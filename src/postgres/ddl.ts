@@ -71,7 +71,8 @@ CREATE TABLE IF NOT EXISTS ${s}.snapshots (
 -- p_expected: a version >= 0 (0 = 'no-stream'), -1 = 'any', -2 = 'stream-exists'.
 -- Events of stream i are contiguous in the per-event arrays and follow those of stream i-1;
 -- p_event_streams[k] names the stream (1-based) of event k; p_data and p_metadata are JSON arrays
--- with one element per event. Returns one row per stream, in input order.
+-- with one element per event. p_notify: send NOTIFY eventfold_<schema> (payload: the last
+-- position) in this transaction. Returns one row per stream, in input order.
 -- A failed check raises SQLSTATE EF001 with DETAIL '<stream index>:<actual version>'.
 CREATE OR REPLACE FUNCTION ${s}.append_events(
   p_stream_ids    text[],
@@ -82,7 +83,8 @@ CREATE OR REPLACE FUNCTION ${s}.append_events(
   p_types         text[],
   p_data          json,
   p_metadata      json,
-  p_recorded_at   timestamptz
+  p_recorded_at   timestamptz,
+  p_notify        boolean
 ) RETURNS TABLE (stream_version bigint, first_position bigint)
 LANGUAGE plpgsql AS $fn$
 #variable_conflict use_column
@@ -154,7 +156,9 @@ BEGIN
     END;
     PERFORM pg_advisory_unlock(${LOCK_CLASS.position}, ${key});
 
-    -- 4. Write: stream versions, events, and the wake-up for LISTENers (sent at commit).
+    -- 4. Write: stream versions, events, and the wake-up for LISTENers (delivered at commit; note
+    -- that a transaction that notifies holds a cluster-wide lock from pre-commit to the end of
+    -- its commit, so notifying transactions commit one at a time).
     FOR i IN 1..n_streams LOOP
       v_n := p_counts[i];
       CONTINUE WHEN v_n = 0;
@@ -174,7 +178,9 @@ BEGIN
              unnest(p_event_ids), unnest(p_types), json_array_elements(p_data),
              json_array_elements(p_metadata), unnest(p_event_streams)
            ) WITH ORDINALITY AS e(id, type, data, meta, sidx, ord);
-    PERFORM pg_notify('${channel}', (v_first + n_events - 1)::text);
+    IF p_notify THEN
+      PERFORM pg_notify('${channel}', (v_first + n_events - 1)::text);
+    END IF;
   END IF;
 
   FOR i IN 1..n_streams LOOP

@@ -5,7 +5,7 @@ import type { AnyEvent, EventMetadata, JsonValue, RecordedEvent } from '../event
 import type { SnapshotStore } from '../snapshots/snapshot-store.js';
 import type { AppendResult, EventStore, StreamAppend } from '../store/event-store.js';
 import type { ExpectedVersion } from '../store/expected-version.js';
-import { syncPages, type SyncPagedStream } from '../store/event-stream.js';
+import { syncPages, type SyncPagedStream } from '../store/sync-pages.js';
 
 export interface SnapshotOptions {
   readonly store: SnapshotStore;
@@ -112,7 +112,7 @@ export class Repository<A extends Aggregate<AnyEvent>> {
     try {
       const stream = this.store.readStream(
         streamId,
-        wanted === undefined ? { fromVersion } : { fromVersion, toVersion: wanted },
+        wanted !== undefined ? { fromVersion, toVersion: wanted } : fromVersion > 1 ? { fromVersion } : undefined,
       );
       const inMemory = (stream as Partial<SyncPagedStream<RecordedEvent>>)[syncPages];
       if (inMemory !== undefined) {

@@ -2,7 +2,8 @@ import { StoreClosedError, StreamNotFoundError } from '../errors.js';
 import type { AnyEvent, RecordedEvent } from '../events/types.js';
 import type { EventLimits } from '../events/validation.js';
 import type { AppendOptions, AppendResult, EventStore, ReadAllOptions, ReadStreamOptions, StreamAppend } from './event-store.js';
-import { PagedEventStream, syncPages, type EventStream, type SyncPagedStream } from './event-stream.js';
+import { PagedEventStream, type EventStream } from './event-stream.js';
+import { syncPages, type SyncPagedStream } from './sync-pages.js';
 import { checkExpectedVersion } from './expected-version.js';
 import {
   prepareAppend,
@@ -39,6 +40,8 @@ export class InMemoryEventStore implements EventStore {
   private readonly pageSize: number;
   private closed = false;
   private lastRecordedAt = new Date(0);
+  /** Made once: every read checks it, and a closure per read was measurable. */
+  private readonly openCheck = (): void => this.assertOpen();
 
   constructor(options: InMemoryEventStoreOptions = {}) {
     this.limits = resolveLimits(options.limits);
@@ -141,10 +144,7 @@ export class InMemoryEventStore implements EventStore {
 
   readStream(streamId: string, options?: ReadStreamOptions): EventStream<RecordedEvent> {
     const range = resolveStreamRange(streamId, options);
-    const pages = () => new StreamPages(this.streams, streamId, range, this.pageSize, () => this.assertOpen());
-    const stream = new PagedEventStream(pages) as PagedEventStream<RecordedEvent> & SyncPagedStream<RecordedEvent>;
-    stream[syncPages] = pages;
-    return stream;
+    return new StreamRead(this.streams, streamId, range, this.pageSize, this.openCheck);
   }
 
   readAll(options?: ReadAllOptions): EventStream<RecordedEvent> {
@@ -191,7 +191,7 @@ const DONE: IteratorReturnResult<undefined> = Object.freeze({ done: true, value:
  * loads read short streams, where the generator's machinery cost more than the read itself.
  * Bounds are fixed at the first `next()`; the stream array only grows, so later pages are stable.
  */
-class StreamPages implements AsyncIterableIterator<readonly RecordedEvent[]>, Iterable<readonly RecordedEvent[]> {
+class StreamPages implements AsyncIterableIterator<readonly RecordedEvent[]> {
   private started = false;
   private stream: readonly RecordedEvent[] = [];
   /** Forward: next 0-based index to read. Backwards: next (highest) version to read. */
@@ -211,10 +211,6 @@ class StreamPages implements AsyncIterableIterator<readonly RecordedEvent[]>, It
     return this;
   }
 
-  /** The same pages, synchronously (see `syncPages`). */
-  [Symbol.iterator](): Iterator<readonly RecordedEvent[], undefined> {
-    return { next: () => this.step() };
-  }
 
   next(): Promise<IteratorResult<readonly RecordedEvent[], undefined>> {
     try {
@@ -229,6 +225,13 @@ class StreamPages implements AsyncIterableIterator<readonly RecordedEvent[]>, It
     this.cursor = 0;
     this.end = this.range.backwards ? 1 : 0;
     return Promise.resolve(DONE);
+  }
+
+  /** Every remaining page at once, synchronously. */
+  all(): Array<readonly RecordedEvent[]> {
+    const pages: Array<readonly RecordedEvent[]> = [];
+    for (let result = this.step(); result.done !== true; result = this.step()) pages.push(result.value);
+    return pages;
   }
 
   private step(): IteratorResult<readonly RecordedEvent[], undefined> {
@@ -267,5 +270,40 @@ class StreamPages implements AsyncIterableIterator<readonly RecordedEvent[]>, It
       this.cursor = high;
       this.end = high - count + 1;
     }
+  }
+}
+
+/**
+ * One `readStream` of the in-memory store. Lazy like every `EventStream` (each iteration reads
+ * anew), and it also offers its pages synchronously (`syncPages`), which the Repository folds
+ * without an await per page.
+ */
+class StreamRead implements EventStream<RecordedEvent>, SyncPagedStream<RecordedEvent> {
+  constructor(
+    private readonly streams: ReadonlyMap<string, readonly RecordedEvent[]>,
+    private readonly streamId: string,
+    private readonly range: StreamRange,
+    private readonly pageSize: number,
+    private readonly assertOpen: () => void,
+  ) {}
+
+  pages(): AsyncIterableIterator<readonly RecordedEvent[]> {
+    return new StreamPages(this.streams, this.streamId, this.range, this.pageSize, this.assertOpen);
+  }
+
+  [syncPages](): Array<readonly RecordedEvent[]> {
+    return new StreamPages(this.streams, this.streamId, this.range, this.pageSize, this.assertOpen).all();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<RecordedEvent> {
+    for await (const page of this.pages()) {
+      for (const event of page) yield event;
+    }
+  }
+
+  async toArray(): Promise<RecordedEvent[]> {
+    const all: RecordedEvent[] = [];
+    for (const page of this[syncPages]()) for (const event of page) all.push(event);
+    return all;
   }
 }

@@ -1,0 +1,35 @@
+import { createWriteSide, type WriteSideOptions } from './commands.js';
+import type { Infrastructure, ProjectionMode, ReadSide } from './infrastructure.js';
+import { createReadSide } from './queries.js';
+import type { ProjectionProgress } from 'eventfold';
+
+export interface AppOptions {
+  /** How the users read model is kept; see `ProjectionMode`. Default 'async'. */
+  readonly projection?: ProjectionMode;
+  readonly onProjectionProgress?: (progress: ProjectionProgress) => void;
+  readonly clock?: WriteSideOptions['clock'];
+  readonly hash?: WriteSideOptions['hash'];
+}
+
+/** Wires the write side (commands) and the read side (queries) over one infrastructure. */
+export async function createUserDetailsApp(infrastructure: Infrastructure, options: AppOptions = {}) {
+  const write = createWriteSide({
+    store: infrastructure.store,
+    snapshots: infrastructure.snapshots,
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
+    ...(options.hash === undefined ? {} : { hash: options.hash }),
+  });
+  const readSide: ReadSide = await infrastructure.startReadSide(options.projection ?? 'async', options.onProjectionProgress);
+  const queries = createReadSide(infrastructure.readModel, infrastructure.store);
+  return {
+    write,
+    commands: write.commandBus,
+    queries,
+    readSide,
+    async close(): Promise<void> {
+      await infrastructure.close();
+    },
+  };
+}
+
+export type UserDetailsApp = Awaited<ReturnType<typeof createUserDetailsApp>>;
