@@ -5,7 +5,7 @@
  * Uses its own schema and drops it at the end. Prints a markdown table.
  */
 import pg from 'pg';
-import { PostgresEventStore } from '../src/postgres/index.js';
+import { PostgresEventStore, type PostgresNotifyMode } from '../src/postgres/index.js';
 
 const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const SCALE = Number(process.env.BENCH_SCALE ?? '1');
@@ -23,6 +23,11 @@ const raw = `"${schema}"`;
 const pool = new pg.Pool({ connectionString: DATABASE_URL, max: 20, application_name: 'eventfold-bench' });
 pool.on('error', () => {});
 const store = new PostgresEventStore({ pool, schema });
+const storesByNotify: Record<PostgresNotifyMode, PostgresEventStore> = {
+  'in-transaction': store,
+  'after-commit': new PostgresEventStore({ pool, schema, notify: 'after-commit' }),
+  off: new PostgresEventStore({ pool, schema, notify: 'off' }),
+};
 
 interface Row {
   readonly name: string;
@@ -75,35 +80,40 @@ async function setup(): Promise<void> {
     )`);
 }
 
-/** (a) One event per append with an exact expected version; streams × 10, round-robin over streams. */
-async function singleAppends(concurrency: number): Promise<void> {
+/** (a) One event per append with an exact expected version, for each NOTIFY mode. */
+async function singleAppends(concurrency: number, modes: readonly PostgresNotifyMode[]): Promise<void> {
   const total = STREAMS * PER_STREAM;
-  const tag = `c${concurrency}`;
   const event = (stream: number, version: number) => ({
     type: 'Incremented',
     data: { by: (stream + version) % 7, note: 'a short payload' },
   });
-  const library = await timed(() =>
-    runWorkers(concurrency, async (stream, version) => {
-      await store.append(`lib-${tag}-${stream}`, [event(stream, version)], { expectedVersion: version });
-    }),
-  );
+  const library = async (mode: PostgresNotifyMode): Promise<number> => {
+    const tag = `c${concurrency}-${mode}`;
+    const target = storesByNotify[mode];
+    return timed(() =>
+      runWorkers(concurrency, async (stream, version) => {
+        await target.append(`lib-${tag}-${stream}`, [event(stream, version)], { expectedVersion: version });
+      }),
+    );
+  };
   const baseline = await timed(() =>
     runWorkers(concurrency, async (stream, version) => {
       await pool.query({
         name: 'raw-insert',
         text: `INSERT INTO ${raw}.raw_events (stream_id, version, type, data, metadata) VALUES ($1, $2, $3, $4, $5)`,
-        values: [`raw-${tag}-${stream}`, version + 1, 'Incremented', JSON.stringify(event(stream, version).data), '{}'],
+        values: [`raw-c${concurrency}-${stream}`, version + 1, 'Incremented', JSON.stringify(event(stream, version).data), '{}'],
       });
     }),
   );
-  rows.push({
-    name: `append 1 event with expected version, ${STREAMS} streams × ${PER_STREAM}, concurrency ${concurrency}`,
-    unit: 'appends/s',
-    library: total / library,
-    baseline: total / baseline,
-    goal: '≥ 0.8×',
-  });
+  for (const mode of modes) {
+    rows.push({
+      name: `append 1 event with expected version, ${STREAMS} streams × ${PER_STREAM}, concurrency ${concurrency}, notify '${mode}'`,
+      unit: 'appends/s',
+      library: total / (await library(mode)),
+      baseline: total / baseline,
+      goal: '≥ 0.8×',
+    });
+  }
 }
 
 /** (b) Fold a 100,000-event stream. */
@@ -253,8 +263,8 @@ try {
   await setup();
   const only = process.env.BENCH_ONLY?.split(',');
   const want = (name: string) => only === undefined || only.includes(name);
-  if (want('append1')) await singleAppends(1);
-  if (want('append16')) await singleAppends(16);
+  if (want('append1')) await singleAppends(1, ['in-transaction', 'after-commit']);
+  if (want('append16')) await singleAppends(16, ['in-transaction', 'after-commit', 'off']);
   if (want('rehydrate')) await rehydrate();
   if (want('batch')) await batchAppends();
   if (want('replay')) await replay();
@@ -262,6 +272,6 @@ try {
   console.log(`\ntotal ${((Date.now() - started) / 1000).toFixed(0)} s`);
 } finally {
   await pool.query(`DROP SCHEMA IF EXISTS ${raw} CASCADE`);
-  await store.close();
+  for (const s of Object.values(storesByNotify)) await s.close();
   await pool.end();
 }

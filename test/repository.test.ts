@@ -190,6 +190,18 @@ describe('Repository load / find / save', () => {
   });
 });
 
+describe('recorded event ids', () => {
+  it('are distinct UUID v4 strings', async () => {
+    const { store, repo } = setup();
+    for (let i = 0; i < 50; i++) await openAccount(repo, `a${i}`, Array.from({ length: 40 }, (_, k) => k + 1));
+    const events = await store.readAll().toArray();
+    expect(events).toHaveLength(50 * 41);
+    const ids = events.map((e) => e.eventId);
+    for (const id of ids) expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    expect(new Set(ids).size).toBe(ids.length);
+  });
+});
+
 describe('Repository time travel', () => {
   it('load(id, { version }) returns the state as of that version', async () => {
     const { repo } = setup();

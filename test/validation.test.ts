@@ -216,6 +216,32 @@ describe('assertValidStreamId', () => {
     expect(() => assertValidStreamId(id)).toThrow(reason);
   });
 
+  it('agrees with the plain rules on random strings (edges, whitespace, controls, surrogates)', () => {
+    const tricky = fc.constantFrom(' ', '\t', '\n', '\u007f', '\u00a0', '\u2028', '\u3000', '\ufeff', '\ud800', 'a', 'é', '😀', '-');
+    const idArb = fc.oneof(fc.string({ maxLength: 20 }), fc.array(tricky, { maxLength: 6 }).map((cs) => cs.join('')));
+    fc.assert(
+      fc.property(idArb, idArb, (a, b) => {
+        const id = a + b;
+        const valid =
+          id.length > 0 &&
+          id.length <= 256 &&
+          // eslint-disable-next-line no-control-regex
+          !/[\u0000-\u001f\u007f]/.test(id) &&
+          (id as string & { isWellFormed(): boolean }).isWellFormed() &&
+          id.trim() === id;
+        let accepted = true;
+        try {
+          assertValidStreamId(id);
+        } catch (error) {
+          expect(error).toBeInstanceOf(InvalidStreamIdError);
+          accepted = false;
+        }
+        expect(accepted).toBe(valid);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   it('accepts ordinary ids', () => {
     for (const id of ['user-1', 'x'.repeat(256), 'ünïcødé/ok:1']) expect(() => assertValidStreamId(id)).not.toThrow();
   });

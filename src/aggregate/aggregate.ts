@@ -18,8 +18,8 @@ export interface Snapshottable<State> {
   restoreSnapshot(state: State): void;
 }
 
+// Both are assigned by the static block of Aggregate, which can reach its private fields.
 /** @internal Folds recorded events into the aggregate; each must follow its version. */
-// Assigned by the static block of Aggregate, which can reach its private fields.
 export let replayInto: (aggregate: Aggregate<AnyEvent>, events: Iterable<RecordedEvent> | readonly RecordedEvent[]) => void;
 /** @internal Sets the aggregate's version after `restore` put a snapshot's state in place. */
 export let restoreInto: (aggregate: Aggregate<AnyEvent>, version: number, restore: () => void) => void;

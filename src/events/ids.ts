@@ -1,7 +1,7 @@
 import { randomFillSync } from 'node:crypto';
 
 // Random bytes are drawn in blocks, as node's own randomUUID does, to avoid a syscall per id.
-const POOL_BYTES = 16 * 256;
+const POOL_BYTES = 16 * 4096;
 let pool = Buffer.alloc(0);
 let offset = POOL_BYTES;
 const HEX = Array.from('0123456789abcdef', (c) => c.charCodeAt(0));

@@ -28,14 +28,18 @@ export function assertValidStreamId(streamId: unknown): asserts streamId is stri
   if (streamId.length > MAX_STREAM_ID_LENGTH) {
     throw new InvalidStreamIdError(streamId, `it is longer than ${MAX_STREAM_ID_LENGTH} characters`);
   }
-  // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(streamId)) {
-    throw new InvalidStreamIdError(streamId, 'it contains control characters');
+  // A char loop rather than a regex: ids are checked on every read and append.
+  for (let i = 0; i < streamId.length; i++) {
+    const c = streamId.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) throw new InvalidStreamIdError(streamId, 'it contains control characters');
   }
   if (!(streamId as string & { isWellFormed(): boolean }).isWellFormed()) {
     throw new InvalidStreamIdError(streamId, 'it contains a lone UTF-16 surrogate (not valid Unicode)');
   }
-  if (streamId.trim() !== streamId) {
+  // Every character trim() removes is <= U+0020 or >= U+00A0: only such an edge needs the trim.
+  const first = streamId.charCodeAt(0);
+  const last = streamId.charCodeAt(streamId.length - 1);
+  if ((first <= 0x20 || first >= 0xa0 || last <= 0x20 || last >= 0xa0) && streamId.trim() !== streamId) {
     throw new InvalidStreamIdError(streamId, 'it has leading or trailing whitespace');
   }
 }

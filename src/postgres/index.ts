@@ -1,4 +1,4 @@
-export { PostgresEventStore, type PostgresAppendHook, type PostgresEventStoreOptions } from './postgres-event-store.js';
+export { PostgresEventStore, type PostgresAppendHook, type PostgresEventStoreOptions, type PostgresNotifyMode } from './postgres-event-store.js';
 export { PostgresSnapshotStore, type PostgresSnapshotStoreOptions } from './postgres-snapshot-store.js';
 export type { PostgresConnectionOptions, PostgresSchemaOptions } from './connection.js';
 export { POSTGRES_DDL, POSTGRES_SCHEMA_VERSION, postgresSchemaSql } from './ddl.js';

@@ -17,6 +17,7 @@ import {
 } from '../store/store-input.js';
 import { PgConnection, type PostgresConnectionOptions, type PostgresSchemaOptions } from './connection.js';
 import { migrateSchema } from './migrate.js';
+import { AfterCommitNotifier } from './notifier.js';
 import { CONFLICT_SQLSTATE } from './pg-errors.js';
 import { EVENT_COLUMNS, eventsFromRows, ROW_TYPES, type EventRow } from './rows.js';
 import { notifyChannel, quoteIdentifier } from './schema-name.js';
@@ -34,7 +35,20 @@ export type PostgresEventStoreOptions = PostgresConnectionOptions &
     readonly limits?: Partial<EventLimits>;
     /** Events per database round trip when reading (default 1000): bounds reader memory. */
     readonly pageSize?: number;
+    /**
+     * How appends wake LISTENers on `eventfold_<schema>` (payload: the last position):
+     * - `'in-transaction'` (default): `pg_notify` inside the append's transaction, delivered iff it
+     *   commits. PostgreSQL makes transactions that notify commit one at a time (a cluster-wide
+     *   lock held through the commit's WAL flush), which caps concurrent append throughput.
+     * - `'after-commit'`: one coalesced `pg_notify` right after commits, outside them; concurrent
+     *   appends commit in parallel. A crash between commit and notify loses one wake-up, which
+     *   the listeners' polling covers.
+     * - `'off'`: no NOTIFY; listeners rely on polling.
+     */
+    readonly notify?: PostgresNotifyMode;
   };
+
+export type PostgresNotifyMode = 'in-transaction' | 'after-commit' | 'off';
 
 const MAX_VERSION = Number.MAX_SAFE_INTEGER;
 
@@ -73,6 +87,8 @@ export class PostgresEventStore implements EventStore {
   private readonly pageSize: number;
   private readonly hooks: PostgresAppendHook[] = [];
   private readonly sql: ReturnType<typeof statements>;
+  private readonly notifyMode: PostgresNotifyMode;
+  private readonly notifier: AfterCommitNotifier | undefined;
 
   constructor(options: PostgresEventStoreOptions) {
     this.connection = new PgConnection(options, 'PostgreSQL event store');
@@ -83,6 +99,12 @@ export class PostgresEventStore implements EventStore {
     }
     this.pageSize = pageSize;
     this.sql = statements(this.connection.schema);
+    const notify = options.notify ?? 'in-transaction';
+    if (notify !== 'in-transaction' && notify !== 'after-commit' && notify !== 'off') {
+      throw new InvalidArgumentError(`notify must be 'in-transaction', 'after-commit' or 'off', got ${String(notify)}.`);
+    }
+    this.notifyMode = notify;
+    this.notifier = notify === 'after-commit' ? new AfterCommitNotifier(this.connection.pool, this.notifyChannel) : undefined;
   }
 
   /** Creates the store and runs `migrate()`. */
@@ -150,22 +172,30 @@ export class PostgresEventStore implements EventStore {
     const recordedAt = new Date();
     const call = this.appendCall(appends, recordedAt);
     const hooks = this.hooks.slice();
+    let results: AppendResult[];
     try {
       if (hooks.length === 0) {
         const { rows } = await this.connection.query<AppendRow>(call.query, 'append events', true);
-        return buildResults(appends, rows, call.eventIds, recordedAt);
+        results = buildResults(appends, rows, call.eventIds, recordedAt);
+      } else {
+        results = await this.connection.transaction('append events', async (client) => {
+          const { rows } = await client.query<AppendRow>(call.query);
+          const built = buildResults(appends, rows, call.eventIds, recordedAt);
+          const all: RecordedEvent[] = [];
+          for (const result of built) for (const event of result.events) all.push(event);
+          for (const hook of hooks) await hook(all, client);
+          return built;
+        });
       }
-      return await this.connection.transaction('append events', async (client) => {
-        const { rows } = await client.query<AppendRow>(call.query);
-        const results = buildResults(appends, rows, call.eventIds, recordedAt);
-        const all: RecordedEvent[] = [];
-        for (const result of results) for (const event of result.events) all.push(event);
-        for (const hook of hooks) await hook(all, client);
-        return results;
-      });
     } catch (error) {
       throw conflictFrom(error, appends) ?? error;
     }
+    if (this.notifier !== undefined) {
+      let last = 0;
+      for (const result of results) if (result.position > last) last = result.position;
+      if (last > 0) this.notifier.committed(last);
+    }
+    return results;
   }
 
   private appendCall(appends: readonly PreparedAppend[], recordedAt: Date): { query: QueryConfig; eventIds: string[][] } {
@@ -203,7 +233,18 @@ export class PostgresEventStore implements EventStore {
       query: {
         name: this.sql.appendName,
         text: this.sql.append,
-        values: [streamIds, expected, counts, eventStreams, ids, types, data + ']', metadata + ']', recordedAt.toISOString()],
+        values: [
+          streamIds,
+          expected,
+          counts,
+          eventStreams,
+          ids,
+          types,
+          data + ']',
+          metadata + ']',
+          recordedAt.toISOString(),
+          this.notifyMode === 'in-transaction',
+        ],
         types: ROW_TYPES,
       },
       eventIds,
@@ -304,6 +345,7 @@ export class PostgresEventStore implements EventStore {
 
   /** Ends the pool the store created from a connection string; a pool passed in stays open. */
   async close(): Promise<void> {
+    if (this.notifier !== undefined && !this.connection.isClosed) await this.notifier.flush();
     await this.connection.close();
   }
 }
@@ -312,7 +354,7 @@ function statements(schema: string) {
   const s = quoteIdentifier(schema);
   return {
     appendName: `eventfold_append_${schema}`,
-    append: `SELECT stream_version, first_position FROM ${s}.append_events($1::text[], $2::bigint[], $3::integer[], $4::integer[], $5::uuid[], $6::text[], $7::json, $8::json, $9::timestamptz)`,
+    append: `SELECT stream_version, first_position FROM ${s}.append_events($1::text[], $2::bigint[], $3::integer[], $4::integer[], $5::uuid[], $6::text[], $7::json, $8::json, $9::timestamptz, $10::boolean)`,
     readStream:
       `SELECT ${EVENT_COLUMNS} FROM ${s}.events ` +
       `WHERE stream_id = $1 AND version >= $2 AND version <= $3 ORDER BY version LIMIT $4`,
