@@ -2,6 +2,7 @@ import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isEventfoldError, type RecordedEvent } from '../src/index.js';
 import { assertValidSchemaName, PostgresEventStore, postgresSchemaSql } from '../src/postgres/index.js';
+import { AfterCommitNotifier } from '../src/postgres/notifier.js';
 import { DATABASE_URL, pgTestDatabase } from './support/postgres.js';
 
 const db = pgTestDatabase({ max: 8 });
@@ -212,8 +213,8 @@ describe('append hooks', () => {
 });
 
 describe('NOTIFY', () => {
-  it('every append notifies eventfold_<schema> with its last position, once committed', async () => {
-    const store = await PostgresEventStore.create({ pool: db.pool, schema: db.schema('notify') });
+  it("'in-transaction': every append notifies eventfold_<schema> with its last position, once committed", async () => {
+    const store = await PostgresEventStore.create({ pool: db.pool, schema: db.schema('notify'), notify: 'in-transaction' });
     const listener = new pg.Client({ connectionString: DATABASE_URL });
     await listener.connect();
     const payloads: string[] = [];
@@ -229,6 +230,64 @@ describe('NOTIFY', () => {
     expect(payloads).toEqual([String(a.position), String(b!.position)]);
     await listener.end();
     await store.close();
+  });
+});
+
+describe('NOTIFY modes', () => {
+  async function listen(channel: string): Promise<{ payloads: string[]; end(): Promise<void> }> {
+    const client = new pg.Client({ connectionString: DATABASE_URL });
+    await client.connect();
+    const payloads: string[] = [];
+    client.on('notification', (n) => {
+      if (n.channel === channel) payloads.push(n.payload ?? '');
+    });
+    await client.query(`LISTEN "${channel}"`);
+    return { payloads, end: () => client.end() };
+  }
+
+  it("'after-commit' notifies the highest committed position after the commits, coalescing bursts", async () => {
+    const store = await PostgresEventStore.create({ pool: db.pool, schema: db.schema('notifyac'), notify: 'after-commit' });
+    const listener = await listen(store.notifyChannel);
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => store.append(`s-${i}`, [{ type: 'A', data: i }], { expectedVersion: 'no-stream' })),
+    );
+    const last = Math.max(...results.map((r) => r.position));
+    await store.close(); // flushes the pending notification
+    for (let i = 0; i < 100 && !listener.payloads.includes(String(last)); i++) await sleep(20);
+    expect(listener.payloads.length).toBeGreaterThanOrEqual(1);
+    expect(listener.payloads.length).toBeLessThanOrEqual(20);
+    expect(listener.payloads.map(Number)).toEqual([...listener.payloads.map(Number)].sort((a, b) => a - b));
+    expect(listener.payloads[listener.payloads.length - 1]).toBe(String(last));
+    await listener.end();
+  });
+
+  it("'after-commit' settles when commits report positions out of order (no busy wait on close)", async () => {
+    const channel = `eventfold_${db.schema('notifyorder')}`;
+    const listener = await listen(channel);
+    const notifier = new AfterCommitNotifier(db.pool, channel);
+    notifier.committed(5);
+    await notifier.flush();
+    notifier.committed(3); // a slower append with a lower position finished later: nothing new to say
+    notifier.committed(4);
+    await notifier.flush();
+    notifier.committed(9);
+    await notifier.flush();
+    for (let i = 0; i < 100 && listener.payloads.length < 2; i++) await sleep(20);
+    expect(listener.payloads).toEqual(['5', '9']);
+    await listener.end();
+  });
+
+  it("'off' sends nothing, and an unknown mode is refused", async () => {
+    const store = await PostgresEventStore.create({ pool: db.pool, schema: db.schema('notifyoff'), notify: 'off' });
+    const listener = await listen(store.notifyChannel);
+    await store.append('s', [{ type: 'A', data: 1 }], { expectedVersion: 'no-stream' });
+    await sleep(200);
+    expect(listener.payloads).toEqual([]);
+    await listener.end();
+    await store.close();
+    expect(() => new PostgresEventStore({ pool: db.pool, notify: 'sometimes' as never })).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT' }),
+    );
   });
 });
 

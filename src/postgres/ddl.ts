@@ -1,3 +1,4 @@
+import { LOG_COLUMNS } from './rows.js';
 import { assertValidSchemaName, LOCK_CLASS, notifyChannel, quoteIdentifier, schemaLockKey, streamLockClasses } from './schema-name.js';
 
 /** Stream-lock buckets: an appendMany over more than MANY_STREAMS streams locks buckets, not streams. */
@@ -23,6 +24,18 @@ export const POSTGRES_SCHEMA_VERSION = 1;
  * - `append_events(...)`: the whole append in one round trip (checks, positions, rows, NOTIFY).
  * - `read_log(from, limit)` / `log_head()`: readAll's page and headPosition, gap-safe (see the
  *   comment above `log_watch` for how).
+ *
+ * Gap safety and what it costs. Appenders draw positions (and take their xid) inside a
+ * session advisory lock held for microseconds, so xid order equals position order; readers hand
+ * out only events whose xid is below the oldest xid that may still belong to a running appender.
+ * - Writers: one extra lock round inside the append function; appends never wait for readers.
+ * - Readers: an append that has drawn positions but not yet committed (a slow append hook, a
+ *   row-lock wait, a stalled client inside `withTransaction`-style hooks) holds back readAll and
+ *   headPosition at its positions until it commits or rolls back. Transactions that are not
+ *   appenders of this schema do not hold readers back (except one that took its xid in the
+ *   instant between a reader's two steps), and a reader inside a REPEATABLE READ or SERIALIZABLE
+ *   transaction falls back to the snapshot's xmin, which any running transaction holds back.
+ * - Each readAll page reads pg_locks when transactions are running (cheap, sub-millisecond).
  */
 export function postgresSchemaSql(schema: string): string {
   assertValidSchemaName(schema);
@@ -107,8 +120,8 @@ BEGIN
   -- yet (see 3). Ascending key order everywhere, so appenders cannot deadlock.
   IF n_streams = 1 THEN
     v_key := hashtext(p_stream_ids[1]);
-    PERFORM pg_advisory_xact_lock_shared(${bucketClass}, v_key & ${BUCKETS - 1});
-    PERFORM pg_advisory_xact_lock(${streamClass}, v_key);
+    -- One statement, evaluated left to right: bucket first, then stream.
+    PERFORM pg_advisory_xact_lock_shared(${bucketClass}, v_key & ${BUCKETS - 1}), pg_advisory_xact_lock(${streamClass}, v_key);
   ELSIF n_streams <= ${MANY_STREAMS} THEN
     FOR v_key IN SELECT DISTINCT hashtext(x) & ${BUCKETS - 1} FROM unnest(p_stream_ids) AS x ORDER BY 1 LOOP
       PERFORM pg_advisory_xact_lock_shared(${bucketClass}, v_key);
@@ -141,11 +154,10 @@ BEGIN
     -- 3. Gap safety. Mark this transaction as an appender until it ends (readers look for the
     -- shared lock), then, under a session lock held for microseconds, assign its xid and draw its
     -- positions in one step: xid order equals position order across appenders.
-    PERFORM pg_advisory_xact_lock_shared(${LOCK_CLASS.writer}, ${key});
-    PERFORM pg_advisory_lock(${LOCK_CLASS.position}, ${key});
+    PERFORM pg_advisory_xact_lock_shared(${LOCK_CLASS.writer}, ${key}), pg_advisory_lock(${LOCK_CLASS.position}, ${key});
     BEGIN
-      v_xid := pg_current_xact_id();
-      v_first := nextval('${s}.events_position_seq');
+      -- Left to right: the xid is assigned before the sequence is touched.
+      SELECT pg_current_xact_id(), nextval('${s}.events_position_seq') INTO v_xid, v_first;
       IF n_events > 1 THEN
         PERFORM setval('${s}.events_position_seq', v_first + n_events - 1);
       END IF;
@@ -240,24 +252,22 @@ LANGUAGE sql STABLE AS $fn$
    WHERE x >= p_floor OR x::xid = ANY (p_writers)
 $fn$;
 
--- readAll's page query: events from p_from on, in position order, that no appender still running
--- can precede.
+-- readAll's page: events from p_from on, in position order, that no appender still running can
+-- precede (columns: see rows.ts).
 CREATE OR REPLACE FUNCTION ${s}.read_log(p_from bigint, p_limit integer)
 RETURNS TABLE (o_position bigint, o_stream_id text, o_version bigint, o_event_id uuid, o_type text,
-               o_data json, o_metadata json, o_recorded_ms float8)
+               o_data json, o_metadata json, o_recorded_seconds float8)
 LANGUAGE plpgsql VOLATILE AS $fn$
-#variable_conflict use_column
 DECLARE
   w record;
 BEGIN
   w := ${s}.log_watch();
   RETURN QUERY
-    SELECT e.position, e.stream_id, e.version, e.event_id, e.type, e.data, e.metadata,
-           (extract(epoch FROM e.recorded_at) * 1000)::float8
-      FROM ${s}.events e
-     WHERE e.position >= p_from
-       AND e.transaction_id < (SELECT ${s}.log_horizon(w.floor, w.writers))
-     ORDER BY e.position
+    SELECT ${LOG_COLUMNS}
+      FROM ${s}.events
+     WHERE position >= p_from
+       AND transaction_id < (SELECT ${s}.log_horizon(w.floor, w.writers))
+     ORDER BY position
      LIMIT p_limit;
 END
 $fn$;

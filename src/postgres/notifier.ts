@@ -19,7 +19,12 @@ export class AfterCommitNotifier {
   /** Records that `position` committed; a notification follows shortly. */
   committed(position: number): void {
     if (position > this.pending) this.pending = position;
-    if (this.inFlight === undefined) this.inFlight = this.drain();
+    if (this.inFlight === undefined && this.pending > this.sent) {
+      // Cleared asynchronously, after the assignment (drain may finish without awaiting).
+      this.inFlight = this.drain().finally(() => {
+        this.inFlight = undefined;
+      });
+    }
   }
 
   /** Resolves once every committed position has been notified (or the attempt failed). */
@@ -37,8 +42,6 @@ export class AfterCommitNotifier {
     } catch {
       // Best effort: a lost wake-up only delays listeners until their next poll.
       this.sent = this.pending;
-    } finally {
-      this.inFlight = undefined;
     }
   }
 }

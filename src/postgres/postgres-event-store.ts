@@ -19,7 +19,7 @@ import { PgConnection, type PostgresConnectionOptions, type PostgresSchemaOption
 import { migrateSchema } from './migrate.js';
 import { AfterCommitNotifier } from './notifier.js';
 import { CONFLICT_SQLSTATE } from './pg-errors.js';
-import { EVENT_COLUMNS, eventsFromRows, ROW_TYPES, type EventRow } from './rows.js';
+import { logRowsToEvents, ROW_TYPES, STREAM_COLUMNS, streamRowsToEvents, type LogRow, type StreamRow } from './rows.js';
 import { notifyChannel, quoteIdentifier } from './schema-name.js';
 
 /**
@@ -37,12 +37,12 @@ export type PostgresEventStoreOptions = PostgresConnectionOptions &
     readonly pageSize?: number;
     /**
      * How appends wake LISTENers on `eventfold_<schema>` (payload: the last position):
-     * - `'in-transaction'` (default): `pg_notify` inside the append's transaction, delivered iff it
+     * - `'after-commit'` (default): one coalesced `pg_notify` right after commits, outside them;
+     *   concurrent appends commit in parallel. A crash between commit and notify loses one
+     *   wake-up, which the listeners' polling covers (a delay, never a lost event).
+     * - `'in-transaction'`: `pg_notify` inside the append's transaction, delivered iff it
      *   commits. PostgreSQL makes transactions that notify commit one at a time (a cluster-wide
      *   lock held through the commit's WAL flush), which caps concurrent append throughput.
-     * - `'after-commit'`: one coalesced `pg_notify` right after commits, outside them; concurrent
-     *   appends commit in parallel. A crash between commit and notify loses one wake-up, which
-     *   the listeners' polling covers.
      * - `'off'`: no NOTIFY; listeners rely on polling.
      */
     readonly notify?: PostgresNotifyMode;
@@ -51,6 +51,9 @@ export type PostgresEventStoreOptions = PostgresConnectionOptions &
 export type PostgresNotifyMode = 'in-transaction' | 'after-commit' | 'off';
 
 const MAX_VERSION = Number.MAX_SAFE_INTEGER;
+
+/** Stream pages requested ahead of the one being folded (each on its own pooled connection). */
+const READ_AHEAD = 2;
 
 /** One row of `append_events` per stream, in input order. */
 interface AppendRow {
@@ -99,7 +102,7 @@ export class PostgresEventStore implements EventStore {
     }
     this.pageSize = pageSize;
     this.sql = statements(this.connection.schema);
-    const notify = options.notify ?? 'in-transaction';
+    const notify = options.notify ?? 'after-commit';
     if (notify !== 'in-transaction' && notify !== 'after-commit' && notify !== 'off') {
       throw new InvalidArgumentError(`notify must be 'in-transaction', 'after-commit' or 'off', got ${String(notify)}.`);
     }
@@ -258,33 +261,50 @@ export class PostgresEventStore implements EventStore {
 
   private async *streamPages(streamId: string, range: StreamRange): AsyncGenerator<readonly RecordedEvent[]> {
     this.connection.assertOpen();
-    let remaining = range.limit;
     let low = range.low;
     let high = Math.min(range.high, MAX_VERSION);
-    const fetch = (): Promise<RecordedEvent[]> => {
-      const size = Math.min(this.pageSize, remaining);
-      return this.readRows(range.backwards ? this.sql.readStreamBackwards : this.sql.readStream, [streamId, low, high, size], 'read a stream');
+    if (range.backwards && range.limit > 0) {
+      // Backwards pages count down from the stream's end, so learn where it is first.
+      const version = await this.currentVersion(streamId);
+      if (version === 0) throw new StreamNotFoundError(streamId);
+      high = Math.min(high, version);
+    }
+    // Versions are contiguous, so each page is an exact version range, known in advance: the
+    // next pages are read while the caller folds this one, and each query reads only its page
+    // whatever plan the server picks.
+    let unrequested = high < low ? 0 : Math.min(range.limit, high - low + 1);
+    const text = range.backwards ? this.sql.readStreamBackwards : this.sql.readStream;
+    const requestNext = (): { size: number; rows: Promise<RecordedEvent[]> } | undefined => {
+      if (unrequested === 0) return undefined;
+      const size = Math.min(this.pageSize, unrequested);
+      unrequested -= size;
+      const from = range.backwards ? high - size + 1 : low;
+      const to = range.backwards ? high : low + size - 1;
+      if (range.backwards) high -= size;
+      else low += size;
+      const rows = this.readRows<StreamRow>(text, [streamId, from, to], 'read a stream').then((r) => streamRowsToEvents(streamId, r));
+      return { size, rows: settleQuietly(rows) };
     };
-    let next = remaining === 0 || high < low ? Promise.resolve([]) : fetch();
+    const ahead: { size: number; rows: Promise<RecordedEvent[]> }[] = [];
+    for (let i = 0; i < READ_AHEAD; i++) {
+      const request = requestNext();
+      if (request !== undefined) ahead.push(request);
+    }
     let first = true;
     for (;;) {
-      const page = await next;
+      const request = ahead.shift();
+      const page = request === undefined ? [] : await request.rows;
       if (first && page.length === 0) {
         if (!(await this.streamExists(streamId))) throw new StreamNotFoundError(streamId);
         return;
       }
       first = false;
-      const requested = Math.min(this.pageSize, remaining);
-      remaining -= page.length;
-      const done = page.length < requested || remaining === 0;
+      const done = request === undefined || page.length < request.size;
       if (!done) {
-        // Read the next page while the caller folds this one.
-        const last = page[page.length - 1]!.version;
-        if (range.backwards) high = last - 1;
-        else low = last + 1;
-        next = settleQuietly(fetch());
+        const next = requestNext();
+        if (next !== undefined) ahead.push(next);
       }
-      yield page;
+      if (page.length > 0) yield page;
       if (done) return;
     }
   }
@@ -299,7 +319,7 @@ export class PostgresEventStore implements EventStore {
     let remaining = limit;
     let from = fromPosition;
     const fetch = (): Promise<RecordedEvent[]> =>
-      this.readRows(this.sql.readAll, [from, Math.min(this.pageSize, remaining)], 'read the event log');
+      this.readRows<LogRow>(this.sql.readAll, [from, Math.min(this.pageSize, remaining)], 'read the event log').then(logRowsToEvents);
     if (remaining === 0) return;
     let next = fetch();
     for (;;) {
@@ -317,25 +337,27 @@ export class PostgresEventStore implements EventStore {
     }
   }
 
-  private async readRows(text: string, values: unknown[], action: string): Promise<RecordedEvent[]> {
+  private async readRows<R extends unknown[]>(text: string, values: unknown[], action: string): Promise<R[]> {
     const config: QueryArrayConfig = { text, values, rowMode: 'array', types: ROW_TYPES };
-    const result = await this.connection.query<EventRow>(config, action);
-    return eventsFromRows(result.rows);
+    return (await this.connection.query<R>(config, action)).rows;
   }
 
   private async streamExists(streamId: string): Promise<boolean> {
-    const result = await this.connection.query({ text: this.sql.streamVersion, values: [streamId], types: ROW_TYPES }, 'read a stream version');
-    return result.rows.length > 0;
+    return (await this.currentVersion(streamId)) > 0;
   }
 
-  async streamVersion(streamId: string): Promise<number> {
-    this.connection.assertOpen();
-    resolveStreamRange(streamId, undefined);
+  private async currentVersion(streamId: string): Promise<number> {
     const result = await this.connection.query<{ version: number }>(
       { text: this.sql.streamVersion, values: [streamId], types: ROW_TYPES },
       'read a stream version',
     );
     return result.rows[0]?.version ?? 0;
+  }
+
+  async streamVersion(streamId: string): Promise<number> {
+    this.connection.assertOpen();
+    resolveStreamRange(streamId, undefined);
+    return this.currentVersion(streamId);
   }
 
   async headPosition(): Promise<number> {
@@ -355,12 +377,9 @@ function statements(schema: string) {
   return {
     appendName: `eventfold_append_${schema}`,
     append: `SELECT stream_version, first_position FROM ${s}.append_events($1::text[], $2::bigint[], $3::integer[], $4::integer[], $5::uuid[], $6::text[], $7::json, $8::json, $9::timestamptz, $10::boolean)`,
-    readStream:
-      `SELECT ${EVENT_COLUMNS} FROM ${s}.events ` +
-      `WHERE stream_id = $1 AND version >= $2 AND version <= $3 ORDER BY version LIMIT $4`,
+    readStream: `SELECT ${STREAM_COLUMNS} FROM ${s}.events WHERE stream_id = $1 AND version BETWEEN $2 AND $3 ORDER BY version`,
     readStreamBackwards:
-      `SELECT ${EVENT_COLUMNS} FROM ${s}.events ` +
-      `WHERE stream_id = $1 AND version >= $2 AND version <= $3 ORDER BY version DESC LIMIT $4`,
+      `SELECT ${STREAM_COLUMNS} FROM ${s}.events WHERE stream_id = $1 AND version BETWEEN $2 AND $3 ORDER BY version DESC`,
     readAll: `SELECT * FROM ${s}.read_log($1, $2)`,
     streamVersion: `SELECT version FROM ${s}.streams WHERE stream_id = $1`,
     headPosition: `SELECT ${s}.log_head() AS head`,

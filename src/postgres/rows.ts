@@ -23,35 +23,62 @@ export const ROW_TYPES: CustomTypesConfig = {
   }) as CustomTypesConfig['getTypeParser'],
 };
 
-/** Columns every event read selects, in the order `eventFromRow` expects. */
-export const EVENT_COLUMNS =
-  'position, stream_id, version, event_id, type, data, metadata, ' +
-  '(extract(epoch FROM recorded_at) * 1000)::float8 AS recorded_ms';
+/**
+ * `recorded_at` travels as epoch seconds (float8): far cheaper for the server to format and for
+ * the client to parse than timestamp text. Stored values are whole milliseconds, so rounding
+ * the product restores them exactly.
+ */
+const RECORDED_SECONDS = `date_part('epoch', recorded_at)`;
 
-export type EventRow = [
-  position: number,
-  streamId: string,
-  version: number,
-  eventId: string,
-  type: string,
-  data: string,
-  metadata: string,
-  recordedMs: number,
-];
+/** readStream columns (the stream id is known): position, version, event_id, type, data, metadata, seconds. */
+export const STREAM_COLUMNS = `position, version, event_id, type, data, metadata, ${RECORDED_SECONDS}`;
+
+/** readAll columns: position, stream_id, version, event_id, type, data, metadata, seconds. */
+export const LOG_COLUMNS = `position, stream_id, version, event_id, type, data, metadata, ${RECORDED_SECONDS}`;
+
+export type StreamRow = [number, number, string, string, string, string, number];
+export type LogRow = [number, string, number, string, string, string, string, number];
 
 const EMPTY_METADATA: EventMetadata = Object.freeze({});
 
+function metadataFrom(text: string): EventMetadata {
+  return text === '{}' ? EMPTY_METADATA : (parseStoredJson(text) as EventMetadata);
+}
+
+export function streamRowsToEvents(streamId: string, rows: readonly StreamRow[]): RecordedEvent[] {
+  const events = new Array<RecordedEvent>(rows.length);
+  const dates = new DateCache();
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i]!;
+    events[i] = recordedFromRow(streamId, r[1], r[0], r[3], parseStoredJson(r[4]), metadataFrom(r[5]), r[2], dates.at(r[6]));
+  }
+  return events;
+}
+
+export function logRowsToEvents(rows: readonly LogRow[]): RecordedEvent[] {
+  const events = new Array<RecordedEvent>(rows.length);
+  const dates = new DateCache();
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i]!;
+    events[i] = recordedFromRow(r[1], r[2], r[0], r[4], parseStoredJson(r[5]), metadataFrom(r[6]), r[3], dates.at(r[7]));
+  }
+  return events;
+}
+
+/** Consecutive events of one append share their timestamp, as the in-memory store's do. */
+class DateCache {
+  private seconds = Number.NaN;
+  private date = new Date(0);
+
+  at(seconds: number): Date {
+    if (seconds !== this.seconds) {
+      this.seconds = seconds;
+      this.date = new Date(Math.round(seconds * 1000));
+    }
+    return this.date;
+  }
+}
+
 export function parseStoredJson(text: string): unknown {
   return deepFreezeJson(JSON.parse(text) as unknown);
-}
-
-export function eventFromRow(row: EventRow): RecordedEvent {
-  const metadata = row[6] === '{}' ? EMPTY_METADATA : (parseStoredJson(row[6]) as EventMetadata);
-  return recordedFromRow(row[1], row[2], row[0], row[4], parseStoredJson(row[5]), metadata, row[3], new Date(row[7]));
-}
-
-export function eventsFromRows(rows: readonly EventRow[]): RecordedEvent[] {
-  const events = new Array<RecordedEvent>(rows.length);
-  for (let i = 0; i < rows.length; i++) events[i] = eventFromRow(rows[i]!);
-  return events;
 }
