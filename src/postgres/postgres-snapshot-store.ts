@@ -1,6 +1,4 @@
-import { InvalidArgumentError } from '../errors.js';
-import { assertValidStreamId } from '../events/validation.js';
-import { assertValidSnapshot } from '../snapshots/in-memory-snapshot-store.js';
+import { prepareSnapshot, resolveSnapshotQuery } from '../snapshots/snapshot-input.js';
 import type { Snapshot, SnapshotStore } from '../snapshots/snapshot-store.js';
 import { PgConnection, type PostgresConnectionOptions, type PostgresSchemaOptions } from './connection.js';
 import { migrateSchema } from './migrate.js';
@@ -33,12 +31,7 @@ export class PostgresSnapshotStore implements SnapshotStore {
 
   async save(snapshot: Snapshot): Promise<void> {
     this.connection.assertOpen();
-    if (typeof snapshot !== 'object' || snapshot === null) throw new InvalidArgumentError('save takes a snapshot object.');
-    assertValidSnapshot(snapshot);
-    if (Number.isNaN(snapshot.takenAt.getTime())) {
-      throw new InvalidArgumentError(`Snapshot takenAt of stream '${snapshot.streamId}' is an invalid Date.`);
-    }
-    const state = stateJson(snapshot);
+    const { stateJson: state } = prepareSnapshot(snapshot);
     await this.connection.query(
       {
         text:
@@ -58,17 +51,8 @@ export class PostgresSnapshotStore implements SnapshotStore {
     options: { readonly maxVersion?: number; readonly schemaVersion?: number } = {},
   ): Promise<Snapshot | undefined> {
     this.connection.assertOpen();
-    assertValidStreamId(streamId);
-    const maxVersion = options?.maxVersion;
-    if (maxVersion !== undefined && (typeof maxVersion !== 'number' || Number.isNaN(maxVersion))) {
-      throw new InvalidArgumentError(`maxVersion must be a number, got ${String(maxVersion)}.`);
-    }
-    const schemaVersion = options?.schemaVersion;
-    if (schemaVersion !== undefined && !Number.isSafeInteger(schemaVersion)) {
-      throw new InvalidArgumentError(`schemaVersion must be an integer, got ${String(schemaVersion)}.`);
-    }
-    if (maxVersion !== undefined && maxVersion < 1) return undefined;
-    const max = maxVersion === undefined || maxVersion >= Number.MAX_SAFE_INTEGER ? Number.MAX_SAFE_INTEGER : Math.floor(maxVersion);
+    const { maxVersion: max, schemaVersion } = resolveSnapshotQuery(streamId, options);
+    if (max < 1) return undefined;
     const result = await this.connection.query<{
       version: number;
       schema_version: number;
@@ -100,20 +84,4 @@ export class PostgresSnapshotStore implements SnapshotStore {
   async close(): Promise<void> {
     await this.connection.close();
   }
-}
-
-/** The state as JSON text; anything JSON cannot represent faithfully is refused before writing. */
-function stateJson(snapshot: Snapshot): string {
-  let json: string | undefined;
-  try {
-    json = JSON.stringify(snapshot.state);
-  } catch (error) {
-    throw new InvalidArgumentError(
-      `Snapshot state of stream '${snapshot.streamId}' is not JSON-serialisable: ${(error as Error).message}.`,
-    );
-  }
-  if (json === undefined) {
-    throw new InvalidArgumentError(`Snapshot state of stream '${snapshot.streamId}' is not JSON (got ${typeof snapshot.state}).`);
-  }
-  return json;
 }

@@ -1,6 +1,9 @@
-import { InvalidArgumentError, StoreClosedError } from '../errors.js';
-import { assertValidStreamId, deepFreezeJson } from '../events/validation.js';
+import { StoreClosedError } from '../errors.js';
+import { deepFreezeJson } from '../events/validation.js';
+import { prepareSnapshot, resolveSnapshotQuery } from './snapshot-input.js';
 import type { Snapshot, SnapshotStore } from './snapshot-store.js';
+
+export { assertValidSnapshot } from './snapshot-input.js';
 
 /** Snapshots in process memory, sorted by version per stream. */
 export class InMemorySnapshotStore implements SnapshotStore {
@@ -9,11 +12,14 @@ export class InMemorySnapshotStore implements SnapshotStore {
 
   async save(snapshot: Snapshot): Promise<void> {
     this.assertOpen();
-    assertValidSnapshot(snapshot);
-    // Round-trip through JSON so the stored state cannot alias the caller's objects.
+    const { stateJson, takenAtMs } = prepareSnapshot(snapshot);
+    // A copy through JSON, so the stored state cannot alias the caller's objects.
     const stored: Snapshot = Object.freeze({
-      ...snapshot,
-      state: deepFreezeJson(JSON.parse(JSON.stringify(snapshot.state)) as Snapshot['state']),
+      streamId: snapshot.streamId,
+      version: snapshot.version,
+      schemaVersion: snapshot.schemaVersion,
+      state: deepFreezeJson(JSON.parse(stateJson) as Snapshot['state']),
+      takenAt: new Date(takenAtMs),
     });
     let list = this.byStream.get(snapshot.streamId);
     if (list === undefined) {
@@ -28,15 +34,15 @@ export class InMemorySnapshotStore implements SnapshotStore {
 
   async load(
     streamId: string,
-    options: { readonly maxVersion?: number; readonly schemaVersion?: number } = {},
+    options?: { readonly maxVersion?: number; readonly schemaVersion?: number },
   ): Promise<Snapshot | undefined> {
     this.assertOpen();
+    const query = resolveSnapshotQuery(streamId, options);
     const list = this.byStream.get(streamId);
     if (list === undefined) return undefined;
-    const max = options.maxVersion ?? Infinity;
     for (let i = list.length - 1; i >= 0; i--) {
       const s = list[i]!;
-      if (s.version <= max && (options.schemaVersion === undefined || s.schemaVersion === options.schemaVersion)) {
+      if (s.version <= query.maxVersion && (query.schemaVersion === undefined || s.schemaVersion === query.schemaVersion)) {
         return s;
       }
     }
@@ -49,19 +55,5 @@ export class InMemorySnapshotStore implements SnapshotStore {
 
   private assertOpen(): void {
     if (this.closed) throw new StoreClosedError('in-memory snapshot store');
-  }
-}
-
-/** Checks a snapshot before any store writes it; shared by every snapshot adapter. */
-export function assertValidSnapshot(snapshot: Snapshot): void {
-  assertValidStreamId(snapshot.streamId);
-  if (!Number.isSafeInteger(snapshot.version) || snapshot.version < 1) {
-    throw new InvalidArgumentError(`Snapshot version must be an integer >= 1, got ${String(snapshot.version)}.`);
-  }
-  if (!Number.isSafeInteger(snapshot.schemaVersion)) {
-    throw new InvalidArgumentError(`Snapshot schemaVersion must be an integer, got ${String(snapshot.schemaVersion)}.`);
-  }
-  if (!(snapshot.takenAt instanceof Date)) {
-    throw new InvalidArgumentError('Snapshot takenAt must be a Date.');
   }
 }

@@ -1,8 +1,8 @@
 import type BetterSqlite3 from 'better-sqlite3';
-import { InvalidArgumentError, StoreClosedError } from '../errors.js';
-import { assertValidStreamId, deepFreezeJson } from '../events/validation.js';
+import { StoreClosedError } from '../errors.js';
+import { deepFreezeJson } from '../events/validation.js';
 import type { Snapshot, SnapshotStore } from '../snapshots/snapshot-store.js';
-import { assertValidSnapshot } from '../snapshots/in-memory-snapshot-store.js';
+import { prepareSnapshot, resolveSnapshotQuery } from '../snapshots/snapshot-input.js';
 import {
   openConnection,
   translateSqliteError,
@@ -82,20 +82,7 @@ export class SqliteSnapshotStore implements SnapshotStore {
 
   async save(snapshot: Snapshot): Promise<void> {
     this.assertOpen();
-    assertValidSnapshot(snapshot);
-    const takenAt = snapshot.takenAt.getTime();
-    if (Number.isNaN(takenAt)) throw new InvalidArgumentError('Snapshot takenAt is an invalid Date.');
-    let state: string | undefined;
-    try {
-      state = JSON.stringify(snapshot.state);
-    } catch (error) {
-      throw new InvalidArgumentError(
-        `Snapshot state of stream '${snapshot.streamId}' is not JSON: ${error instanceof Error ? error.message : String(error)}.`,
-      );
-    }
-    if (state === undefined) {
-      throw new InvalidArgumentError(`Snapshot state of stream '${snapshot.streamId}' is not JSON (got undefined).`);
-    }
+    const { stateJson: state, takenAtMs: takenAt } = prepareSnapshot(snapshot);
     try {
       this.upsert.run(snapshot.streamId, snapshot.version, snapshot.schemaVersion, state, takenAt);
     } catch (error) {
@@ -108,16 +95,7 @@ export class SqliteSnapshotStore implements SnapshotStore {
     options: { readonly maxVersion?: number; readonly schemaVersion?: number } = {},
   ): Promise<Snapshot | undefined> {
     this.assertOpen();
-    assertValidStreamId(streamId);
-    const maxVersion = options.maxVersion ?? Number.MAX_SAFE_INTEGER;
-    if (typeof maxVersion !== 'number' || Number.isNaN(maxVersion)) {
-      throw new InvalidArgumentError(`maxVersion must be a number, got ${String(maxVersion)}.`);
-    }
-    const bound = Math.min(maxVersion, Number.MAX_SAFE_INTEGER);
-    const schemaVersion = options.schemaVersion;
-    if (schemaVersion !== undefined && !Number.isSafeInteger(schemaVersion)) {
-      throw new InvalidArgumentError(`schemaVersion must be an integer, got ${String(schemaVersion)}.`);
-    }
+    const { maxVersion: bound, schemaVersion } = resolveSnapshotQuery(streamId, options);
     let row: SnapshotRow | undefined;
     try {
       row =

@@ -8,6 +8,12 @@ export {
   type EventStoreFactory,
 } from './conformance.js';
 export {
+  describeSnapshotStoreConformance,
+  type SnapshotStoreConformanceOptions,
+  type SnapshotStoreFactory,
+  type SnapshotStoreFixture,
+} from './snapshot-conformance.js';
+export {
   given,
   Given,
   ScenarioAssertionError,

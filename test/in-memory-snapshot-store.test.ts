@@ -1,0 +1,7 @@
+import { InMemoryEventStore, InMemorySnapshotStore } from '../src/index.js';
+import { describeSnapshotStoreConformance } from '../src/testing/index.js';
+
+describeSnapshotStoreConformance('InMemorySnapshotStore', () => ({
+  events: new InMemoryEventStore(),
+  snapshots: new InMemorySnapshotStore(),
+}));
