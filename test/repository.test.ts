@@ -525,3 +525,94 @@ describe('Repository properties', () => {
     );
   });
 });
+
+describe('Repository on the in-memory store: synchronous load and save', () => {
+  /** Replaces append and readStream, as a subclass or a spy would: the Repository must use them. */
+  class CountingStore extends InMemoryEventStore {
+    appends = 0;
+    reads = 0;
+    override append(...args: Parameters<InMemoryEventStore['append']>) {
+      this.appends++;
+      return super.append(...args);
+    }
+    override readStream(...args: Parameters<InMemoryEventStore['readStream']>) {
+      this.reads++;
+      return super.readStream(...args);
+    }
+  }
+
+  it('events without their own metadata share one frozen copy of the save metadata', async () => {
+    const { store, repo } = setup();
+    const a = new Account('a1');
+    a.open('ann');
+    a.deposit(1);
+    a.deposit(2, { note: 'mine' });
+    const metadata: Record<string, string> = { correlationId: 'corr', causationId: 'cmd' };
+    await repo.save(a, { metadata });
+    metadata['correlationId'] = 'changed later';
+    const [opened, first, second] = await store.readStream('a1').toArray();
+    expect(opened!.metadata).toEqual({ correlationId: 'corr', causationId: 'cmd' });
+    expect(first!.metadata).toBe(opened!.metadata);
+    expect(opened!.metadata).not.toBe(metadata);
+    expect(Object.isFrozen(opened!.metadata)).toBe(true);
+    expect(second!.metadata).toEqual({ correlationId: 'corr', causationId: 'cmd', note: 'mine' });
+  });
+
+  it('stores the same events and metadata as the generic path through append()', async () => {
+    const meta = fc.option(fc.dictionary(fc.constantFrom('correlationId', 'causationId', 'note'), fc.string({ maxLength: 6 }), { maxKeys: 3 }), {
+      nil: undefined,
+    });
+    await fc.assert(
+      fc.asyncProperty(meta, fc.array(fc.tuple(fc.integer({ min: 1, max: 9 }), meta), { maxLength: 5 }), async (defaults, deposits) => {
+        const fast = new InMemoryEventStore();
+        const counting = new CountingStore();
+        for (const store of [fast, counting]) {
+          const repo = new Repository(store, Account);
+          const a = new Account('a1');
+          a.open('ann');
+          for (const [amount, own] of deposits) a.deposit(amount, own);
+          await repo.save(a, defaults === undefined ? {} : { metadata: defaults });
+          await repo.update('a1', (acc) => acc.deposit(1), defaults === undefined ? {} : { metadata: defaults });
+        }
+        const strip = (events: readonly RecordedEvent[]) => events.map((e) => ({ type: e.type, data: e.data, metadata: e.metadata, version: e.version }));
+        const viaFast = strip(await fast.readStream('a1').toArray());
+        expect(viaFast).toEqual(strip(await counting.readStream('a1').toArray()));
+        viaFast.slice(1, -1).forEach((e, i) => expect(e.metadata).toEqual({ ...defaults, ...deposits[i]![1] }));
+        // The replaced methods saw every save and every load.
+        expect(counting.appends).toBe(2);
+        expect(counting.reads).toBeGreaterThanOrEqual(1);
+      }),
+      { numRuns: 50 },
+    );
+  });
+
+  it('load after close rejects with StoreClosedError; a bad stream id with InvalidStreamIdError', async () => {
+    const { store, repo } = setup();
+    await openAccount(repo, 'a1');
+    await expect(repo.load('bad\u0000id')).rejects.toMatchObject({ code: 'INVALID_STREAM_ID' });
+    await store.close();
+    await expect(repo.load('a1')).rejects.toMatchObject({ code: 'STORE_CLOSED' });
+    await expect(repo.update('a1', (a) => a.deposit(1))).rejects.toMatchObject({ code: 'STORE_CLOSED' });
+  });
+
+  it('the command context metadata is frozen, and stored as it is', async () => {
+    const { store, repo } = setup();
+    let seen: object | undefined;
+    const bus = new CommandBus().register('Open', async (c: Command<'Open', { id: string }>, ctx) => {
+      seen = ctx.metadata;
+      const a = new Account(c.data.id);
+      a.open('ann');
+      await repo.save(a, { metadata: ctx.metadata });
+    });
+    await bus.dispatch({ type: 'Open', data: { id: 'a1' }, commandId: 'cmd-1' });
+    const [opened] = await store.readStream('a1').toArray();
+    expect(Object.isFrozen(seen)).toBe(true);
+    expect(opened!.metadata).toBe(seen);
+    expect(opened!.metadata).toEqual({ correlationId: 'cmd-1', causationId: 'cmd-1' });
+    // An id no store can keep is still refused by the append, with nothing written.
+    await expect(bus.dispatch({ type: 'Open', data: { id: 'a2' }, commandId: 'cmd\u0000' })).rejects.toMatchObject({
+      code: 'INVALID_EVENT',
+    });
+    expect(await store.streamVersion('a2')).toBe(0);
+  });
+});

@@ -246,3 +246,63 @@ describe('assertValidStreamId', () => {
     for (const id of ['user-1', 'x'.repeat(256), 'ünïcødé/ok:1']) expect(() => assertValidStreamId(id)).not.toThrow();
   });
 });
+
+describe('prepareEvents metadata defaults and shared metadata', () => {
+  const smallDict = fc.dictionary(fc.constantFrom('a', 'b', 'c', 'correlationId', 'causationId'), fc.string({ maxLength: 8 }), {
+    maxKeys: 4,
+  });
+
+  it('merges defaults under each event’s own metadata; events without their own share one frozen copy', async () => {
+    await fc.assert(
+      fc.property(smallDict, fc.array(fc.option(smallDict, { nil: undefined }), { minLength: 1, maxLength: 6 }), (defaults, own) => {
+        const source = { ...defaults };
+        const events = own.map((metadata, i): AnyEvent => (metadata === undefined ? { type: 'T', data: i } : { type: 'T', data: i, metadata }));
+        const prepared = prepareEvents('s', events, undefined, source);
+        prepared.forEach((p, i) => {
+          expect(p.metadata).toEqual({ ...defaults, ...own[i] });
+          expect(Object.isFrozen(p.metadata)).toBe(true);
+          expect(p.metadata).not.toBe(source);
+        });
+        const plain = prepared.filter((_, i) => own[i] === undefined).map((p) => p.metadata);
+        for (const m of plain) expect(m).toBe(plain[0]);
+        // The caller's object changes afterwards: nothing prepared does.
+        (source as Record<string, string>)['late'] = 'x';
+        prepared.forEach((p, i) => expect(p.metadata).toEqual({ ...defaults, ...own[i] }));
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('copies a metadata object given to several events once', () => {
+    const metadata = { correlationId: 'c', nested: { n: 1 } };
+    const prepared = prepareEvents('s', [
+      { type: 'T', data: 1, metadata },
+      { type: 'T', data: 2, metadata },
+      { type: 'T', data: 3, metadata: { other: true } },
+    ]);
+    expect(prepared[0]!.metadata).toBe(prepared[1]!.metadata);
+    expect(prepared[0]!.metadata).not.toBe(metadata);
+    expect(prepared[2]!.metadata).toEqual({ other: true });
+    metadata.nested.n = 2;
+    expect(prepared[1]!.metadata).toEqual({ correlationId: 'c', nested: { n: 1 } });
+  });
+
+  it('validates the defaults as each event’s metadata: bad values, non-objects and the byte limit', () => {
+    const bad = (() => {
+      try {
+        prepareEvents('s', [{ type: 'T', data: 1 }], undefined, { when: new Date(0) } as never);
+      } catch (error) {
+        return error;
+      }
+      return undefined;
+    })();
+    expect(bad).toBeInstanceOf(InvalidEventError);
+    expect((bad as InvalidEventError).details).toMatchObject({ index: 0, path: 'metadata.when' });
+    expect(() => prepareEvents('s', [{ type: 'T', data: 1 }], undefined, ['x'] as never)).toThrow(InvalidEventError);
+    // Every event sharing the defaults pays for their bytes under maxEventBytes.
+    const limits = { maxEventsPerAppend: 10, maxEventBytes: 200 };
+    const big = { note: 'x'.repeat(250) };
+    expect(() => prepareEvents('s', [{ type: 'T', data: 1 }, { type: 'T', data: 2 }], limits, big)).toThrow(BatchTooLargeError);
+    expect(prepareEvents('s', [{ type: 'T', data: 1 }, { type: 'T', data: 2 }], limits, { note: 'short' })).toHaveLength(2);
+  });
+});

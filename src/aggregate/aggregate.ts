@@ -19,8 +19,15 @@ export interface Snapshottable<State> {
 }
 
 // Both are assigned by the static block of Aggregate, which can reach its private fields.
-/** @internal Folds recorded events into the aggregate; each must follow its version. */
-export let replayInto: (aggregate: Aggregate<AnyEvent>, events: Iterable<RecordedEvent> | readonly RecordedEvent[]) => void;
+/**
+ * @internal Folds recorded events into the aggregate; each must follow its version. With `count`,
+ * only the first `count` events of the array.
+ */
+export let replayInto: (
+  aggregate: Aggregate<AnyEvent>,
+  events: Iterable<RecordedEvent> | readonly RecordedEvent[],
+  count?: number,
+) => void;
 /** @internal Sets the aggregate's version after `restore` put a snapshot's state in place. */
 export let restoreInto: (aggregate: Aggregate<AnyEvent>, version: number, restore: () => void) => void;
 
@@ -105,7 +112,7 @@ export abstract class Aggregate<E extends AnyEvent> {
       aggregate.#persistedVersion = version;
       throw new EventOutOfOrderError(aggregate.id, version + 1, event.version);
     };
-    replayInto = (aggregate, events) => {
+    replayInto = (aggregate, events, count) => {
       if (aggregate.#uncommitted.length > 0) {
         throw new InvalidArgumentError(`Cannot replay events into aggregate '${aggregate.id}' while it has uncommitted events.`);
       }
@@ -113,7 +120,8 @@ export abstract class Aggregate<E extends AnyEvent> {
       if (Array.isArray(events)) {
         // Index loop over a page: no iterator object.
         const array = events as readonly RecordedEvent[];
-        for (let i = 0; i < array.length; i++) {
+        const end = count === undefined ? array.length : Math.min(count, array.length);
+        for (let i = 0; i < end; i++) {
           const event = array[i]!;
           if (event.version !== version + 1) outOfOrder(aggregate, version, event);
           aggregate.apply(event as never);

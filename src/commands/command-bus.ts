@@ -1,6 +1,7 @@
 import { DuplicateHandlerError, HandlerNotFoundError, InvalidArgumentError } from '../errors.js';
 import type { EventMetadata } from '../events/types.js';
 import { newId } from '../events/ids.js';
+import { frozenMetadata } from '../events/validation.js';
 
 /** An imperative request to change state (`RegisterUser`), handled by exactly one handler. */
 export interface Command<Type extends string = string, Data = unknown> {
@@ -89,7 +90,8 @@ export class CommandBus<Handlers extends Record<string, HandlerEntry> = {}> {
     const context: CommandContext = {
       commandId,
       correlationId,
-      metadata: { correlationId, causationId: commandId },
+      // Frozen and validated once here: every event of the command shares it without a copy.
+      metadata: frozenMetadata(correlationId, commandId),
     };
     if (this.middleware.length === 0) return handler(cmd, context);
     const run = (index: number): Promise<unknown> => {

@@ -63,13 +63,54 @@ const EMPTY_METADATA: EventMetadata = Object.freeze({});
 const EMPTY_METADATA_JSON = '{}';
 
 /**
+ * The last few metadata objects made by `frozenMetadata`, known to be deep-frozen plain JSON that
+ * passes validation, with the upper bound of their JSON bytes: appends share them as they are,
+ * without another copy. A small ring of strong references rather than a WeakMap (whose upkeep cost
+ * more than the copies it saved): a command's events are appended soon after it is dispatched,
+ * and a metadata object that has left the ring is simply copied, as any other.
+ */
+const TRUSTED = 8;
+const trustedMetadata: Array<object | undefined> = new Array<object | undefined>(TRUSTED).fill(undefined);
+const trustedBytes: number[] = new Array<number>(TRUSTED).fill(0);
+let trustedNext = 0;
+
+/** The JSON bytes bound of a metadata object in the ring, or -1 when it is not there. */
+function trustedBytesOf(metadata: object): number {
+  for (let i = 0; i < TRUSTED; i++) if (trustedMetadata[i] === metadata) return trustedBytes[i]!;
+  return -1;
+}
+
+/**
+ * @internal `{ correlationId, causationId }` as a frozen object that appends store without copying
+ * it (the command bus makes one per command). Ids that no store could keep are left to the
+ * append's validation, which reports them.
+ */
+export function frozenMetadata(correlationId: string, causationId: string): EventMetadata & {
+  readonly correlationId: string;
+  readonly causationId: string;
+} {
+  const metadata = Object.freeze({ correlationId, causationId });
+  if (typeof correlationId === 'string' && typeof causationId === 'string' && isStorable(correlationId) && isStorable(causationId)) {
+    // The bound freezeJson's walk would find: braces, then per key its text + 4 and its string + 2.
+    const keys = MAX_BYTES_PER_CHAR * ('correlationId'.length + 'causationId'.length) + 8;
+    trustedMetadata[trustedNext] = metadata;
+    trustedBytes[trustedNext] = 2 + keys + MAX_BYTES_PER_CHAR * (correlationId.length + causationId.length) + 4;
+    trustedNext = (trustedNext + 1) % TRUSTED;
+  }
+  return metadata;
+}
+
+/**
  * Validates and freezes one append's events. Throws `InvalidEventError` or `BatchTooLargeError`
- * before anything is written. `metadataDefaults` are merged under each event's own metadata.
+ * before anything is written. `metadataDefaults` are merged under each event's own metadata; events
+ * without their own share one frozen copy of them. A metadata object given to several events of
+ * the append is copied once and shared too.
  */
 export function prepareEvents(
   streamId: string,
   events: readonly AnyEvent[],
   limits: EventLimits = DEFAULT_EVENT_LIMITS,
+  metadataDefaults?: EventMetadata,
 ): PreparedEvent[] {
   if (!Array.isArray(events)) {
     throw new InvalidEventError(`Events for stream '${streamId}' must be an array.`, { streamId });
@@ -88,15 +129,23 @@ export function prepareEvents(
   idleWalk = undefined;
   try {
     walk.streamId = streamId;
+    walk.defaults = metadataDefaults;
     for (let index = 0; index < events.length; index++) {
       walk.index = index;
       prepared[index] = prepareEvent(walk, events[index], limits);
     }
   } finally {
     walk.begin('');
+    walk.defaults = undefined;
+    walk.lastMetadata = undefined;
+    walk.lastFrozenMetadata = EMPTY_METADATA;
     idleWalk = walk;
   }
   return prepared;
+}
+
+function isPlainObject(value: unknown): value is object {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /**
@@ -137,6 +186,12 @@ class Walk {
   readonly ancestors: object[] = [];
   /** Keys (strings) and indexes (numbers) from the root to the current value. */
   readonly keys: Array<string | number> = [];
+  /** The append's metadata defaults, merged under each event's own metadata. */
+  defaults: EventMetadata | undefined = undefined;
+  /** The last metadata source copied in this append, and its copy: reused for the same source. */
+  lastMetadata: object | undefined = undefined;
+  lastFrozenMetadata: EventMetadata = EMPTY_METADATA;
+  lastMetadataBytes = 0;
 
   begin(root: string): void {
     this.root = root;
@@ -188,15 +243,19 @@ function prepareEvent(walk: Walk, event: unknown, limits: EventLimits): Prepared
   walk.begin('data');
   const frozenData = freezeJson(walk, data);
   let frozenMetadata: EventMetadata = EMPTY_METADATA;
-  if (metadata !== undefined) {
-    if (typeof metadata !== 'object' || metadata === null || Array.isArray(metadata)) {
+  // The event's own metadata over the append's defaults, checked as if the event carried the merge.
+  const defaults = walk.defaults;
+  const source =
+    metadata === undefined ? defaults : defaults === undefined ? metadata : { ...defaults, ...(metadata as object) };
+  if (source !== undefined) {
+    if (!isPlainObject(source)) {
       throw new InvalidEventError(
         `Event #${index} ('${type}') for stream '${streamId}': metadata must be a plain object.`,
         { streamId, index, path: 'metadata' },
       );
     }
-    walk.begin('metadata');
-    frozenMetadata = freezeJson(walk, metadata) as EventMetadata;
+    // A merge is new for each event; a source given as is may recur (the defaults, say).
+    frozenMetadata = source === metadata || source === defaults ? sharedMetadata(walk, source) : copyMetadata(walk, source);
   } else {
     walk.bytes += EMPTY_METADATA_JSON.length;
   }
@@ -217,6 +276,34 @@ function prepareEvent(walk: Walk, event: unknown, limits: EventLimits): Prepared
     return new PreparedJsonEvent(type, frozenData, frozenMetadata, dataJson, metadataJson);
   }
   return new PreparedJsonEvent(type, frozenData, frozenMetadata, undefined, undefined);
+}
+
+/**
+ * The frozen metadata for `source`: itself when it is already validated and frozen, the copy made
+ * for the previous event when it is the same object, else a new copy. Adds its bytes to the walk.
+ */
+function sharedMetadata(walk: Walk, source: object): EventMetadata {
+  const known = trustedBytesOf(source);
+  if (known >= 0) {
+    walk.bytes += known;
+    return source as EventMetadata;
+  }
+  if (source === walk.lastMetadata) {
+    walk.bytes += walk.lastMetadataBytes;
+    return walk.lastFrozenMetadata;
+  }
+  const before = walk.bytes;
+  const frozen = copyMetadata(walk, source);
+  walk.lastMetadataBytes = walk.bytes - before;
+  walk.lastMetadata = source;
+  walk.lastFrozenMetadata = frozen;
+  return frozen;
+}
+
+/** Validates, copies and freezes one metadata object, adding its bytes to the walk. */
+function copyMetadata(walk: Walk, source: object): EventMetadata {
+  walk.begin('metadata');
+  return freezeJson(walk, source) as EventMetadata;
 }
 
 /**

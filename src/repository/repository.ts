@@ -5,7 +5,15 @@ import type { AnyEvent, EventMetadata, JsonValue, RecordedEvent } from '../event
 import type { SnapshotStore } from '../snapshots/snapshot-store.js';
 import type { AppendResult, EventStore, StreamAppend } from '../store/event-store.js';
 import type { ExpectedVersion } from '../store/expected-version.js';
-import { syncPages, type SyncPagedStream } from '../store/sync-pages.js';
+import type { EventStream } from '../store/event-stream.js';
+import {
+  syncAppend,
+  syncPages,
+  syncStream,
+  type SyncAppendStore,
+  type SyncPagedStream,
+  type SyncStreamStore,
+} from '../store/sync-pages.js';
 
 export interface SnapshotOptions {
   readonly store: SnapshotStore;
@@ -47,6 +55,8 @@ export interface UpdateOptions {
  */
 export class Repository<A extends Aggregate<AnyEvent>> {
   private readonly snapshots: Required<SnapshotOptions> | undefined;
+  private lastId: string | undefined;
+  private lastStreamId = '';
 
   constructor(
     private readonly store: EventStore,
@@ -70,7 +80,14 @@ export class Repository<A extends Aggregate<AnyEvent>> {
 
   /** The stream id that holds the aggregate's events. */
   streamIdOf(id: string): string {
-    return this.options.streamPrefix === undefined ? id : `${this.options.streamPrefix}-${id}`;
+    const prefix = this.options.streamPrefix;
+    if (prefix === undefined) return id;
+    // Load and save of one update ask for the same id: build (and flatten, to look it up) one string.
+    if (id !== this.lastId) {
+      this.lastStreamId = `${prefix}-${id}`;
+      this.lastId = id;
+    }
+    return this.lastStreamId;
   }
 
   /**
@@ -78,42 +95,91 @@ export class Repository<A extends Aggregate<AnyEvent>> {
    * travel). Throws `AggregateNotFoundError` when the stream is empty or shorter than `version`.
    */
   load(id: string, options?: { readonly version?: number }): Promise<A> {
-    return this.fold(id, options?.version, true) as Promise<A>;
+    try {
+      return Promise.resolve(this.fold(id, options?.version, true) as A | Promise<A>);
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   /** Like `load`, but resolves to `undefined` when the aggregate has no events. */
   find(id: string, options?: { readonly version?: number }): Promise<A | undefined> {
-    return this.fold(id, options?.version, false);
+    try {
+      return Promise.resolve(this.fold(id, options?.version, false));
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
-  // One async function behind load and find: one promise per load on the hot path, not two.
-  private async fold(id: string, wanted: number | undefined, required: boolean): Promise<A | undefined> {
+  /**
+   * One fold behind load, find and update. Synchronous when the stream's pages are in memory and
+   * no snapshot store is involved (no promise, no turn per load); otherwise a promise.
+   */
+  private fold(id: string, wanted: number | undefined, required: boolean): A | undefined | Promise<A | undefined> {
     if (wanted !== undefined && (!Number.isSafeInteger(wanted) || wanted < 1)) {
       throw new InvalidArgumentError(`version must be an integer >= 1, got ${String(wanted)}.`);
     }
+    if (this.snapshots !== undefined) return this.foldFromSnapshot(id, wanted, required);
+    const streamId = this.streamIdOf(id);
+    const aggregate = new this.aggregateClass(id);
+    const stored = (this.store as Partial<SyncStreamStore>)[syncStream]?.call(this.store, streamId);
+    if (stored === null) return this.notFound(undefined, id, streamId, required);
+    if (stored !== undefined) {
+      // Only the events stored now: one appended while `apply` runs is not part of this load.
+      replayInto(aggregate, stored, wanted === undefined ? stored.length : Math.min(wanted, stored.length));
+      return this.folded(id, streamId, aggregate, wanted, required);
+    }
+    let stream: EventStream<RecordedEvent>;
+    try {
+      stream = this.store.readStream(streamId, wanted !== undefined ? { toVersion: wanted } : undefined);
+      const inMemory = (stream as Partial<SyncPagedStream<RecordedEvent>>)[syncPages];
+      if (inMemory === undefined) return this.foldPages(id, streamId, aggregate, stream, wanted, required);
+      for (const page of inMemory.call(stream)) replayInto(aggregate, page);
+    } catch (error) {
+      return this.notFound(error, id, streamId, required);
+    }
+    return this.folded(id, streamId, aggregate, wanted, required);
+  }
+
+  private async foldFromSnapshot(id: string, wanted: number | undefined, required: boolean): Promise<A | undefined> {
+    const snapshots = this.snapshots!;
     const streamId = this.streamIdOf(id);
     const aggregate = new this.aggregateClass(id);
     let fromVersion = 1;
-    if (this.snapshots !== undefined) {
-      const snapshot = await this.snapshots.store.load(
-        streamId,
-        wanted === undefined
-          ? { schemaVersion: this.snapshots.schemaVersion }
-          : { maxVersion: wanted, schemaVersion: this.snapshots.schemaVersion },
-      );
-      if (snapshot !== undefined) {
-        restoreInto(aggregate, snapshot.version, () =>
-          (aggregate as unknown as Snapshottable<unknown>).restoreSnapshot(snapshot.state),
-        );
-        fromVersion = snapshot.version + 1;
-      }
+    const snapshot = await snapshots.store.load(
+      streamId,
+      wanted === undefined ? { schemaVersion: snapshots.schemaVersion } : { maxVersion: wanted, schemaVersion: snapshots.schemaVersion },
+    );
+    if (snapshot !== undefined) {
+      restoreInto(aggregate, snapshot.version, () => (aggregate as unknown as Snapshottable<unknown>).restoreSnapshot(snapshot.state));
+      fromVersion = snapshot.version + 1;
     }
     const restoredAt = aggregate.version;
+    let stream: EventStream<RecordedEvent>;
     try {
-      const stream = this.store.readStream(
+      stream = this.store.readStream(
         streamId,
         wanted !== undefined ? { fromVersion, toVersion: wanted } : fromVersion > 1 ? { fromVersion } : undefined,
       );
+    } catch (error) {
+      return this.notFound(error, id, streamId, required);
+    }
+    const found = await this.foldPages(id, streamId, aggregate, stream, wanted, required);
+    if (found !== undefined && wanted === undefined && found.version - restoredAt >= snapshots.snapshotEvery) {
+      await this.trySnapshot(found, streamId);
+    }
+    return found;
+  }
+
+  private async foldPages(
+    id: string,
+    streamId: string,
+    aggregate: A,
+    stream: EventStream<RecordedEvent>,
+    wanted: number | undefined,
+    required: boolean,
+  ): Promise<A | undefined> {
+    try {
       const inMemory = (stream as Partial<SyncPagedStream<RecordedEvent>>)[syncPages];
       if (inMemory !== undefined) {
         for (const page of inMemory.call(stream)) replayInto(aggregate, page);
@@ -121,21 +187,25 @@ export class Repository<A extends Aggregate<AnyEvent>> {
         for await (const page of stream.pages()) replayInto(aggregate, page);
       }
     } catch (error) {
-      if (!isEventfoldError(error, 'STREAM_NOT_FOUND')) throw error;
-      if (required) throw new AggregateNotFoundError(id, streamId);
-      return undefined;
+      return this.notFound(error, id, streamId, required);
     }
-    if (aggregate.version === 0) {
-      if (required) throw new AggregateNotFoundError(id, streamId);
-      return undefined;
-    }
+    return this.folded(id, streamId, aggregate, wanted, required);
+  }
+
+  /** The end of a fold: an empty stream is a missing aggregate; a short one misses `wanted`. */
+  private folded(id: string, streamId: string, aggregate: A, wanted: number | undefined, required: boolean): A | undefined {
+    if (aggregate.version === 0) return this.notFound(undefined, id, streamId, required);
     if (wanted !== undefined && aggregate.version < wanted) {
       throw new AggregateNotFoundError(id, streamId, wanted, aggregate.version);
     }
-    if (wanted === undefined && this.snapshots !== undefined && aggregate.version - restoredAt >= this.snapshots.snapshotEvery) {
-      await this.trySnapshot(aggregate, streamId);
-    }
     return aggregate;
+  }
+
+  /** A missing stream: `undefined` for find, `AggregateNotFoundError` for load; other errors pass. */
+  private notFound(error: unknown, id: string, streamId: string, required: boolean): undefined {
+    if (error !== undefined && !isEventfoldError(error, 'STREAM_NOT_FOUND')) throw error;
+    if (required) throw new AggregateNotFoundError(id, streamId);
+    return undefined;
   }
 
   /**
@@ -143,10 +213,41 @@ export class Repository<A extends Aggregate<AnyEvent>> {
    * loaded at. On `ConcurrencyError` nothing is written and the aggregate keeps its uncommitted
    * events.
    */
-  async save(aggregate: A, options: SaveOptions = {}): Promise<AppendResult> {
+  save(aggregate: A, options: SaveOptions = {}): Promise<AppendResult> {
+    try {
+      return Promise.resolve(this.saveNow(aggregate, options));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * `save` without a promise when the store appends synchronously (in memory) and no snapshot is
+   * due; otherwise a promise.
+   */
+  private saveNow(aggregate: A, options: SaveOptions): AppendResult | Promise<AppendResult> {
+    const sync = (this.store as Partial<SyncAppendStore>)[syncAppend];
+    if (sync !== undefined) {
+      // The store merges the metadata itself: one frozen copy for the append, no copy per event.
+      const expectedVersion = this.expectedVersionOf(aggregate, options);
+      const now = sync.call(this.store, this.streamIdOf(aggregate.id), aggregate.uncommittedEvents, expectedVersion, options.metadata);
+      if (now !== undefined) {
+        return this.markSaved(aggregate, now) ? this.trySnapshot(aggregate, now.streamId).then(() => now) : now;
+      }
+    }
     const append = this.pendingAppend(aggregate, options);
-    const result = await this.store.append(append.streamId, append.events, { expectedVersion: append.expectedVersion });
-    // Awaits only when a snapshot is due: most saves resolve without another turn.
+    const appending = this.store.append(append.streamId, append.events, { expectedVersion: append.expectedVersion });
+    return this.saveAsync(aggregate, appending);
+  }
+
+  private expectedVersionOf(aggregate: A, options: SaveOptions): ExpectedVersion {
+    const before = aggregate.persistedVersion;
+    return options.expectedVersion ?? (before === 0 ? 'no-stream' : before);
+  }
+
+  private async saveAsync(aggregate: A, appending: Promise<AppendResult>): Promise<AppendResult> {
+    const result = await appending;
+    // Awaits only when a snapshot is due.
     if (this.markSaved(aggregate, result)) await this.trySnapshot(aggregate, result.streamId);
     return result;
   }
@@ -156,12 +257,11 @@ export class Repository<A extends Aggregate<AnyEvent>> {
    * several aggregates in one atomic `appendMany`.
    */
   pendingAppend(aggregate: A, options: SaveOptions = {}): StreamAppend {
-    const before = aggregate.persistedVersion;
     const metadata = options.metadata;
     const pending = aggregate.uncommittedEvents;
     return {
       streamId: this.streamIdOf(aggregate.id),
-      expectedVersion: options.expectedVersion ?? (before === 0 ? 'no-stream' : before),
+      expectedVersion: this.expectedVersionOf(aggregate, options),
       events:
         metadata === undefined
           ? pending
@@ -169,7 +269,8 @@ export class Repository<A extends Aggregate<AnyEvent>> {
               (e): AnyEvent => ({
                 type: e.type,
                 data: e.data,
-                // The store copies metadata anyway; merge (allocate) only when the event has its own.
+                // The store copies metadata anyway (the same object once per append); merge
+                // (allocate) only when the event has its own.
                 metadata: e.metadata === undefined ? metadata : { ...metadata, ...e.metadata },
               }),
             ),
@@ -203,11 +304,14 @@ export class Repository<A extends Aggregate<AnyEvent>> {
     }
     const saveOptions: SaveOptions = options.metadata === undefined ? {} : { metadata: options.metadata };
     for (let attempt = 0; ; attempt++) {
-      const aggregate = await this.load(id);
+      // Both steps are synchronous on the in-memory store: no turn between load and save there.
+      const loaded = this.fold(id, undefined, true);
+      const aggregate = (loaded instanceof Promise ? await loaded : loaded) as A;
       const decided = decide(aggregate);
       if (decided !== undefined) await decided;
       try {
-        await this.save(aggregate, saveOptions);
+        const saved = this.saveNow(aggregate, saveOptions);
+        if (saved instanceof Promise) await saved;
         return aggregate;
       } catch (error) {
         if (attempt >= retries || !isEventfoldError(error, 'CONCURRENCY_CONFLICT')) throw error;

@@ -1,10 +1,10 @@
 import { StoreClosedError, StreamNotFoundError } from '../errors.js';
-import type { AnyEvent, RecordedEvent } from '../events/types.js';
-import type { EventLimits } from '../events/validation.js';
+import type { AnyEvent, EventMetadata, RecordedEvent } from '../events/types.js';
+import { assertValidStreamId, type EventLimits } from '../events/validation.js';
 import type { AppendOptions, AppendResult, EventStore, ReadAllOptions, ReadStreamOptions, StreamAppend } from './event-store.js';
 import { PagedEventStream, type EventStream } from './event-stream.js';
-import { syncPages, type SyncPagedStream } from './sync-pages.js';
-import { checkExpectedVersion } from './expected-version.js';
+import { syncAppend, syncPages, syncStream, type SyncAppendStore, type SyncPagedStream, type SyncStreamStore } from './sync-pages.js';
+import { checkExpectedVersion, type ExpectedVersion } from './expected-version.js';
 import {
   prepareAppend,
   prepareAppendMany,
@@ -32,7 +32,7 @@ export interface InMemoryEventStoreOptions {
  * The whole port in process memory. For tests and prototypes; it runs the same conformance suite
  * as the durable stores. Every append is one synchronous step, so it is atomic and ordered.
  */
-export class InMemoryEventStore implements EventStore {
+export class InMemoryEventStore implements EventStore, SyncAppendStore, SyncStreamStore {
   private readonly streams = new Map<string, RecordedEvent[]>();
   private readonly log: RecordedEvent[] = [];
   private readonly hooks: InMemoryAppendHook[] = [];
@@ -63,6 +63,18 @@ export class InMemoryEventStore implements EventStore {
     return this.commitOne(prepared);
   }
 
+  /** @internal `append` without the promise, for the Repository (see `syncAppend`). */
+  [syncAppend](
+    streamId: string,
+    events: readonly AnyEvent[],
+    expectedVersion: ExpectedVersion,
+    metadata: EventMetadata | undefined,
+  ): AppendResult | undefined {
+    if (this.append !== InMemoryEventStore.prototype.append) return undefined;
+    this.assertOpen();
+    return this.commitOne(prepareAppend(streamId, events, expectedVersion, this.limits, metadata));
+  }
+
   async appendMany(appends: readonly StreamAppend[]): Promise<AppendResult[]> {
     this.assertOpen();
     return this.commit(prepareAppendMany(appends, this.limits));
@@ -74,10 +86,12 @@ export class InMemoryEventStore implements EventStore {
     const version = existing?.length ?? 0;
     checkExpectedVersion(append.streamId, append.expectedVersion, version);
     const first = this.log.length + 1;
-    const events = Object.freeze(recordEvents(append, version + 1, (i) => first + i, this.now()));
+    // Events of a stream share its first event's id string: appends often pass a fresh (concatenated) one.
+    const streamId = existing === undefined ? append.streamId : existing[0]!.streamId;
+    const events = Object.freeze(recordEvents(append, version + 1, (i) => first + i, this.now(), undefined, streamId));
     for (const hook of this.hooks) hook(events);
     const result: AppendResult = {
-      streamId: append.streamId,
+      streamId,
       version: version + events.length,
       position: events.length === 0 ? 0 : first + events.length - 1,
       events,
@@ -140,6 +154,14 @@ export class InMemoryEventStore implements EventStore {
     }
     for (const e of all) this.log.push(e);
     return results;
+  }
+
+  /** @internal The stream's array itself, for the Repository's fold (see `syncStream`). */
+  [syncStream](streamId: string): readonly RecordedEvent[] | null | undefined {
+    if (this.readStream !== InMemoryEventStore.prototype.readStream) return undefined;
+    this.assertOpen();
+    assertValidStreamId(streamId);
+    return this.streams.get(streamId) ?? null;
   }
 
   readStream(streamId: string, options?: ReadStreamOptions): EventStream<RecordedEvent> {

@@ -19,15 +19,20 @@ export interface PreparedAppend {
   readonly events: PreparedEvent[];
 }
 
+/**
+ * Validates one append. `metadataDefaults` (internal: the Repository's `save(…, { metadata })` on
+ * stores that take it directly) are merged under each event's own metadata, see `prepareEvents`.
+ */
 export function prepareAppend(
   streamId: string,
   events: StreamAppend['events'],
   expectedVersion: unknown,
   limits: EventLimits = DEFAULT_EVENT_LIMITS,
+  metadataDefaults?: EventMetadata,
 ): PreparedAppend {
   assertValidStreamId(streamId);
   assertValidExpectedVersion(expectedVersion, streamId);
-  return { streamId, expectedVersion, events: prepareEvents(streamId, events, limits) };
+  return { streamId, expectedVersion, events: prepareEvents(streamId, events, limits, metadataDefaults) };
 }
 
 export function prepareAppendMany(
@@ -113,13 +118,17 @@ export function resolveLogRange(options: ReadAllOptions | undefined): LogRange {
   return { fromPosition, limit };
 }
 
-/** Builds the frozen `RecordedEvent`s of one append. */
+/**
+ * Builds the frozen `RecordedEvent`s of one append. `streamId` (default: the append's) lets a store
+ * that keeps the stream's id already give its events that one string instead of another copy.
+ */
 export function recordEvents(
   append: PreparedAppend,
   firstVersion: number,
   positions: (index: number) => number,
   recordedAt: Date,
   eventIds?: readonly string[],
+  streamId: string = append.streamId,
 ): RecordedEvent[] {
   const recorded = new Array<RecordedEvent>(append.events.length);
   for (let i = 0; i < append.events.length; i++) {
@@ -128,7 +137,7 @@ export function recordEvents(
       type: event.type,
       data: event.data,
       metadata: event.metadata,
-      streamId: append.streamId,
+      streamId,
       version: firstVersion + i,
       position: positions(i),
       eventId: eventIds?.[i] ?? newId(),
