@@ -21,7 +21,8 @@ export const POSTGRES_SCHEMA_VERSION = 1;
  *   writing transaction's xid, which readers compare with their snapshot (see `log_horizon`).
  *   `data`/`metadata` are `json` (text kept exactly as written, key order included).
  * - `snapshots`: one row per (stream, version) for `PostgresSnapshotStore`.
- * - `append_events(...)`: the whole append in one round trip (checks, positions, rows, NOTIFY).
+ * - `append_events(...)`: the whole append in one round trip (checks, positions, rows, NOTIFY);
+ *   `append_event(...)`: the same for the common case of one event to one stream, leaner.
  * - `read_log(from, limit)` / `log_head()`: readAll's page and headPosition, gap-safe (see the
  *   comment above `log_watch` for how).
  *
@@ -200,6 +201,83 @@ BEGIN
     first_position := CASE WHEN p_counts[i] = 0 THEN 0 ELSE v_first + v_start[i] END;
     RETURN NEXT;
   END LOOP;
+END
+$fn$;
+
+-- The common case, one event to one stream, as append_events does it for n_streams = 1 and
+-- n_events = 1 (same locks, same check and error, same xid/position rule, same rows), with scalar
+-- parameters and fewer statements: no arrays to parse or unnest. Returns one row. Differences,
+-- and why they keep the guarantees:
+-- - The writer mark is taken with the stream locks, before the check, not after it. It is only
+--   ever taken shared (it never blocks), and readers count a transaction as an appender only
+--   once it also has an xid, which is still assigned later, under the position lock; so readers
+--   see exactly what they saw before, and an append that fails its check (and has no xid) is
+--   ignored by them as before.
+-- - The position lock is taken, used and released by one statement, evaluated left to right:
+--   lock, xid, position, unlock. xid order still equals position order across appenders (both
+--   drawn under the lock), and the lock is held for the shortest time, so appenders queue on it
+--   less. A failure inside that statement releases the lock in the handler, if this session
+--   still holds it (it may have failed while waiting for it).
+CREATE OR REPLACE FUNCTION ${s}.append_event(
+  p_stream_id   text,
+  p_expected    bigint,
+  p_event_id    uuid,
+  p_type        text,
+  p_data        json,
+  p_metadata    json,
+  p_recorded_at timestamptz,
+  p_notify      boolean,
+  OUT stream_version bigint,
+  OUT first_position bigint
+)
+LANGUAGE plpgsql AS $fn$
+#variable_conflict use_column
+DECLARE
+  v_key    integer := hashtext(p_stream_id);
+  v_actual bigint;
+  v_xid    xid8;
+  v_void   text;
+BEGIN
+  -- 1. Bucket (shared), then stream (exclusive), as append_events for one stream; and the writer
+  -- mark (shared, never waits).
+  PERFORM pg_advisory_xact_lock_shared(${bucketClass}, v_key & ${BUCKETS - 1}), pg_advisory_xact_lock(${streamClass}, v_key),
+          pg_advisory_xact_lock_shared(${LOCK_CLASS.writer}, ${key});
+  -- 2. The committed version cannot move while the stream lock is held (a new statement, so a
+  -- new snapshot taken after the lock was granted).
+  SELECT st.version INTO v_actual FROM ${s}.streams st WHERE st.stream_id = p_stream_id;
+  v_actual := coalesce(v_actual, 0);
+  IF (p_expected = -2 AND v_actual = 0) OR (p_expected >= 0 AND v_actual <> p_expected) THEN
+    RAISE EXCEPTION USING ERRCODE = 'EF001', MESSAGE = 'eventfold: expected version mismatch',
+      DETAIL = '1:' || v_actual;
+  END IF;
+  -- 3. Gap safety: under the position lock, the xid, then the position (one statement, left to
+  -- right; see above).
+  BEGIN
+    SELECT pg_advisory_lock(${LOCK_CLASS.position}, ${key}), pg_current_xact_id(), nextval('${s}.events_position_seq'),
+           pg_advisory_unlock(${LOCK_CLASS.position}, ${key})
+      INTO v_void, v_xid, first_position, v_void;
+  EXCEPTION WHEN OTHERS OR query_canceled THEN
+    -- A session lock outlives the transaction: never leave it behind.
+    IF EXISTS (SELECT 1 FROM pg_locks l
+                WHERE l.locktype = 'advisory' AND l.pid = pg_backend_pid() AND l.granted
+                  AND l.classid = ${LOCK_CLASS.position} AND l.objid = ${key} AND l.objsubid = 2) THEN
+      PERFORM pg_advisory_unlock(${LOCK_CLASS.position}, ${key});
+    END IF;
+    RAISE;
+  END;
+  -- 4. Write.
+  stream_version := v_actual + 1;
+  IF v_actual = 0 THEN
+    INSERT INTO ${s}.streams (stream_id, version) VALUES (p_stream_id, 1);
+  ELSE
+    UPDATE ${s}.streams st SET version = v_actual + 1 WHERE st.stream_id = p_stream_id;
+  END IF;
+  INSERT INTO ${s}.events
+    (position, stream_id, version, event_id, type, data, metadata, recorded_at, transaction_id)
+  VALUES (first_position, p_stream_id, v_actual + 1, p_event_id, p_type, p_data, p_metadata, p_recorded_at, v_xid);
+  IF p_notify THEN
+    PERFORM pg_notify('${channel}', first_position::text);
+  END IF;
 END
 $fn$;
 

@@ -1,5 +1,6 @@
 import type { Pool, PoolClient, QueryArrayConfig, QueryConfig } from 'pg';
 import { ConcurrencyError, InvalidArgumentError, StreamNotFoundError } from '../errors.js';
+import { frozenDate } from '../events/frozen-date.js';
 import type { AnyEvent, RecordedEvent } from '../events/types.js';
 import type { EventLimits } from '../events/validation.js';
 import type { AppendOptions, AppendResult, EventStore, ReadAllOptions, ReadStreamOptions, StreamAppend } from '../store/event-store.js';
@@ -37,9 +38,10 @@ export type PostgresEventStoreOptions = PostgresConnectionOptions &
     readonly pageSize?: number;
     /**
      * How appends wake LISTENers on `eventfold_<schema>` (payload: the last position):
-     * - `'after-commit'` (default): one coalesced `pg_notify` right after commits, outside them;
-     *   concurrent appends commit in parallel. A crash between commit and notify loses one
-     *   wake-up, which the listeners' polling covers (a delay, never a lost event).
+     * - `'after-commit'` (default): one coalesced `pg_notify` right after commits, outside them,
+     *   and under sustained appends at most one per 5 ms (a listener wakes at most that much
+     *   later); concurrent appends commit in parallel. A crash between commit and notify loses
+     *   one wake-up, which the listeners' polling covers (a delay, never a lost event).
      * - `'in-transaction'`: `pg_notify` inside the append's transaction, delivered iff it
      *   commits. PostgreSQL makes transactions that notify commit one at a time (a cluster-wide
      *   lock held through the commit's WAL flush), which caps concurrent append throughput.
@@ -61,7 +63,13 @@ interface AppendRow {
   readonly first_position: number;
 }
 
-/** How `append_events` encodes the non-numeric expected versions. */
+/** A prepared `append_event(s)` call and the event ids it assigns, per stream. */
+interface AppendCall {
+  readonly query: QueryConfig;
+  readonly eventIds: string[][];
+}
+
+/** How `append_events` and `append_event` encode the non-numeric expected versions. */
 function encodeExpected(expected: ExpectedVersion): number {
   switch (expected) {
     case 'any':
@@ -78,11 +86,12 @@ function encodeExpected(expected: ExpectedVersion): number {
 /**
  * The `EventStore` port on PostgreSQL (via `pg`). Call `migrate()` once (idempotent) before use.
  *
- * - An append is one round trip (one call of the `append_events` function) unless append hooks
- *   are registered; then it is BEGIN, the call, the hooks, COMMIT on one client.
- * - Every `expectedVersion` kind is checked inside SQL under the stream's row lock.
+ * - An append is one round trip (one call of the `append_events` function, or of `append_event`
+ *   for one event to one stream) unless append hooks are registered; then it is BEGIN, the call,
+ *   the hooks, COMMIT on one client.
+ * - Every `expectedVersion` kind is checked inside SQL under the stream's advisory lock.
  * - The global log is gap-safe: see `log_watch` in `postgresSchemaSql` for how, and what it costs.
- * - Every append sends `NOTIFY eventfold_<schema>` with its last position, inside its transaction.
+ * - Appends wake LISTENers on `eventfold_<schema>` as the `notify` option says.
  */
 export class PostgresEventStore implements EventStore {
   private readonly connection: PgConnection;
@@ -172,8 +181,9 @@ export class PostgresEventStore implements EventStore {
   }
 
   private async commit(appends: readonly PreparedAppend[]): Promise<AppendResult[]> {
-    const recordedAt = new Date();
-    const call = this.appendCall(appends, recordedAt);
+    const recordedAt = frozenDate(Date.now());
+    const single = appends.length === 1 && appends[0]!.events.length === 1;
+    const call = single ? this.appendOneCall(appends[0]!, recordedAt) : this.appendCall(appends, recordedAt);
     const hooks = this.hooks.slice();
     let results: AppendResult[];
     try {
@@ -201,7 +211,31 @@ export class PostgresEventStore implements EventStore {
     return results;
   }
 
-  private appendCall(appends: readonly PreparedAppend[], recordedAt: Date): { query: QueryConfig; eventIds: string[][] } {
+  /** One event to one stream: `append_event`, scalar parameters (see its comment in ddl.ts). */
+  private appendOneCall(append: PreparedAppend, recordedAt: Date): AppendCall {
+    const event = append.events[0]!;
+    const id = crypto.randomUUID();
+    return {
+      query: {
+        name: this.sql.appendOneName,
+        text: this.sql.appendOne,
+        values: [
+          append.streamId,
+          encodeExpected(append.expectedVersion),
+          id,
+          event.type,
+          event.dataJson,
+          event.metadataJson,
+          recordedAt.toISOString(),
+          this.notifyMode === 'in-transaction',
+        ],
+        types: ROW_TYPES,
+      },
+      eventIds: [[id]],
+    };
+  }
+
+  private appendCall(appends: readonly PreparedAppend[], recordedAt: Date): AppendCall {
     const streamIds: string[] = [];
     const expected: number[] = [];
     const counts: number[] = [];
@@ -375,8 +409,12 @@ export class PostgresEventStore implements EventStore {
 function statements(schema: string) {
   const s = quoteIdentifier(schema);
   return {
-    appendName: `eventfold_append_${schema}`,
+    // Prepared-statement names: at most 63 bytes (the server truncates longer ones, and two
+    // schemas' names could then collide on one connection), so 6 + at most 53.
+    appendName: `ef_am_${schema}`,
     append: `SELECT stream_version, first_position FROM ${s}.append_events($1::text[], $2::bigint[], $3::integer[], $4::integer[], $5::uuid[], $6::text[], $7::json, $8::json, $9::timestamptz, $10::boolean)`,
+    appendOneName: `ef_a1_${schema}`,
+    appendOne: `SELECT stream_version, first_position FROM ${s}.append_event($1::text, $2::bigint, $3::uuid, $4::text, $5::json, $6::json, $7::timestamptz, $8::boolean)`,
     readStream: `SELECT ${STREAM_COLUMNS} FROM ${s}.events WHERE stream_id = $1 AND version BETWEEN $2 AND $3 ORDER BY version`,
     readStreamBackwards:
       `SELECT ${STREAM_COLUMNS} FROM ${s}.events WHERE stream_id = $1 AND version BETWEEN $2 AND $3 ORDER BY version DESC`,

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import type { CustomTypesConfig } from 'pg';
+import { frozenDate } from '../events/frozen-date.js';
 import type { EventMetadata, RecordedEvent } from '../events/types.js';
 import { deepFreezeJson } from '../events/validation.js';
 import { recordedFromRow } from '../store/store-input.js';
@@ -68,12 +69,12 @@ export function logRowsToEvents(rows: readonly LogRow[]): RecordedEvent[] {
 /** Consecutive events of one append share their timestamp, as the in-memory store's do. */
 class DateCache {
   private seconds = Number.NaN;
-  private date = new Date(0);
+  private date = frozenDate(0);
 
   at(seconds: number): Date {
     if (seconds !== this.seconds) {
       this.seconds = seconds;
-      this.date = new Date(Math.round(seconds * 1000));
+      this.date = frozenDate(Math.round(seconds * 1000));
     }
     return this.date;
   }

@@ -1,6 +1,7 @@
 import type { EventMetadata, RecordedEvent } from '../events/types.js';
 import { deepFreezeJson } from '../events/validation.js';
 import { recordedFromRow } from '../store/store-input.js';
+import { frozenDate } from '../events/frozen-date.js';
 
 const EMPTY_METADATA: EventMetadata = Object.freeze({});
 
@@ -20,12 +21,12 @@ export function metadataColumn(json: string): string | null {
  */
 export class RowDecoder {
   private lastMs = Number.NaN;
-  private lastDate = new Date(0);
+  private lastDate = frozenDate(0);
 
   date(ms: number): Date {
     if (ms !== this.lastMs) {
       this.lastMs = ms;
-      this.lastDate = new Date(ms);
+      this.lastDate = frozenDate(ms);
     }
     return this.lastDate;
   }

@@ -31,6 +31,7 @@ import {
 import { EVENT_MIGRATIONS, EVENTS_COMPONENT } from './event-schema.js';
 import { metadataColumn, RowDecoder, type LeanStreamRow, type LogRow, type StreamRow } from './rows.js';
 import { migrateSchema } from './schema.js';
+import { frozenDate } from '../events/frozen-date.js';
 
 /**
  * Runs inside every append's write transaction, on the store's connection, after the events are
@@ -219,7 +220,7 @@ export class SqliteEventStore implements EventStore {
       checkExpectedVersion(append.streamId, append.expectedVersion, version);
       versions[i] = version;
     }
-    const recordedAt = new Date();
+    const recordedAt = frozenDate(Date.now());
     const recordedMs = recordedAt.getTime();
     let position = this.lastPosition.get() ?? 0;
     const results = new Array<AppendResult>(appends.length);

@@ -15,6 +15,7 @@ import {
   type PreparedAppend,
   type StreamRange,
 } from './store-input.js';
+import { frozenDate } from '../events/frozen-date.js';
 
 /**
  * Runs inside an append, after its version checks and before its events become visible. A throw
@@ -39,7 +40,7 @@ export class InMemoryEventStore implements EventStore, SyncAppendStore, SyncStre
   private readonly limits: EventLimits;
   private readonly pageSize: number;
   private closed = false;
-  private lastRecordedAt = new Date(0);
+  private lastRecordedAt = frozenDate(0);
   /** Made once: every read checks it, and a closure per read was measurable. */
   private readonly openCheck = (): void => this.assertOpen();
 
@@ -116,7 +117,7 @@ export class InMemoryEventStore implements EventStore, SyncAppendStore, SyncStre
    */
   private now(): Date {
     const ms = Date.now();
-    if (ms !== this.lastRecordedAt.getTime()) this.lastRecordedAt = new Date(ms);
+    if (ms !== this.lastRecordedAt.getTime()) this.lastRecordedAt = frozenDate(ms);
     return this.lastRecordedAt;
   }
 

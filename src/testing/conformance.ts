@@ -127,6 +127,15 @@ export function describeEventStoreConformance(
         expect(read.map((e) => e.metadata)).toEqual(result.events.map((e) => e.metadata));
         expect(contentOf(read)).toEqual(contentOf(result.events));
         for (const e of read) expect(isDeeplyFrozen(e)).toBe(true);
+        // recordedAt is a Date that cannot be changed in place: stores share instances between events.
+        for (const e of [...result.events, ...read]) {
+          const at = e.recordedAt.getTime();
+          expect(() => e.recordedAt.setTime(0)).toThrow(TypeError);
+          expect(() => e.recordedAt.setUTCFullYear(1999)).toThrow(TypeError);
+          expect(e.recordedAt.getTime()).toBe(at);
+        }
+        const reread = await store.readStream('order-1').toArray();
+        expect(reread.map((e) => e.recordedAt.getTime())).toEqual(result.events.map((e) => e.recordedAt.getTime()));
         expect(await store.streamVersion('order-1')).toBe(2);
         expect(await store.headPosition()).toBe(paid.position);
       });

@@ -1,6 +1,7 @@
 import { inspect, isDeepStrictEqual } from 'node:util';
 import { aggregateInternals, type Aggregate, type AggregateClass, type EventsOf } from '../aggregate/aggregate.js';
 import type { AnyEvent, Event, EventMetadata } from '../events/types.js';
+import { frozenDate } from '../events/frozen-date.js';
 import { prepareEvents } from '../events/validation.js';
 import { recordEvents } from '../store/store-input.js';
 
@@ -65,7 +66,7 @@ export class Given<A extends Aggregate<AnyEvent>> {
   aggregate(): A {
     const aggregate = new this.aggregateClass(this.id);
     const prepared = prepareEvents(this.id, this.events);
-    const recorded = recordEvents({ streamId: this.id, expectedVersion: 'any', events: prepared }, 1, (i) => i + 1, new Date());
+    const recorded = recordEvents({ streamId: this.id, expectedVersion: 'any', events: prepared }, 1, (i) => i + 1, frozenDate(Date.now()));
     aggregate[aggregateInternals].replay(recorded);
     return aggregate;
   }
