@@ -2,7 +2,7 @@ import { defineProjection } from 'eventfold';
 import type { PostgresProjectionContext } from 'eventfold/postgres';
 import type pg from 'pg';
 import type { UserEvent } from '../domain/user.js';
-import { userIdOf, type UserPage, type UserReadModel, type UserView } from './user-view.js';
+import { rowToView, userIdOf, type UserPage, type UserReadModel, type UserRow } from './user-view.js';
 
 /** `schema` is validated by the store before it gets here; it is still quoted. */
 function table(schema: string): string {
@@ -78,27 +78,6 @@ export function postgresUsersProjection(schema: string) {
   });
 }
 
-interface Row {
-  id: string;
-  user_name: string;
-  email: string;
-  status: 'active' | 'deactivated';
-  version: number;
-  registered_at: Date;
-  updated_at: Date;
-}
-
-function toView(row: Row): UserView {
-  return {
-    id: row.id,
-    userName: row.user_name,
-    email: row.email,
-    status: row.status,
-    version: row.version,
-    registeredAt: row.registered_at.toISOString(),
-    updatedAt: row.updated_at.toISOString(),
-  };
-}
 
 export async function postgresUserReadModel(pool: pg.Pool, schema: string): Promise<UserReadModel> {
   await pool.query(ddl(schema));
@@ -106,20 +85,20 @@ export async function postgresUserReadModel(pool: pg.Pool, schema: string): Prom
   return {
     async list({ limit, offset }): Promise<UserPage> {
       const [rows, count] = await Promise.all([
-        pool.query<Row>(`SELECT * FROM ${t} ORDER BY registered_at, id LIMIT $1 OFFSET $2`, [limit, offset]),
+        pool.query<UserRow>(`SELECT * FROM ${t} ORDER BY registered_at, id LIMIT $1 OFFSET $2`, [limit, offset]),
         pool.query<{ total: string }>(`SELECT count(*) AS total FROM ${t}`),
       ]);
-      return { users: rows.rows.map(toView), total: Number(count.rows[0]?.total ?? 0), limit, offset };
+      return { users: rows.rows.map(rowToView), total: Number(count.rows[0]?.total ?? 0), limit, offset };
     },
     async byId(id) {
-      const { rows } = await pool.query<Row>(`SELECT * FROM ${t} WHERE id = $1`, [id]);
-      return rows[0] && toView(rows[0]);
+      const { rows } = await pool.query<UserRow>(`SELECT * FROM ${t} WHERE id = $1`, [id]);
+      return rows[0] && rowToView(rows[0]);
     },
     async byUserName(userName) {
-      const { rows } = await pool.query<Row>(`SELECT * FROM ${t} WHERE user_name = $1 AND status = 'active'`, [
+      const { rows } = await pool.query<UserRow>(`SELECT * FROM ${t} WHERE user_name = $1 AND status = 'active'`, [
         userName.trim().toLowerCase(),
       ]);
-      return rows[0] && toView(rows[0]);
+      return rows[0] && rowToView(rows[0]);
     },
   };
 }

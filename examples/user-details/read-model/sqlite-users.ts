@@ -2,7 +2,7 @@ import type BetterSqlite3 from 'better-sqlite3';
 import { defineProjection } from 'eventfold';
 import type { SqliteProjectionContext } from 'eventfold/sqlite';
 import type { UserEvent } from '../domain/user.js';
-import { userIdOf, type UserPage, type UserReadModel, type UserView } from './user-view.js';
+import { rowToView, userIdOf, type UserPage, type UserReadModel, type UserRow } from './user-view.js';
 
 const TABLE = `CREATE TABLE IF NOT EXISTS users (
   id            TEXT PRIMARY KEY,
@@ -68,27 +68,6 @@ export const sqliteUsersProjection = defineProjection<UserEvent, SqliteProjectio
   },
 });
 
-interface Row {
-  id: string;
-  user_name: string;
-  email: string;
-  status: 'active' | 'deactivated';
-  version: number;
-  registered_at: string;
-  updated_at: string;
-}
-
-function toView(row: Row): UserView {
-  return {
-    id: row.id,
-    userName: row.user_name,
-    email: row.email,
-    status: row.status,
-    version: row.version,
-    registeredAt: row.registered_at,
-    updatedAt: row.updated_at,
-  };
-}
 
 /** Queries over the `users` table. Reads only; the projection is the only writer. */
 export function sqliteUserReadModel(db: BetterSqlite3.Database): UserReadModel {
@@ -99,17 +78,17 @@ export function sqliteUserReadModel(db: BetterSqlite3.Database): UserReadModel {
   const byName = db.prepare(`SELECT * FROM users WHERE user_name = ? AND status = 'active'`);
   return {
     async list({ limit, offset }): Promise<UserPage> {
-      const users = (page.all(limit, offset) as Row[]).map(toView);
+      const users = (page.all(limit, offset) as UserRow[]).map(rowToView);
       const { total } = count.get() as { total: number };
       return { users, total, limit, offset };
     },
     async byId(id) {
-      const row = byId.get(id) as Row | undefined;
-      return row && toView(row);
+      const row = byId.get(id) as UserRow | undefined;
+      return row && rowToView(row);
     },
     async byUserName(userName) {
-      const row = byName.get(userName.trim().toLowerCase()) as Row | undefined;
-      return row && toView(row);
+      const row = byName.get(userName.trim().toLowerCase()) as UserRow | undefined;
+      return row && rowToView(row);
     },
   };
 }

@@ -60,3 +60,28 @@ export interface UserReadModel {
   byId(id: string): Promise<UserView | undefined>;
   byUserName(userName: string): Promise<UserView | undefined>;
 }
+
+/** A row of the `users` table as both databases return it (PostgreSQL gives timestamps as Dates). */
+export interface UserRow {
+  readonly id: string;
+  readonly user_name: string;
+  readonly email: string;
+  readonly status: 'active' | 'deactivated';
+  readonly version: number;
+  readonly registered_at: string | Date;
+  readonly updated_at: string | Date;
+}
+
+const iso = (value: string | Date): string => (typeof value === 'string' ? value : value.toISOString());
+
+export function rowToView(row: UserRow): UserView {
+  return {
+    id: row.id,
+    userName: row.user_name,
+    email: row.email,
+    status: row.status,
+    version: row.version,
+    registeredAt: iso(row.registered_at),
+    updatedAt: iso(row.updated_at),
+  };
+}
