@@ -2,22 +2,17 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  CheckpointConflictError,
-  ProjectionHandlerError,
-  ProjectionLockedError,
-  type ProjectionProgress,
-} from '../src/projections/index.js';
+import { ProjectionLockedError } from '../src/projections/index.js';
 import {
   addInlineSqliteProjection,
   SqliteCheckpointStore,
   SqliteProjectionRunner,
 } from '../src/sqlite/projections.js';
 import { SqliteEventStore } from '../src/sqlite/sqlite-event-store.js';
-import { foldAccounts, planEvents } from './fixtures/projection-model.js';
-import { readSqliteAccounts, sqliteAccountsProjection } from './fixtures/projection-sqlite-accounts.js';
+import { describeProjectionConformance } from '../src/testing/projection-conformance.js';
+import { foldAccounts } from './fixtures/projection-model.js';
+import { damageSqliteAccounts, readSqliteAccounts, sqliteAccountsProjection } from './fixtures/projection-sqlite-accounts.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'eventfold-projections-'));
 let files = 0;
@@ -51,60 +46,31 @@ async function expectFolded(store: SqliteEventStore): Promise<void> {
   const expected = foldAccounts(await store.readAll().toArray());
   const actual = readSqliteAccounts(store.database);
   expect(actual.accounts).toEqual(expected.accounts);
-  expect(actual.applied).toEqual(expected.applied);
+  expect(actual.applied.map((row) => row.position)).toEqual(expected.applied);
 }
 
-describe('inline projections (SQLite)', () => {
-  it('commits with the append, and a failing handler rolls back events and read model together', async () => {
-    const store = openStore();
-    let armed = true;
-    const remove = addInlineSqliteProjection(store, sqliteAccountsProjection({ failAt: { position: 3, armed: () => armed } }));
-    await store.append('account-1', [{ type: 'Deposited', data: { amount: 10 } }], { expectedVersion: 'no-stream' });
-    await store.append('account-2', [{ type: 'Deposited', data: { amount: 7 } }], { expectedVersion: 'no-stream' });
-    await expectFolded(store);
+// The store-independent behaviour (inline commit/rollback, catch-up and live tail woken by this
+// process's appends, failures, unknown events, rebuilds, one runner at a time, checkpoint
+// compare-and-set, the crash property) runs from the shared suite, on a fresh database file each.
+describeProjectionConformance(
+  'SQLite',
+  () => {
+    const store = new SqliteEventStore({ path: join(dir, `db-${++files}.sqlite`), synchronous: 'NORMAL', pageSize: 64 });
+    return {
+      store,
+      checkpoints: new SqliteCheckpointStore(store.database),
+      accounts: (options) => sqliteAccountsProjection(options),
+      runner: (projection, settings) => new SqliteProjectionRunner(store, projection, settings),
+      addInline: (projection) => addInlineSqliteProjection(store, projection),
+      readModel: () => readSqliteAccounts(store.database),
+      damage: () => damageSqliteAccounts(store.database),
+      close: () => store.close(),
+    };
+  },
+  { propertyRuns: 40 },
+);
 
-    const failing = store.appendMany([
-      { streamId: 'account-1', events: [{ type: 'Withdrawn', data: { amount: 5 } }], expectedVersion: 1 },
-      { streamId: 'account-3', events: [{ type: 'Deposited', data: { amount: 1 } }], expectedVersion: 'no-stream' },
-    ]);
-    await expect(failing).rejects.toThrow(ProjectionHandlerError);
-    await expect(failing).rejects.toThrow(/Withdrawn \(stream 'account-1', version 2, position 3\): boom at 3/);
-    expect(await store.headPosition()).toBe(2);
-    expect(await store.streamVersion('account-3')).toBe(0);
-    await expectFolded(store);
-
-    armed = false;
-    await store.append('account-1', [{ type: 'Withdrawn', data: { amount: 5 } }], { expectedVersion: 1 });
-    await expectFolded(store);
-    expect(readSqliteAccounts(store.database).accounts.get('account-1')).toEqual({ balance: 5, events: 2, lastVersion: 2 });
-    remove();
-  });
-});
-
-describe('SqliteProjectionRunner', () => {
-  it('catches up in batches, then tails appends of this process without polling', async () => {
-    const store = openStore();
-    await seed(store, 500);
-    const progress: ProjectionProgress[] = [];
-    const runner = new SqliteProjectionRunner(store, sqliteAccountsProjection(), {
-      batchSize: 50,
-      pollIntervalMs: 60_000,
-      progressIntervalMs: 0,
-      onProgress: (p) => progress.push(p),
-    });
-    await runner.start();
-    await runner.waitUntilCaughtUp({ timeoutMs: 10_000 });
-    await expectFolded(store);
-    expect(progress.at(-1)).toMatchObject({ phase: 'catch-up', processed: 500, position: 500, done: true });
-    expect(new SqliteCheckpointStore(store.database).get('accounts')).toEqual({ position: 500, version: 1 });
-
-    await seed(store, 30);
-    await runner.waitUntilCaughtUp({ timeoutMs: 5_000 });
-    await expectFolded(store);
-    await runner.stop();
-    expect(runner.state).toBe('stopped');
-  });
-
+describe('SqliteProjectionRunner (SQLite specific)', () => {
   it('finds appends of another connection (process) by polling', async () => {
     const path = join(dir, `db-${++files}.sqlite`);
     const store = openStore(path);
@@ -117,61 +83,7 @@ describe('SqliteProjectionRunner', () => {
     await expectFolded(store);
   });
 
-  it('stops on a handler that keeps failing, naming the event, with the read model at the checkpoint', async () => {
-    const store = openStore();
-    await seed(store, 100);
-    const runner = new SqliteProjectionRunner(store, sqliteAccountsProjection({ failAt: { position: 77, armed: () => true } }), {
-      batchSize: 30,
-      retry: { maxAttempts: 2, initialDelayMs: 1 },
-      onError: () => {},
-    });
-    await runner.start();
-    const failing = (await store.readAll({ fromPosition: 77, limit: 1 }).toArray())[0]!;
-    expect(failing.type).toBe('Deposited');
-    await expect(runner.waitUntilCaughtUp()).rejects.toThrow(
-      `Projection 'accounts' failed on event Deposited (stream '${failing.streamId}', version ${failing.version}, ` +
-        `position 77) after 2 attempts: boom at 77. The runner stopped`,
-    );
-    expect(runner.state).toBe('failed');
-    expect(runner.checkpoint?.position).toBe(76);
-    const model = readSqliteAccounts(store.database);
-    const expected = foldAccounts((await store.readAll().toArray()).filter((e) => e.position <= 76));
-    expect(model.applied).toEqual(expected.applied);
-    expect(model.accounts).toEqual(expected.accounts);
-  });
-
-  it('rebuilds with progress, and rebuilds by itself on a version bump', async () => {
-    const store = openStore();
-    await seed(store, 400);
-    const first = new SqliteProjectionRunner(store, sqliteAccountsProjection());
-    await first.start();
-    await first.waitUntilCaughtUp();
-    await first.stop();
-    store.database.prepare("UPDATE accounts SET balance = 0 WHERE stream_id = 'account-1'").run();
-
-    const progress: ProjectionProgress[] = [];
-    const rebuilder = new SqliteProjectionRunner(store, sqliteAccountsProjection(), {
-      batchSize: 40,
-      progressIntervalMs: 0,
-      onProgress: (p) => progress.push(p),
-    });
-    await rebuilder.rebuild({ timeoutMs: 10_000 });
-    await rebuilder.stop();
-    await expectFolded(store);
-    const rebuild = progress.filter((p) => p.phase === 'rebuild');
-    expect(rebuild.map((p) => p.position)).toEqual([0, 40, 80, 120, 160, 200, 240, 280, 320, 360, 400, 400]);
-    expect(rebuild.at(-1)).toMatchObject({ processed: 400, headPosition: 400, done: true });
-
-    const v2 = new SqliteProjectionRunner(store, sqliteAccountsProjection({ version: 2 }), { onProgress: (p) => progress.push(p) });
-    await v2.start();
-    await v2.waitUntilCaughtUp();
-    await v2.stop();
-    expect(progress.at(-1)).toMatchObject({ phase: 'rebuild', reason: 'version-changed', done: true });
-    expect(new SqliteCheckpointStore(store.database).get('accounts')).toEqual({ position: 400, version: 2 });
-    await expectFolded(store);
-  });
-
-  it('lets one runner run a projection; others wait (or fail), an expired lock is taken over', async () => {
+  it('across connections: one runner runs a projection, the other waits and takes over; an expired lock row is taken over', async () => {
     const path = join(dir, `db-${++files}.sqlite`);
     const storeA = openStore(path);
     const storeB = openStore(path);
@@ -207,61 +119,6 @@ describe('SqliteProjectionRunner', () => {
     expect(c.state).toBe('waiting-for-lock');
     await expect.poll(() => c.state, { timeout: 5_000 }).toBe('live');
     await c.stop();
-  });
-
-  it('rejects a batch whose checkpoint moved underneath (a second writer), committing nothing', async () => {
-    const store = openStore();
-    await seed(store, 10);
-    const checkpoints = new SqliteCheckpointStore(store.database);
-    await checkpoints.save('accounts', undefined, { position: 3, version: 1 });
-    await expect(checkpoints.save('accounts', { position: 2, version: 1 }, { position: 9, version: 1 })).rejects.toThrow(
-      CheckpointConflictError,
-    );
-    expect(await checkpoints.load('accounts')).toEqual({ position: 3, version: 1 });
-  });
-
-  it('property: crashes inside or between batches, restarts — read model equals the fold, each event once', async () => {
-    const eventArb = fc.record({
-      stream: fc.integer({ min: 0, max: 3 }),
-      kind: fc.constantFrom(0 as const, 1 as const, 2 as const),
-      amount: fc.integer({ min: 1, max: 100 }),
-    });
-    await fc.assert(
-      fc.asyncProperty(
-        fc.array(eventArb, { minLength: 1, maxLength: 60 }),
-        fc.array(fc.record({ at: fc.integer({ min: 1, max: 60 }), stopAfter: fc.boolean() }), { maxLength: 4 }),
-        fc.integer({ min: 1, max: 16 }),
-        async (kinds, crashes, batchSize) => {
-          const store = openStore(':memory:');
-          for (const plan of planEvents(kinds)) await store.append(plan.streamId, plan.events, { expectedVersion: 'any' });
-          for (const crash of crashes) {
-            let armed = true;
-            // Either a handler throws at position `at` (a crash inside a batch), or the runner is
-            // stopped once its checkpoint passes `at` (between batches).
-            const runner = new SqliteProjectionRunner(
-              store,
-              sqliteAccountsProjection({ failAt: { position: crash.at, armed: () => armed && !crash.stopAfter } }),
-              { batchSize, retry: { maxAttempts: 1 }, onError: () => {} },
-            );
-            await runner.start();
-            if (crash.stopAfter) {
-              while (runner.state !== 'live' && (runner.checkpoint?.position ?? 0) < crash.at) await new Promise((r) => setImmediate(r));
-            } else {
-              await runner.waitUntilCaughtUp().catch(() => undefined);
-            }
-            armed = false;
-            await runner.stop();
-          }
-          const last = new SqliteProjectionRunner(store, sqliteAccountsProjection(), { batchSize });
-          await last.start();
-          await last.waitUntilCaughtUp();
-          await last.stop();
-          await expectFolded(store);
-          await store.close();
-        },
-      ),
-      { numRuns: 40 },
-    );
   });
 
   it('survives SIGKILL of the runner process mid-catch-up: restart yields the exact fold', async () => {

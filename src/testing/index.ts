@@ -1,6 +1,8 @@
 /**
- * `eventfold/testing`: the conformance suite every EventStore adapter runs, and given/when/then
- * helpers for aggregates. Needs vitest (and fast-check for the suite's properties) as dev dependencies.
+ * `eventfold/testing`: the conformance suites every adapter runs — event stores
+ * (`describeEventStoreConformance`), snapshot stores (`describeSnapshotStoreConformance`) and
+ * projection runners (`describeProjectionConformance`) — and given/when/then helpers for
+ * aggregates. Needs vitest (and fast-check for the suites' properties) as dev dependencies.
  */
 export {
   describeEventStoreConformance,
@@ -22,3 +24,21 @@ export {
   type GivenOptions,
   type Scenario,
 } from './given-when-then.js';
+export {
+  describeProjectionConformance,
+  foldAccounts,
+  planEvents,
+  type AccountDeposited,
+  type AccountEvent,
+  type AccountNoted,
+  type AccountRow,
+  type AccountsFold,
+  type AccountsProjectionOptions,
+  type AccountsReadModel,
+  type AccountWithdrawn,
+  type AppliedRow,
+  type PlannedAppend,
+  type ProjectionConformanceFactory,
+  type ProjectionConformanceFixture,
+  type ProjectionConformanceOptions,
+} from './projection-conformance.js';
