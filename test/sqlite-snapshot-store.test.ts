@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
-import { Aggregate, Repository, type Event, type Snapshot, type Snapshottable } from '../src/index.js';
+import type { Snapshot } from '../src/index.js';
 import { describeSnapshotStoreConformance } from '../src/testing/index.js';
 import { SqliteEventStore, SqliteSnapshotStore } from '../src/sqlite/index.js';
 import { sqliteTempDir } from './fixtures/sqlite-temp.js';
@@ -45,50 +45,5 @@ describe('SqliteSnapshotStore', () => {
       ['snapshots', 1],
     ]);
     raw.close();
-  });
-
-  it('serves a Repository: snapshots are taken, loads start from them, and survive a reopen', async () => {
-    type Counted = Event<'Counted', { by: number }>;
-    class Counter extends Aggregate<Counted> implements Snapshottable<{ total: number }> {
-      total = 0;
-      applied = 0;
-      count(by: number): void {
-        this.raise('Counted', { by });
-      }
-      protected override apply(event: Counted): void {
-        this.total += event.data.by;
-        this.applied++;
-      }
-      toSnapshot(): { total: number } {
-        return { total: this.total };
-      }
-      restoreSnapshot(state: { total: number }): void {
-        this.total = state.total;
-      }
-    }
-    const file = freshFile();
-    const open = () => {
-      const events = new SqliteEventStore({ path: file });
-      const snapshots = new SqliteSnapshotStore({ database: events.database });
-      const repository = new Repository(events, Counter, { snapshots: { store: snapshots, snapshotEvery: 5 } });
-      return { events, snapshots, repository };
-    };
-    const first = open();
-    const counter = new Counter('c1');
-    for (let i = 1; i <= 12; i++) counter.count(i);
-    await first.repository.save(counter);
-    expect((await first.snapshots.load('c1'))?.version).toBe(12);
-    await first.snapshots.close();
-    await first.events.close();
-
-    const second = open();
-    const loaded = await second.repository.load('c1');
-    expect(loaded.total).toBe(78);
-    expect(loaded.version).toBe(12);
-    expect(loaded.applied).toBe(0); // restored from the snapshot, no events folded
-    const past = await second.repository.load('c1', { version: 4 });
-    expect(past.total).toBe(10);
-    await second.snapshots.close();
-    await second.events.close();
   });
 });

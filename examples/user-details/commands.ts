@@ -1,7 +1,6 @@
 import {
   CommandBus,
   ConcurrencyError,
-  isEventfoldError,
   Repository,
   UnitOfWork,
   type Command,
@@ -58,10 +57,8 @@ export function createWriteSide(options: WriteSideOptions) {
 
   /** Turns a lost race on a user-name stream into the domain error a client understands. */
   function translateConflict(error: unknown, userName: string): never {
-    if (isEventfoldError(error, 'CONCURRENCY_CONFLICT') && error instanceof ConcurrencyError) {
-      if (error.streamId === userNames.streamIdOf(userName)) {
-        throw new UserRuleError('USER_NAME_TAKEN', `The user name '${userName}' is already taken.`);
-      }
+    if (error instanceof ConcurrencyError && error.streamId === userNames.streamIdOf(userName)) {
+      throw new UserRuleError('USER_NAME_TAKEN', `The user name '${userName}' is already taken.`);
     }
     throw error;
   }
