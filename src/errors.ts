@@ -122,6 +122,21 @@ export class StoreClosedError extends EventfoldError {
   }
 }
 
+/**
+ * The store's engine cannot do what was asked (see `EventStoreCapabilities`). Nothing was written.
+ * Not transient: retrying the same call fails the same way.
+ */
+export class CapabilityNotSupportedError extends EventfoldError {
+  readonly code = 'CAPABILITY_NOT_SUPPORTED' as const;
+
+  constructor(
+    readonly capability: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 /** The storage backend could not be reached or dropped the connection mid-operation. */
 export class StoreUnavailableError extends EventfoldError {
   readonly code = 'STORE_UNAVAILABLE' as const;

@@ -1,4 +1,5 @@
 export * from './errors.js';
+export * from './logging.js';
 export * from './events/types.js';
 export {
   assertValidStreamId,

@@ -3,7 +3,16 @@ import { ConcurrencyError, InvalidArgumentError, StreamNotFoundError } from '../
 import { frozenDate } from '../events/frozen-date.js';
 import type { AnyEvent, RecordedEvent } from '../events/types.js';
 import type { EventLimits } from '../events/validation.js';
-import type { AppendOptions, AppendResult, EventStore, ReadAllOptions, ReadStreamOptions, StreamAppend } from '../store/event-store.js';
+import {
+  FULL_CAPABILITIES,
+  type AppendOptions,
+  type AppendResult,
+  type EventStore,
+  type EventStoreCapabilities,
+  type ReadAllOptions,
+  type ReadStreamOptions,
+  type StreamAppend,
+} from '../store/event-store.js';
 import { PagedEventStream, type EventStream } from '../store/event-stream.js';
 import type { ExpectedVersion } from '../store/expected-version.js';
 import {
@@ -94,6 +103,7 @@ function encodeExpected(expected: ExpectedVersion): number {
  * - Appends wake LISTENers on `eventfold_<schema>` as the `notify` option says.
  */
 export class PostgresEventStore implements EventStore {
+  readonly capabilities: EventStoreCapabilities = FULL_CAPABILITIES;
   private readonly connection: PgConnection;
   private readonly limits: EventLimits;
   private readonly pageSize: number;

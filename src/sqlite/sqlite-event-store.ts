@@ -2,13 +2,15 @@ import type BetterSqlite3 from 'better-sqlite3';
 import { InvalidArgumentError, StoreClosedError, StreamNotFoundError } from '../errors.js';
 import type { AnyEvent, RecordedEvent } from '../events/types.js';
 import type { EventLimits } from '../events/validation.js';
-import type {
-  AppendOptions,
-  AppendResult,
-  EventStore,
-  ReadAllOptions,
-  ReadStreamOptions,
-  StreamAppend,
+import {
+  FULL_CAPABILITIES,
+  type AppendOptions,
+  type AppendResult,
+  type EventStore,
+  type EventStoreCapabilities,
+  type ReadAllOptions,
+  type ReadStreamOptions,
+  type StreamAppend,
 } from '../store/event-store.js';
 import { PagedEventStream, type EventStream } from '../store/event-stream.js';
 import { checkExpectedVersion } from '../store/expected-version.js';
@@ -68,6 +70,7 @@ const INSERT_COLUMNS = '(position, stream_id, version, type, data, metadata, eve
  * positions grow in commit order: a `readAll` reader never finds a new event below one it has seen.
  */
 export class SqliteEventStore implements EventStore {
+  readonly capabilities: EventStoreCapabilities = FULL_CAPABILITIES;
   private readonly db: BetterSqlite3.Database;
   private readonly ownsDatabase: boolean;
   private readonly limits: EventLimits;

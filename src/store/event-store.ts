@@ -42,8 +42,28 @@ export interface ReadAllOptions {
 }
 
 /**
+ * What an engine can promise. Callers and `describeEventStoreConformance` read it; a store never
+ * fakes a capability it lacks: it refuses the call with `CapabilityNotSupportedError` and writes
+ * nothing.
+ */
+export interface EventStoreCapabilities {
+  /**
+   * `appendMany` across two or more distinct streams commits atomically. When false, such a call
+   * rejects with `CapabilityNotSupportedError` (capability `'atomicMultiStreamAppend'`) before any
+   * write; an `appendMany` that touches a single stream still works.
+   */
+  readonly atomicMultiStreamAppend: boolean;
+}
+
+export type EventStoreCapability = keyof EventStoreCapabilities;
+
+/** The capabilities of the in-memory, SQLite and PostgreSQL stores: everything. */
+export const FULL_CAPABILITIES: EventStoreCapabilities = Object.freeze({ atomicMultiStreamAppend: true });
+
+/**
  * The port every event store implements. Guarantees (proven by `describeEventStoreConformance`):
- * - an append is atomic: all of its events are stored or none; `appendMany` is atomic across streams;
+ * - an append is atomic: all of its events are stored or none; `appendMany` is atomic across streams
+ *   where `capabilities.atomicMultiStreamAppend` holds, and refused before any write where it does not;
  * - a failed expected-version check throws `ConcurrencyError` with the real version and writes nothing;
  * - versions within a stream are 1, 2, 3, … without gaps;
  * - `readAll` returns events in increasing position order, and a reader that has seen position p
@@ -52,6 +72,8 @@ export interface ReadAllOptions {
  * - after `close()`, every call rejects with `StoreClosedError`.
  */
 export interface EventStore {
+  /** What this store's engine can promise; see `EventStoreCapabilities`. */
+  readonly capabilities: EventStoreCapabilities;
   append(streamId: string, events: readonly AnyEvent[], options: AppendOptions): Promise<AppendResult>;
   /** Appends to several streams as one atomic step; each entry has its own expected version. */
   appendMany(appends: readonly StreamAppend[]): Promise<AppendResult[]>;

@@ -1,7 +1,16 @@
 import { StoreClosedError, StreamNotFoundError } from '../errors.js';
 import type { AnyEvent, EventMetadata, RecordedEvent } from '../events/types.js';
 import { assertValidStreamId, type EventLimits } from '../events/validation.js';
-import type { AppendOptions, AppendResult, EventStore, ReadAllOptions, ReadStreamOptions, StreamAppend } from './event-store.js';
+import {
+  FULL_CAPABILITIES,
+  type AppendOptions,
+  type AppendResult,
+  type EventStore,
+  type EventStoreCapabilities,
+  type ReadAllOptions,
+  type ReadStreamOptions,
+  type StreamAppend,
+} from './event-store.js';
 import { PagedEventStream, type EventStream } from './event-stream.js';
 import { syncAppend, syncPages, syncStream, type SyncAppendStore, type SyncPagedStream, type SyncStreamStore } from './sync-pages.js';
 import { checkExpectedVersion, type ExpectedVersion } from './expected-version.js';
@@ -34,6 +43,7 @@ export interface InMemoryEventStoreOptions {
  * as the durable stores. Every append is one synchronous step, so it is atomic and ordered.
  */
 export class InMemoryEventStore implements EventStore, SyncAppendStore, SyncStreamStore {
+  readonly capabilities: EventStoreCapabilities = FULL_CAPABILITIES;
   private readonly streams = new Map<string, RecordedEvent[]>();
   private readonly log: RecordedEvent[] = [];
   private readonly hooks: InMemoryAppendHook[] = [];
