@@ -21,3 +21,6 @@ export * from './queries/query-bus.js';
 export * from './bus/event-bus.js';
 export * from './repository/unit-of-work.js';
 export * from './projections/index.js';
+// Schema evolution, validation, idempotency, stream lifecycle; crypto-shredding of personal data.
+export * from './evolution/index.js';
+export * from './privacy/index.js';

@@ -123,13 +123,21 @@ export abstract class Aggregate<E extends AnyEvent> {
         const end = count === undefined ? array.length : Math.min(count, array.length);
         for (let i = 0; i < end; i++) {
           const event = array[i]!;
-          if (event.version !== version + 1) outOfOrder(aggregate, version, event);
+          if (event.version !== version + 1) {
+            if (!isSplitPiece(event, version)) outOfOrder(aggregate, version, event);
+            aggregate.apply(event as never);
+            continue;
+          }
           aggregate.apply(event as never);
           version++;
         }
       } else {
         for (const event of events) {
-          if (event.version !== version + 1) outOfOrder(aggregate, version, event);
+          if (event.version !== version + 1) {
+            if (!isSplitPiece(event, version)) outOfOrder(aggregate, version, event);
+            aggregate.apply(event as never);
+            continue;
+          }
           aggregate.apply(event as never);
           version++;
         }
@@ -143,6 +151,17 @@ export abstract class Aggregate<E extends AnyEvent> {
       aggregate.#persistedVersion = version;
     };
   }
+}
+
+/**
+ * A later piece of a stored event that an upcaster split in two or more (see `Upcasters.split`):
+ * it shares the stored event's version, so it follows the piece just applied without a version step.
+ * Checked only when the version does not follow, off the hot path.
+ */
+function isSplitPiece(event: RecordedEvent, version: number): boolean {
+  if (event.version !== version || version === 0) return false;
+  const part = (event.metadata as Record<string, unknown> | undefined)?.['$splitPart'];
+  return typeof part === 'number' && part >= 1;
 }
 
 /** For the `default` branch of an exhaustive switch: fails to compile when a case is missing. */

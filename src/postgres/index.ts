@@ -14,3 +14,6 @@ export {
   type PostgresProjectionContext,
   type PostgresProjectionRunnerOptions,
 } from './projections.js';
+// Crypto-shredding keys and stream pruning on PostgreSQL.
+export { PostgresKeyStore, type PostgresKeyStoreOptions } from './key-store.js';
+export { PostgresStreamPruning } from './lifecycle.js';

@@ -24,3 +24,6 @@ export {
   type SqliteProjectionContext,
   type SqliteProjectionRunnerOptions,
 } from './projections.js';
+// Crypto-shredding keys and stream pruning on SQLite.
+export { SqliteKeyStore } from './key-store.js';
+export { SqliteStreamPruning } from './lifecycle.js';

@@ -1,0 +1,65 @@
+import type { Pool } from 'pg';
+import { InvalidArgumentError, StreamNotFoundError } from '../errors.js';
+import { assertValidStreamId } from '../events/validation.js';
+import { STREAM_DELETED, type StreamPruning } from '../evolution/lifecycle.js';
+import { PgConnection, type PostgresConnectionOptions, type PostgresSchemaOptions } from './connection.js';
+import { quoteIdentifier } from './schema-name.js';
+
+/**
+ * Physical removal of events from a PostgreSQL event store's schema (see `StreamPruning`). The
+ * stream's row in `streams` keeps its version, positions are never reused (they come from a
+ * sequence), and `purgeDeletedStream` also removes the stream's snapshots. Removed rows stay in
+ * the table's dead tuples until VACUUM, and in WAL archives and backups until those age out.
+ */
+export class PostgresStreamPruning implements StreamPruning {
+  private readonly connection: PgConnection;
+  private readonly schema: string;
+
+  constructor(options: PostgresConnectionOptions & PostgresSchemaOptions) {
+    this.connection = new PgConnection(options, 'PostgreSQL stream pruning');
+    this.schema = quoteIdentifier(this.connection.schema);
+  }
+
+  get pool(): Pool {
+    return this.connection.pool;
+  }
+
+  async purgeDeletedStream(streamId: string): Promise<{ readonly removedEvents: number }> {
+    assertValidStreamId(streamId);
+    return this.connection.transaction('purge a deleted stream', async (client) => {
+      const last = await client.query<{ version: string; type: string }>(
+        `SELECT version, type FROM ${this.schema}.events WHERE stream_id = $1 ORDER BY version DESC LIMIT 1 FOR UPDATE`,
+        [streamId],
+      );
+      const row = last.rows[0];
+      if (row === undefined) throw new StreamNotFoundError(streamId);
+      if (row.type !== STREAM_DELETED) {
+        throw new InvalidArgumentError(`Stream '${streamId}' is not deleted: tombstone it before purging its events.`);
+      }
+      const removed = await client.query(`DELETE FROM ${this.schema}.events WHERE stream_id = $1 AND version < $2`, [streamId, row.version]);
+      await client.query(`DELETE FROM ${this.schema}.snapshots WHERE stream_id = $1`, [streamId]);
+      return { removedEvents: removed.rowCount ?? 0 };
+    });
+  }
+
+  async truncateBefore(streamId: string, version: number): Promise<{ readonly removedEvents: number }> {
+    assertValidStreamId(streamId);
+    if (!Number.isSafeInteger(version) || version < 1) {
+      throw new InvalidArgumentError(`truncateBefore takes a version >= 1, got ${String(version)}.`);
+    }
+    return this.connection.transaction('truncate a stream', async (client) => {
+      const current = await client.query<{ version: string }>(`SELECT version FROM ${this.schema}.streams WHERE stream_id = $1`, [streamId]);
+      const at = current.rows[0] === undefined ? 0 : Number(current.rows[0].version);
+      if (at === 0) throw new StreamNotFoundError(streamId);
+      if (version > at) {
+        throw new InvalidArgumentError(`Stream '${streamId}' is at version ${at}: truncateBefore(${version}) would remove all of it.`);
+      }
+      const removed = await client.query(`DELETE FROM ${this.schema}.events WHERE stream_id = $1 AND version < $2`, [streamId, version]);
+      return { removedEvents: removed.rowCount ?? 0 };
+    });
+  }
+
+  close(): Promise<void> {
+    return this.connection.close();
+  }
+}

@@ -1,0 +1,155 @@
+import { InvalidArgumentError } from '../errors.js';
+import type { AnyEvent, EventData, EventType, JsonValue, RecordedEvent } from '../events/types.js';
+import { deepFreezeJson } from '../events/validation.js';
+import { EventStoreDecorator } from '../evolution/decorator.js';
+import type { EventStore } from '../store/event-store.js';
+import { decryptValue, encryptValue, isEnvelope } from './cipher.js';
+import { EncryptionKeyMissingError } from './errors.js';
+import { assertValidSubjectId, type KeyStore, type SubjectKey } from './key-store.js';
+
+/** Reserved metadata key: the paths of `data` that hold encrypted personal data. */
+export const PERSONAL_PATHS_KEY = '$personal';
+/** Reserved metadata key set on read: the paths whose subject was forgotten and are redacted. */
+export const REDACTED_PATHS_KEY = '$redacted';
+
+/** Which fields of one event type are personal, and whose they are. */
+export interface PersonalFields<Data> {
+  /** The data subject the fields belong to (usually the user id). */
+  readonly subject: (data: Data) => string;
+  /** Dot paths into `data`: `'email'`, `'address.street'`. Arrays are encrypted as one value. */
+  readonly fields: readonly string[];
+  /** What a forgotten field reads as. Default `null`. */
+  readonly redacted?: JsonValue;
+}
+
+/** Personal fields per event type of the union `E`. */
+export type PersonalDataPolicy<E extends AnyEvent = AnyEvent> = {
+  readonly [T in EventType<E>]?: PersonalFields<EventData<E, T>>;
+};
+
+/** Checks and returns a typed personal-data policy. */
+export function definePersonalData<E extends AnyEvent>(policy: PersonalDataPolicy<E>): PersonalDataPolicy<E> {
+  for (const [type, fields] of Object.entries(policy) as [string, PersonalFields<unknown> | undefined][]) {
+    if (fields === undefined) continue;
+    if (typeof fields.subject !== 'function' || !Array.isArray(fields.fields) || fields.fields.length === 0) {
+      throw new InvalidArgumentError(`Personal data of '${type}' needs { subject: (data) => id, fields: ['path', …] }.`);
+    }
+    for (const path of fields.fields) {
+      if (typeof path !== 'string' || path.length === 0 || path.split('.').some((p) => p.length === 0)) {
+        throw new InvalidArgumentError(`Personal data of '${type}': '${String(path)}' is not a dot path.`);
+      }
+    }
+  }
+  return policy;
+}
+
+type Json = { [key: string]: unknown };
+
+function getAt(data: unknown, path: string): unknown {
+  let current = data;
+  for (const key of path.split('.')) {
+    if (typeof current !== 'object' || current === null || Array.isArray(current) || !Object.hasOwn(current, key)) return undefined;
+    current = (current as Json)[key];
+  }
+  return current;
+}
+
+/** A copy of `data` with the value at `path` replaced (the objects along the path are copied). */
+function setAt(data: unknown, path: string, value: unknown): unknown {
+  const [key, ...rest] = path.split('.');
+  const copy: Json = { ...(data as Json) };
+  copy[key!] = rest.length === 0 ? value : setAt(copy[key!], rest.join('.'), value);
+  return copy;
+}
+
+/**
+ * Crypto-shredding: personal fields are encrypted per data subject (AES-256-GCM, a fresh IV per
+ * value) before they are stored, and decrypted on every read. `forget(subjectId)` deletes the
+ * subject's key: from then on every read path (streams, `readAll`, projections and their rebuilds,
+ * Repository loads, time travel) shows those fields as the policy's `redacted` value (default
+ * `null`) and lists them under `metadata.$redacted`, while the events, their versions and
+ * positions stay as they are. Place it innermost (right over the durable store) so upcasters and
+ * validation see plain values.
+ */
+export class CryptoShreddingEventStore<E extends AnyEvent = AnyEvent> extends EventStoreDecorator {
+  constructor(
+    inner: EventStore,
+    readonly keys: KeyStore,
+    private readonly policy: PersonalDataPolicy<E>,
+  ) {
+    super(inner);
+    definePersonalData(policy);
+  }
+
+  /** Deletes the subject's key: its personal data becomes unreadable everywhere, for good. */
+  forget(subjectId: string): Promise<void> {
+    assertValidSubjectId(subjectId);
+    return this.keys.forget(subjectId);
+  }
+
+  protected override async encode(_streamId: string, events: readonly AnyEvent[]): Promise<readonly AnyEvent[]> {
+    const out: AnyEvent[] = [];
+    for (const event of events) {
+      const fields = (this.policy as { readonly [type: string]: PersonalFields<unknown> | undefined })[event.type];
+      if (fields === undefined || (event.metadata !== undefined && PERSONAL_PATHS_KEY in event.metadata)) {
+        out.push(event);
+        continue;
+      }
+      const subject = fields.subject(event.data);
+      assertValidSubjectId(subject);
+      const present = fields.fields.filter((path) => getAt(event.data, path) !== undefined);
+      if (present.length === 0) {
+        out.push(event);
+        continue;
+      }
+      const key = await this.keys.keyFor(subject);
+      let data: unknown = event.data;
+      for (const path of present) data = setAt(data, path, encryptValue(key, subject, path, getAt(event.data, path) as JsonValue));
+      out.push({ type: event.type, data, metadata: { ...event.metadata, [PERSONAL_PATHS_KEY]: present } });
+    }
+    return out;
+  }
+
+  protected override async decode(page: readonly RecordedEvent[]): Promise<readonly RecordedEvent[]> {
+    const subjects = new Set<string>();
+    for (const event of page) {
+      for (const path of personalPathsOf(event)) {
+        const value = getAt(event.data, path);
+        if (isEnvelope(value)) subjects.add(value.s);
+      }
+    }
+    if (subjects.size === 0) return page;
+    const keys = await this.keys.lookup([...subjects]);
+    return page.map((event) => this.decodeEvent(event, keys));
+  }
+
+  private decodeEvent(event: RecordedEvent, keys: ReadonlyMap<string, SubjectKey>): RecordedEvent {
+    const paths = personalPathsOf(event);
+    if (paths.length === 0) return event;
+    const fields = (this.policy as { readonly [type: string]: PersonalFields<unknown> | undefined })[event.type];
+    let data: unknown = event.data;
+    const redacted: string[] = [];
+    for (const path of paths) {
+      const envelope = getAt(event.data, path);
+      if (!isEnvelope(envelope)) continue;
+      const key = keys.get(envelope.s);
+      if (key === undefined) throw new EncryptionKeyMissingError(envelope.s);
+      if (key.status === 'forgotten') {
+        data = setAt(data, path, fields?.redacted ?? null);
+        redacted.push(path);
+      } else {
+        data = setAt(data, path, decryptValue(key.key, envelope, path));
+      }
+    }
+    const metadata = redacted.length === 0 ? event.metadata : { ...event.metadata, [REDACTED_PATHS_KEY]: redacted };
+    return deepFreezeJson({ ...event, data, metadata }) as RecordedEvent;
+  }
+}
+
+function personalPathsOf(event: RecordedEvent): readonly string[] {
+  const paths = (event.metadata as { readonly [k: string]: unknown })[PERSONAL_PATHS_KEY];
+  // Stored metadata is untrusted: a path through '__proto__' would reach Object.prototype.
+  return Array.isArray(paths)
+    ? paths.filter((p): p is string => typeof p === 'string' && !p.split('.').some((k) => k === '__proto__'))
+    : [];
+}
