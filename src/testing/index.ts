@@ -42,3 +42,11 @@ export {
   type ProjectionConformanceFixture,
   type ProjectionConformanceOptions,
 } from './projection-conformance.js';
+// Upcaster assertions on stored fixtures.
+export {
+  assertUpcasts,
+  recordedFixture,
+  UpcastAssertionError,
+  type StoredEventFixture,
+  type UpcastCase,
+} from './upcasting.js';
