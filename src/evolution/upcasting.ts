@@ -107,8 +107,8 @@ export class Upcasters {
   }
 
   /** `event` with its schema version recorded, unless it already carries one (fixtures of old builds do). */
-  stamp<E extends AnyEvent>(event: E): E {
-    if (event.metadata !== undefined && SCHEMA_VERSION_KEY in event.metadata) return event;
+  stamp<E extends AnyEvent>(event: E): E & { readonly metadata: EventMetadata } {
+    if (event.metadata !== undefined && SCHEMA_VERSION_KEY in event.metadata) return event as E & { readonly metadata: EventMetadata };
     return { ...event, metadata: { ...event.metadata, [SCHEMA_VERSION_KEY]: this.currentVersion(event.type) } };
   }
 
