@@ -54,6 +54,8 @@ export class IdempotentCommands {
   private readonly context = new AsyncLocalStorage<Running>();
   private readonly fingerprintOf: (command: AnyCommand) => JsonValue;
   private readonly waitForResultMs: number;
+  /** Attempts running in this process: a concurrent repeat here shares the first one's outcome. */
+  private readonly inFlight = new Map<string, { readonly fingerprint: string; readonly outcome: Promise<unknown> }>();
 
   constructor(
     private readonly inner: EventStore,
@@ -77,6 +79,21 @@ export class IdempotentCommands {
   async execute<R>(commandId: string, command: AnyCommand, handle: () => Promise<R>): Promise<R> {
     const streamId = reservationStreamOf(commandId);
     const fingerprint = hashOf(this.fingerprintOf(command));
+    const running = this.inFlight.get(commandId);
+    if (running !== undefined) {
+      if (running.fingerprint !== fingerprint) throw new IdempotencyKeyReusedError(commandId);
+      return running.outcome as Promise<R>;
+    }
+    const outcome = this.executeOnce(commandId, streamId, fingerprint, command, handle);
+    this.inFlight.set(commandId, { fingerprint, outcome });
+    try {
+      return await outcome;
+    } finally {
+      this.inFlight.delete(commandId);
+    }
+  }
+
+  private async executeOnce<R>(commandId: string, streamId: string, fingerprint: string, command: AnyCommand, handle: () => Promise<R>): Promise<R> {
     const existing = await this.readRecord(streamId);
     if (existing !== undefined) return this.answerRepeat(commandId, streamId, fingerprint, existing);
     const running: Running = {

@@ -1,0 +1,198 @@
+import { randomUUID } from 'node:crypto';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  Aggregate,
+  CapabilityNotSupportedError,
+  COMMAND_STREAM_PREFIX,
+  CommandBus,
+  EventStoreDecorator,
+  IdempotencyKeyReusedError,
+  IdempotentCommands,
+  InvalidOperationError,
+  Repository,
+  type EventStore,
+  type EventStoreCapabilities,
+  type Event,
+  type StreamAppend,
+  type AppendResult,
+  type CommandContext,
+} from '../src/index.js';
+import { evolutionStoreKinds } from './fixtures/evolution-stores.js';
+
+const kinds = evolutionStoreKinds();
+
+type AccountEvent = Event<'AccountOpened', { owner: string }> | Event<'Deposited', { amount: number }>;
+class Account extends Aggregate<AccountEvent> {
+  balance = 0;
+  open(owner: string) {
+    this.raise('AccountOpened', { owner });
+  }
+  deposit(amount: number) {
+    this.raise('Deposited', { amount });
+  }
+  protected apply(event: AccountEvent): void {
+    if (event.type === 'Deposited') this.balance += event.data.amount;
+  }
+}
+class AlreadyOpen extends InvalidOperationError {
+  override readonly code = 'ALREADY_OPEN';
+}
+
+interface Result {
+  readonly accountId: string;
+  readonly version: number;
+  /** Different on every run of the handler: proves repeats return the first answer. */
+  readonly token: string;
+}
+
+function app(inner: EventStore) {
+  const idempotency = new IdempotentCommands(inner, { waitForResultMs: 30_000 });
+  const accounts = new Repository(idempotency.store, Account, { streamPrefix: 'account' });
+  let runs = 0;
+  const bus = new CommandBus()
+    .use(idempotency.middleware())
+    .register('Open', async (c: { type: 'Open'; data: { accountId: string; owner: string }; commandId?: string }, ctx: CommandContext): Promise<Result> => {
+      runs++;
+      if ((await accounts.find(c.data.accountId)) !== undefined) throw new AlreadyOpen(`account ${c.data.accountId} is open`);
+      const account = new Account(c.data.accountId);
+      account.open(c.data.owner);
+      await accounts.save(account, { metadata: ctx.metadata });
+      return { accountId: account.id, version: account.version, token: randomUUID() };
+    })
+    .register('Deposit', async (c: { type: 'Deposit'; data: { accountId: string; amount: number }; commandId?: string }): Promise<Result> => {
+      runs++;
+      const account = await accounts.load(c.data.accountId);
+      if (c.data.amount !== 0) account.deposit(c.data.amount);
+      if (account.uncommittedEvents.length > 0) await accounts.save(account);
+      return { accountId: account.id, version: account.version, token: randomUUID() };
+    });
+  return { bus, idempotency, accounts, runs: () => runs };
+}
+
+/** A store that, like NATS JetStream, cannot append to several streams atomically. */
+class SingleStreamOnly extends EventStoreDecorator {
+  override get capabilities(): EventStoreCapabilities {
+    return { atomicMultiStreamAppend: false };
+  }
+  override async appendMany(appends: readonly StreamAppend[]): Promise<AppendResult[]> {
+    if (new Set(appends.map((a) => a.streamId)).size > 1) throw new CapabilityNotSupportedError('atomicMultiStreamAppend', 'single-stream store');
+    return this.inner.appendMany(appends);
+  }
+}
+
+describe.each(kinds)('idempotent commands on the $name store', (kind) => {
+  it('a repeated command stores nothing new and answers with the first result', async () => {
+    const inner = await (await kind.fresh()).open();
+    const { bus, runs } = app(inner);
+    const command = { type: 'Open' as const, commandId: 'req-1', data: { accountId: 'a1', owner: 'ann' } };
+    const first = await bus.dispatch(command);
+    const head = await inner.headPosition();
+    const second = await bus.dispatch(command);
+    expect(second).toEqual(first);
+    expect(await inner.headPosition()).toBe(head);
+    expect(runs()).toBe(1);
+    expect(await inner.streamVersion('account-a1')).toBe(1);
+    // The record: the reservation was written in the same append as the event, the result after it.
+    const record = await inner.readStream(`${COMMAND_STREAM_PREFIX}req-1`).toArray();
+    expect(record.map((e) => e.type)).toEqual(['$CommandReceived', '$CommandCompleted']);
+    const opened = (await inner.readStream('account-a1').toArray())[0]!;
+    expect(record[0]!.position).toBe(opened.position + 1);
+    // Without an id, nothing is deduplicated (and no record is written).
+    await expect(bus.dispatch({ type: 'Open', data: { accountId: 'a1', owner: 'ann' } })).rejects.toBeInstanceOf(AlreadyOpen);
+  });
+
+  it('refuses the same id for another command, and writes nothing', async () => {
+    const inner = await (await kind.fresh()).open();
+    const { bus } = app(inner);
+    await bus.dispatch({ type: 'Open', commandId: 'req-1', data: { accountId: 'a1', owner: 'ann' } });
+    const head = await inner.headPosition();
+    await expect(bus.dispatch({ type: 'Open', commandId: 'req-1', data: { accountId: 'a2', owner: 'bob' } })).rejects.toBeInstanceOf(
+      IdempotencyKeyReusedError,
+    );
+    expect(await inner.headPosition()).toBe(head);
+  });
+
+  it('records commands that wrote nothing, and a failed command leaves no record', async () => {
+    const inner = await (await kind.fresh()).open();
+    const { bus, runs } = app(inner);
+    await bus.dispatch({ type: 'Open', commandId: 'open', data: { accountId: 'a1', owner: 'ann' } });
+    const noop = await bus.dispatch({ type: 'Deposit', commandId: 'noop', data: { accountId: 'a1', amount: 0 } });
+    expect(await bus.dispatch({ type: 'Deposit', commandId: 'noop', data: { accountId: 'a1', amount: 0 } })).toEqual(noop);
+    expect(runs()).toBe(2);
+    await expect(bus.dispatch({ type: 'Deposit', commandId: 'missing', data: { accountId: 'nope', amount: 5 } })).rejects.toThrow(/not found/);
+    expect(await inner.streamVersion(`${COMMAND_STREAM_PREFIX}missing`)).toBe(0);
+  });
+
+  it('property: concurrent repeats across two processes act once and answer the same', async () => {
+    const inner = await (await kind.fresh()).open();
+    // Two app instances over one store: two processes, each with its own in-flight table.
+    const processes = [app(inner), app(inner)];
+    let round = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(
+          fc.record({ amount: fc.integer({ min: 1, max: 100 }), repeats: fc.array(fc.integer({ min: 0, max: 1 }), { minLength: 2, maxLength: 5 }) }),
+          { minLength: 1, maxLength: 4 },
+        ),
+        async (commands) => {
+          // Each run on its own account, so a failed run cannot disturb the next.
+          const accountId = `acc-${++round}`;
+          const opens = await Promise.all(
+            [0, 1, 0, 1].map((p) => processes[p]!.bus.dispatch({ type: 'Open', commandId: `open-${round}`, data: { accountId, owner: 'o' } })),
+          );
+          expect(new Set(opens.map((o) => JSON.stringify(o))).size).toBe(1);
+          // Deposits on one account race each other (no retries): an attempt wins, loses the
+          // reservation race to its twin, or loses the version race to its twin or another command.
+          const dispatch = (p: number, i: number) =>
+            processes[p]!.bus.dispatch({ type: 'Deposit', commandId: `dep-${round}-${i}`, data: { accountId, amount: commands[i]!.amount } });
+          const answers = await Promise.all(
+            commands.map((c, i) => Promise.all(c.repeats.map((p) => dispatch(p, i).catch((e: unknown) => e as Error)))),
+          );
+          let expectedBalance = 0;
+          for (let i = 0; i < commands.length; i++) {
+            const ok = answers[i]!.filter((a) => !(a instanceof Error));
+            // Repeats in one process share one outcome; every success answers the same.
+            expect(new Set(ok.map((a) => JSON.stringify(a))).size).toBeLessThanOrEqual(1);
+            const later = await dispatch(0, i).catch((e: unknown) => e as Error);
+            if (ok.length > 0) {
+              // A repeat after the race answers with the first result, and acts no more.
+              expect(JSON.stringify(later)).toBe(JSON.stringify(ok[0]));
+              expectedBalance += commands[i]!.amount;
+            } else if (!(later instanceof Error)) {
+              expectedBalance += commands[i]!.amount;
+            }
+          }
+          const stored = (await inner.readStream(`account-${accountId}`).toArray()).filter((e) => e.type === 'Deposited');
+          // Exactly one Deposited event per handled command id.
+          expect(stored.map((e) => (e.data as { amount: number }).amount).reduce((a, b) => a + b, 0)).toBe(expectedBalance);
+          expect((await processes[1]!.accounts.load(accountId)).balance).toBe(expectedBalance);
+          expect(stored.length).toBeLessThanOrEqual(commands.length);
+        },
+      ),
+      { numRuns: kind.name === 'memory' ? 30 : 8 },
+    );
+  });
+
+  it('concurrent repeats in one process share the first outcome, errors included', async () => {
+    const inner = await (await kind.fresh()).open();
+    const { bus, runs } = app(inner);
+    const repeats = await Promise.all(
+      [1, 2, 3].map(() => bus.dispatch({ type: 'Deposit', commandId: 'd', data: { accountId: 'none', amount: 1 } }).catch((e: unknown) => e)),
+    );
+    expect(runs()).toBe(1);
+    expect(repeats[1]).toBe(repeats[0]);
+    expect(repeats[2]).toBe(repeats[0]);
+  });
+
+  it('claims first on a store without atomic multi-stream appends', async () => {
+    const inner = await (await kind.fresh()).open();
+    const { bus, runs } = app(new SingleStreamOnly(inner));
+    const command = { type: 'Open' as const, commandId: 'req-1', data: { accountId: 'a1', owner: 'ann' } };
+    const [a, b] = await Promise.all([bus.dispatch(command), bus.dispatch(command)]);
+    expect(b).toEqual(a);
+    expect(await bus.dispatch(command)).toEqual(a);
+    expect(await inner.streamVersion('account-a1')).toBe(1);
+    expect(runs()).toBeGreaterThanOrEqual(1);
+  });
+});
