@@ -31,9 +31,11 @@ export {
 export {
   isTombstone,
   LifecycleEventStore,
+  PRUNED_EVENT,
   STREAM_DELETED,
   versionAt,
   type StreamPruning,
   type StreamState,
 } from './lifecycle.js';
 export { layerEventStore, loadAsOf, type EventStoreLayers, type EventStoreLayersOptions } from './layers.js';
+export { InMemoryStreamPruning } from './in-memory-pruning.js';

@@ -8,6 +8,11 @@ import { StreamDeletedError } from './errors.js';
 
 /** The type of the final event that deletes a stream. */
 export const STREAM_DELETED = '$StreamDeleted';
+/**
+ * The type a pruned event is rewritten to: same stream, version, position, id and time; data
+ * `null`, no metadata. Readers through `LifecycleEventStore` do not see these placeholders.
+ */
+export const PRUNED_EVENT = '$Pruned';
 
 export type StreamState =
   | { readonly status: 'missing' }
@@ -16,6 +21,10 @@ export type StreamState =
 
 /** How many times an `'any'`/`'stream-exists'` append re-pins its version after a concurrent write. */
 const PIN_RETRIES = 20;
+
+function withoutPruned(page: readonly RecordedEvent[]): readonly RecordedEvent[] {
+  return page.some((e) => e.type === PRUNED_EVENT) ? page.filter((e) => e.type !== PRUNED_EVENT) : page;
+}
 
 export function isTombstone(event: Pick<RecordedEvent, 'type'>): boolean {
   return event.type === STREAM_DELETED;
@@ -106,9 +115,15 @@ export class LifecycleEventStore extends EventStoreDecorator {
       for await (const page of stream.pages()) {
         const tombstone = page.find(isTombstone);
         if (tombstone !== undefined) throw new StreamDeletedError(streamId, tombstone.version);
-        yield page;
+        const kept = withoutPruned(page);
+        if (kept.length > 0) yield kept;
       }
     });
+  }
+
+  /** Pruned placeholders are left out; tombstones stay (the log keeps the deletion). */
+  protected override decode(page: readonly RecordedEvent[]): readonly RecordedEvent[] {
+    return withoutPruned(page);
   }
 
   private async lastEvent(streamId: string): Promise<RecordedEvent | undefined> {
@@ -123,11 +138,13 @@ export class LifecycleEventStore extends EventStoreDecorator {
 }
 
 /**
- * Physical removal of events, for what the law requires (and nothing else: prefer tombstones and
- * crypto-shredding). Implemented by `SqliteStreamPruning` and `PostgresStreamPruning`.
- * - `purgeDeletedStream`: removes every event of a tombstoned stream except the tombstone, so the
- *   stream's version, its deletion and the log's positions stay consistent.
- * - `truncateBefore`: removes the events below `version`; the stream's version is unchanged.
+ * Physical removal of event payloads, for what the law requires (prefer crypto-shredding where
+ * it suffices). Each removed event's row is rewritten as a `$Pruned` placeholder (data `null`, no
+ * metadata) at the same version and position, so versions stay contiguous, positions are never
+ * reused, and checkpoints stay valid. Implemented by `InMemoryStreamPruning`,
+ * `SqliteStreamPruning` and `PostgresStreamPruning`.
+ * - `purgeDeletedStream`: prunes every event of a tombstoned stream but the tombstone, and its snapshots.
+ * - `truncateBefore`: prunes the events below `version`; the stream's version is unchanged.
  */
 export interface StreamPruning {
   purgeDeletedStream(streamId: string): Promise<{ readonly removedEvents: number }>;

@@ -1,15 +1,16 @@
-import type { Pool } from 'pg';
+import type { Pool, PoolClient } from 'pg';
 import { InvalidArgumentError, StreamNotFoundError } from '../errors.js';
 import { assertValidStreamId } from '../events/validation.js';
-import { STREAM_DELETED, type StreamPruning } from '../evolution/lifecycle.js';
+import { PRUNED_EVENT, STREAM_DELETED, type StreamPruning } from '../evolution/lifecycle.js';
 import { PgConnection, type PostgresConnectionOptions, type PostgresSchemaOptions } from './connection.js';
 import { quoteIdentifier } from './schema-name.js';
 
 /**
- * Physical removal of events from a PostgreSQL event store's schema (see `StreamPruning`). The
- * stream's row in `streams` keeps its version, positions are never reused (they come from a
- * sequence), and `purgeDeletedStream` also removes the stream's snapshots. Removed rows stay in
- * the table's dead tuples until VACUUM, and in WAL archives and backups until those age out.
+ * Physical removal of event payloads from a PostgreSQL event store's schema (see
+ * `StreamPruning`): rows become `$Pruned` placeholders, so versions stay contiguous and positions
+ * stay taken. `purgeDeletedStream` also removes the stream's snapshots. The old row versions stay
+ * in the table's dead tuples until VACUUM (run after pruning), and in WAL archives and backups
+ * until those age out.
  */
 export class PostgresStreamPruning implements StreamPruning {
   private readonly connection: PgConnection;
@@ -36,9 +37,9 @@ export class PostgresStreamPruning implements StreamPruning {
       if (row.type !== STREAM_DELETED) {
         throw new InvalidArgumentError(`Stream '${streamId}' is not deleted: tombstone it before purging its events.`);
       }
-      const removed = await client.query(`DELETE FROM ${this.schema}.events WHERE stream_id = $1 AND version < $2`, [streamId, row.version]);
+      const removed = await this.prune(client, streamId, Number(row.version));
       await client.query(`DELETE FROM ${this.schema}.snapshots WHERE stream_id = $1`, [streamId]);
-      return { removedEvents: removed.rowCount ?? 0 };
+      return { removedEvents: removed };
     });
   }
 
@@ -54,9 +55,17 @@ export class PostgresStreamPruning implements StreamPruning {
       if (version > at) {
         throw new InvalidArgumentError(`Stream '${streamId}' is at version ${at}: truncateBefore(${version}) would remove all of it.`);
       }
-      const removed = await client.query(`DELETE FROM ${this.schema}.events WHERE stream_id = $1 AND version < $2`, [streamId, version]);
-      return { removedEvents: removed.rowCount ?? 0 };
+      return { removedEvents: await this.prune(client, streamId, version) };
     });
+  }
+
+  private async prune(client: PoolClient, streamId: string, version: number): Promise<number> {
+    const result = await client.query(
+      `UPDATE ${this.schema}.events SET type = $3, data = 'null'::json, metadata = '{}'::json
+       WHERE stream_id = $1 AND version < $2 AND type <> $3`,
+      [streamId, version, PRUNED_EVENT],
+    );
+    return result.rowCount ?? 0;
   }
 
   close(): Promise<void> {

@@ -1,14 +1,15 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import { InvalidArgumentError, StoreClosedError, StreamNotFoundError } from '../errors.js';
 import { assertValidStreamId } from '../events/validation.js';
-import { STREAM_DELETED, type StreamPruning } from '../evolution/lifecycle.js';
+import { PRUNED_EVENT, STREAM_DELETED, type StreamPruning } from '../evolution/lifecycle.js';
 import { openConnection, translateSqliteError, type SqliteConnectionOptions } from './connection.js';
 
 /**
- * Physical removal of events from a SQLite event store's file (see `StreamPruning`), on its own
- * connection (`{ path }` of the store's file, or the same `{ database }`). Deletes run with
- * `secure_delete` on, so removed rows are zeroed in the file, and the WAL is checkpointed in
- * TRUNCATE mode afterwards. `purgeDeletedStream` also removes the stream's snapshots.
+ * Physical removal of event payloads from a SQLite event store's file (see `StreamPruning`), on
+ * its own connection (`{ path }` of the store's file, or the same `{ database }`). Rows are
+ * rewritten as `$Pruned` placeholders with `secure_delete` on, so the old bytes are zeroed in the
+ * file, and the WAL is checkpointed in TRUNCATE mode afterwards. `purgeDeletedStream` also
+ * removes the stream's snapshots.
  */
 export class SqliteStreamPruning implements StreamPruning {
   private readonly db: BetterSqlite3.Database;
@@ -32,7 +33,7 @@ export class SqliteStreamPruning implements StreamPruning {
       if (last.type !== STREAM_DELETED) {
         throw new InvalidArgumentError(`Stream '${streamId}' is not deleted: tombstone it before purging its events.`);
       }
-      const removed = this.db.prepare('DELETE FROM eventfold_events WHERE stream_id = ? AND version < ?').run(streamId, last.version).changes;
+      const removed = this.prune(streamId, last.version);
       const hasSnapshots = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'eventfold_snapshots'").get();
       if (hasSnapshots !== undefined) this.db.prepare('DELETE FROM eventfold_snapshots WHERE stream_id = ?').run(streamId);
       return { removedEvents: removed };
@@ -53,8 +54,15 @@ export class SqliteStreamPruning implements StreamPruning {
       if (version > current) {
         throw new InvalidArgumentError(`Stream '${streamId}' is at version ${current}: truncateBefore(${version}) would remove all of it.`);
       }
-      return { removedEvents: this.db.prepare('DELETE FROM eventfold_events WHERE stream_id = ? AND version < ?').run(streamId, version).changes };
+      return { removedEvents: this.prune(streamId, version) };
     });
+  }
+
+  /** Rewrites the stream's events below `version` as placeholders; returns how many it changed. */
+  private prune(streamId: string, version: number): number {
+    return this.db
+      .prepare('UPDATE eventfold_events SET type = ?, data = ?, metadata = NULL WHERE stream_id = ? AND version < ? AND type <> ?')
+      .run(PRUNED_EVENT, 'null', streamId, version, PRUNED_EVENT).changes;
   }
 
   async close(): Promise<void> {
