@@ -2,7 +2,8 @@ import { InvalidArgumentError } from '../errors.js';
 import type { AnyEvent, EventData, EventType, JsonValue, RecordedEvent } from '../events/types.js';
 import { deepFreezeJson } from '../events/validation.js';
 import { EventStoreDecorator } from '../evolution/decorator.js';
-import type { EventStore } from '../store/event-store.js';
+import { defineProjection, type Projection, type ProjectionHandler } from '../projections/projection.js';
+import type { AppendOptions, AppendResult, EventStore, StreamAppend } from '../store/event-store.js';
 import { decryptValue, encryptValue, isEnvelope } from './cipher.js';
 import { EncryptionKeyMissingError } from './errors.js';
 import { assertValidSubjectId, type KeyStore, type SubjectKey } from './key-store.js';
@@ -14,8 +15,8 @@ export const REDACTED_PATHS_KEY = '$redacted';
 
 /** Which fields of one event type are personal, and whose they are. */
 export interface PersonalFields<Data> {
-  /** The data subject the fields belong to (usually the user id). */
-  readonly subject: (data: Data) => string;
+  /** The data subject the fields belong to (usually the user id), from the data or the stream id. */
+  readonly subject: (data: Data, streamId: string) => string;
   /** Dot paths into `data`: `'email'`, `'address.street'`. Arrays are encrypted as one value. */
   readonly fields: readonly string[];
   /** What a forgotten field reads as. Default `null`. */
@@ -81,28 +82,126 @@ export class CryptoShreddingEventStore<E extends AnyEvent = AnyEvent> extends Ev
     definePersonalData(policy);
   }
 
+  /**
+   * Keys of the appends under way, so inline projections (which run inside the inner store's
+   * append, synchronously on SQLite) can decrypt what is being appended. Held only for the
+   * duration of an append: no key outlives its use in memory here.
+   */
+  private readonly appending = new Map<string, { readonly key: Buffer; refs: number }>();
+
   /** Deletes the subject's key: its personal data becomes unreadable everywhere, for good. */
   forget(subjectId: string): Promise<void> {
     assertValidSubjectId(subjectId);
     return this.keys.forget(subjectId);
   }
 
-  protected override async encode(_streamId: string, events: readonly AnyEvent[]): Promise<readonly AnyEvent[]> {
+  override async append(streamId: string, events: readonly AnyEvent[], options: AppendOptions): Promise<AppendResult> {
+    const held = await this.hold([{ streamId, events, expectedVersion: options.expectedVersion }]);
+    try {
+      return await super.append(streamId, events, options);
+    } finally {
+      this.release(held);
+    }
+  }
+
+  override async appendMany(appends: readonly StreamAppend[]): Promise<AppendResult[]> {
+    const held = await this.hold(appends);
+    try {
+      return await super.appendMany(appends);
+    } finally {
+      this.release(held);
+    }
+  }
+
+  /**
+   * The projection with its handlers fed decrypted events, for inline projections registered on
+   * the inner store (`addInlineSqliteProjection(raw, privacy.inlineProjection(p))`): they run
+   * inside appends made through this layer and see plain values. Async runners read through the
+   * layer itself instead.
+   */
+  inlineProjection<P extends AnyEvent, Ctx>(projection: Projection<P, Ctx>): Projection<P, Ctx> {
+    const handlers: Record<string, ProjectionHandler<AnyEvent, Ctx>> = {};
+    for (const [type, handler] of Object.entries(projection.handlers as Record<string, ProjectionHandler<AnyEvent, Ctx> | undefined>)) {
+      if (handler !== undefined) handlers[type] = (event, ctx) => handler(this.decodeHeld(event), ctx);
+    }
+    return defineProjection<P, Ctx>({
+      name: projection.name,
+      version: projection.version,
+      unknownEvents: projection.unknownEvents,
+      handlers: handlers as never,
+      ...(projection.setup === undefined ? {} : { setup: projection.setup }),
+      ...(projection.reset === undefined ? {} : { reset: projection.reset }),
+    });
+  }
+
+  private async hold(appends: readonly StreamAppend[]): Promise<string[]> {
+    const subjects: string[] = [];
+    for (const a of appends) {
+      for (const event of a.events) {
+        const fields = this.fieldsOf(event?.type);
+        if (fields === undefined || (event.metadata !== undefined && PERSONAL_PATHS_KEY in event.metadata)) continue;
+        const subject = fields.subject(event.data, a.streamId);
+        assertValidSubjectId(subject);
+        const entry = this.appending.get(subject);
+        if (entry !== undefined) {
+          entry.refs++;
+        } else {
+          const key = await this.keys.keyFor(subject);
+          const raced = this.appending.get(subject);
+          if (raced !== undefined) raced.refs++;
+          else this.appending.set(subject, { key, refs: 1 });
+        }
+        subjects.push(subject);
+      }
+    }
+    return subjects;
+  }
+
+  private release(subjects: readonly string[]): void {
+    for (const subject of subjects) {
+      const entry = this.appending.get(subject);
+      if (entry !== undefined && --entry.refs === 0) this.appending.delete(subject);
+    }
+  }
+
+  private decodeHeld(event: RecordedEvent): RecordedEvent {
+    const keys = new Map<string, SubjectKey>();
+    for (const path of personalPathsOf(event)) {
+      const value = getAt(event.data, path);
+      if (!isEnvelope(value)) continue;
+      const held = this.appending.get(value.s);
+      if (held === undefined) {
+        throw new Error(
+          `inline projection: event at position ${event.position} was not appended through this crypto-shredding layer, so its keys are not at hand`,
+        );
+      }
+      keys.set(value.s, { status: 'active', key: held.key });
+    }
+    return this.decodeEvent(event, keys);
+  }
+
+  private fieldsOf(type: unknown): PersonalFields<unknown> | undefined {
+    return typeof type === 'string' && Object.hasOwn(this.policy, type)
+      ? (this.policy as { readonly [type: string]: PersonalFields<unknown> | undefined })[type]
+      : undefined;
+  }
+
+  protected override async encode(streamId: string, events: readonly AnyEvent[]): Promise<readonly AnyEvent[]> {
     const out: AnyEvent[] = [];
     for (const event of events) {
-      const fields = (this.policy as { readonly [type: string]: PersonalFields<unknown> | undefined })[event.type];
+      const fields = this.fieldsOf(event?.type);
       if (fields === undefined || (event.metadata !== undefined && PERSONAL_PATHS_KEY in event.metadata)) {
         out.push(event);
         continue;
       }
-      const subject = fields.subject(event.data);
+      const subject = fields.subject(event.data, streamId);
       assertValidSubjectId(subject);
       const present = fields.fields.filter((path) => getAt(event.data, path) !== undefined);
       if (present.length === 0) {
         out.push(event);
         continue;
       }
-      const key = await this.keys.keyFor(subject);
+      const key = this.appending.get(subject)?.key ?? (await this.keys.keyFor(subject));
       let data: unknown = event.data;
       for (const path of present) data = setAt(data, path, encryptValue(key, subject, path, getAt(event.data, path) as JsonValue));
       out.push({ type: event.type, data, metadata: { ...event.metadata, [PERSONAL_PATHS_KEY]: present } });
@@ -126,7 +225,7 @@ export class CryptoShreddingEventStore<E extends AnyEvent = AnyEvent> extends Ev
   private decodeEvent(event: RecordedEvent, keys: ReadonlyMap<string, SubjectKey>): RecordedEvent {
     const paths = personalPathsOf(event);
     if (paths.length === 0) return event;
-    const fields = (this.policy as { readonly [type: string]: PersonalFields<unknown> | undefined })[event.type];
+    const fields = this.fieldsOf(event.type);
     let data: unknown = event.data;
     const redacted: string[] = [];
     for (const path of paths) {
