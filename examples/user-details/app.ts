@@ -1,4 +1,5 @@
 import { createWriteSide, type WriteSideOptions } from './commands.js';
+import { commandMiddleware } from './evolution.js';
 import type { Infrastructure, ProjectionMode, ReadSide } from './infrastructure.js';
 import { createReadSide } from './queries.js';
 import type { ProjectionProgress } from 'eventfold';
@@ -18,7 +19,10 @@ export async function createUserDetailsApp(infrastructure: Infrastructure, optio
     snapshots: infrastructure.snapshots,
     ...(options.clock === undefined ? {} : { clock: options.clock }),
     ...(options.hash === undefined ? {} : { hash: options.hash }),
+    forget: (userId) => infrastructure.evolved.forget(userId),
   });
+  // Schema validation, then idempotency (commands with a commandId run once): see evolution.ts.
+  for (const middleware of commandMiddleware(infrastructure.evolved)) write.commandBus.use(middleware);
   const readSide: ReadSide = await infrastructure.startReadSide(options.projection ?? 'async', options.onProjectionProgress);
   const queries = createReadSide(infrastructure.readModel, infrastructure.store);
   return {

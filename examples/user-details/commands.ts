@@ -19,6 +19,8 @@ export type ChangePassword = Command<'ChangePassword', { userId: string; newPass
 export type ChangeEmail = Command<'ChangeEmail', { userId: string; email: string; originalVersion: number }>;
 export type RenameUser = Command<'RenameUser', { userId: string; userName: string; originalVersion: number }>;
 export type DeactivateUser = Command<'DeactivateUser', { userId: string; reason: string; originalVersion?: number }>;
+/** "Forget me": closes the account and shreds the user's email (see evolution.ts). */
+export type ForgetUser = Command<'ForgetUser', { userId: string }>;
 
 export interface CommandResult {
   readonly userId: string;
@@ -34,6 +36,8 @@ export interface WriteSideOptions {
   readonly clock?: () => Date;
   /** Swappable for tests and benchmarks; scrypt by default. */
   readonly hash?: (password: string) => Promise<PasswordHash>;
+  /** Deletes a user's encryption key (crypto-shredding); called after `UserForgotten` is stored. */
+  readonly forget?: (userId: string) => Promise<void>;
 }
 
 /** The write side: repositories and the command handlers, wired into a typed CommandBus. */
@@ -138,6 +142,20 @@ export function createWriteSide(options: WriteSideOptions) {
       });
       if (reservation.uncommittedEvents.length > 0) work.add(userNames, reservation, { metadata: context.metadata });
       await work.commit();
+      return { userId, version: user.version };
+    })
+    .register('ForgetUser', async (command: ForgetUser, context: CommandContext): Promise<CommandResult> => {
+      const { userId } = command.data;
+      const user = await users.load(userId);
+      if (user.forget(clock())) {
+        const reservation = await reservationFor(user.userName);
+        reservation.release(userId);
+        const work = new UnitOfWork(store).add(users, user, { metadata: context.metadata });
+        if (reservation.uncommittedEvents.length > 0) work.add(userNames, reservation, { metadata: context.metadata });
+        await work.commit();
+      }
+      // After the event: a retry after a failure here finds the user forgotten and shreds again.
+      await options.forget?.(userId);
       return { userId, version: user.version };
     });
 

@@ -5,16 +5,22 @@ import type { EventStore, ProjectionProgress, SnapshotStore } from 'eventfold';
 import {
   addInlineSqliteProjection,
   SqliteEventStore,
-  SqliteProjectionRunner,
+  SqliteKeyStore,
+  SqliteProjectionLock,
+  SqliteProjectionTarget,
   SqliteSnapshotStore,
 } from 'eventfold/sqlite';
 import {
   addInlinePostgresProjection,
   assertValidSchemaName,
   PostgresEventStore,
-  PostgresProjectionRunner,
+  PostgresKeyStore,
+  PostgresProjectionLock,
+  PostgresProjectionTarget,
   PostgresSnapshotStore,
+  postgresWakeUps,
 } from 'eventfold/postgres';
+import { evolveStore, type EvolvedStore } from './evolution.js';
 import { postgresUserReadModel, postgresUsersProjection } from './read-model/postgres-users.js';
 import { sqliteUserReadModel, sqliteUsersProjection } from './read-model/sqlite-users.js';
 import type { UserReadModel } from './read-model/user-view.js';
@@ -39,7 +45,9 @@ export interface Infrastructure {
   readonly kind: 'sqlite' | 'postgres';
   /** Where the events live, for humans. */
   readonly description: string;
+  /** The store with the evolution and privacy layers (see evolution.ts); the raw store stays inside. */
   readonly store: EventStore;
+  readonly evolved: EvolvedStore;
   readonly snapshots: SnapshotStore;
   readonly readModel: UserReadModel;
   startReadSide(mode: ProjectionMode, onProgress?: (progress: ProjectionProgress) => void): Promise<ReadSide>;
@@ -56,28 +64,32 @@ export async function openInfrastructure(env: NodeJS.ProcessEnv = process.env): 
 
 export function openSqlite(path: string): Infrastructure {
   if (path !== ':memory:') mkdirSync(resolve(path, '..'), { recursive: true });
-  const store = new SqliteEventStore({ path });
-  const snapshots = new SqliteSnapshotStore({ database: store.database });
-  const readModel = sqliteUserReadModel(store.database);
+  const raw = new SqliteEventStore({ path });
+  // The keys live in the same file; forgetting zeroes the key's bytes in it (secure_delete).
+  const evolved = evolveStore(raw, new SqliteKeyStore({ database: raw.database }));
+  const snapshots = evolved.snapshots(new SqliteSnapshotStore({ database: raw.database }));
+  const readModel = sqliteUserReadModel(raw.database);
   const readSides: ReadSide[] = [];
   return {
     kind: 'sqlite',
     description: path === ':memory:' ? 'SQLite in memory' : `the SQLite file ${path}`,
-    store,
+    store: evolved.store,
+    evolved,
     snapshots,
     readModel,
     async startReadSide(mode, onProgress) {
       const side = await startSide(
         mode,
         () => {
-          const remove = addInlineSqliteProjection(store, sqliteUsersProjection);
+          const remove = addInlineSqliteProjection(raw, evolved.inline(sqliteUsersProjection));
           return async () => remove();
         },
         () =>
-          new SqliteProjectionRunner(store, sqliteUsersProjection, {
-            pollIntervalMs: 250,
-            ...(onProgress === undefined ? {} : { onProgress }),
-          }),
+          evolved.runner(
+            sqliteUsersProjection,
+            { target: new SqliteProjectionTarget(raw), lock: new SqliteProjectionLock(raw.database), wakeUps: (wake) => raw.onAppended(() => wake()) },
+            { pollIntervalMs: 250, ...(onProgress === undefined ? {} : { onProgress }) },
+          ),
       );
       readSides.push(side);
       return side;
@@ -85,7 +97,7 @@ export function openSqlite(path: string): Infrastructure {
     async close() {
       for (const side of readSides) await side.stop();
       await snapshots.close();
-      await store.close();
+      await raw.close();
     },
   };
 }
@@ -93,9 +105,10 @@ export function openSqlite(path: string): Infrastructure {
 export async function openPostgres(connectionString: string, schema: string): Promise<Infrastructure> {
   assertValidSchemaName(schema);
   const pool = new pg.Pool({ connectionString, max: 10 });
-  const store = new PostgresEventStore({ pool, schema });
-  await store.migrate();
-  const snapshots = new PostgresSnapshotStore({ pool, schema });
+  const raw = new PostgresEventStore({ pool, schema });
+  await raw.migrate();
+  const evolved = evolveStore(raw, await PostgresKeyStore.create({ pool, schema }));
+  const snapshots = evolved.snapshots(new PostgresSnapshotStore({ pool, schema }));
   const readModel = await postgresUserReadModel(pool, schema);
   const projection = postgresUsersProjection(schema);
   const readSides: ReadSide[] = [];
@@ -103,20 +116,23 @@ export async function openPostgres(connectionString: string, schema: string): Pr
   return {
     kind: 'postgres',
     description: `PostgreSQL (${safeUrl}, schema ${schema})`,
-    store,
+    store: evolved.store,
+    evolved,
     snapshots,
     readModel,
     async startReadSide(mode, onProgress) {
       const side = await startSide(
         mode,
         async () => {
-          const remove = await addInlinePostgresProjection(store, projection);
+          const remove = await addInlinePostgresProjection(raw, evolved.inline(projection));
           return async () => remove();
         },
         () =>
-          new PostgresProjectionRunner(store, projection, {
-            ...(onProgress === undefined ? {} : { onProgress }),
-          }),
+          evolved.runner(
+            projection,
+            { target: new PostgresProjectionTarget(raw), lock: new PostgresProjectionLock(pool, schema), wakeUps: postgresWakeUps(raw) },
+            onProgress === undefined ? {} : { onProgress },
+          ),
       );
       readSides.push(side);
       return side;
@@ -124,7 +140,7 @@ export async function openPostgres(connectionString: string, schema: string): Pr
     async close() {
       for (const side of readSides) await side.stop();
       await snapshots.close();
-      await store.close();
+      await raw.close();
       await pool.end();
     },
   };

@@ -10,8 +10,13 @@ export type PasswordChanged = Event<'PasswordChanged', { password: PasswordHash;
 export type EmailChanged = Event<'EmailChanged', { email: string; changedAt: string }>;
 export type UserRenamed = Event<'UserRenamed', { userName: string; previousUserName: string; renamedAt: string }>;
 export type UserDeactivated = Event<'UserDeactivated', { reason: string; deactivatedAt: string }>;
+/** The user asked to be forgotten: the account is closed and the email key is shredded. */
+export type UserForgotten = Event<'UserForgotten', { forgottenAt: string }>;
 
-export type UserEvent = UserRegistered | PasswordChanged | EmailChanged | UserRenamed | UserDeactivated;
+export type UserEvent = UserRegistered | PasswordChanged | EmailChanged | UserRenamed | UserDeactivated | UserForgotten;
+
+/** What a forgotten user's email reads as, in every event, the aggregate and the read model. */
+export const FORGOTTEN_EMAIL = '[forgotten]';
 
 /** A broken business rule of the user-details domain; `code` tells which. */
 export class UserRuleError extends InvalidOperationError {
@@ -136,6 +141,13 @@ export class User extends Aggregate<UserEvent> implements Snapshottable<UserStat
     return true;
   }
 
+  /** Closes the account for good; forgetting twice changes nothing. Returns true when it raised the event. */
+  forget(at: Date): boolean {
+    if (this.current.email === FORGOTTEN_EMAIL && this.current.status === 'deactivated') return false;
+    this.raise('UserForgotten', { forgottenAt: at.toISOString() });
+    return true;
+  }
+
   protected apply(event: UserEvent): void {
     switch (event.type) {
       case 'UserRegistered':
@@ -159,6 +171,9 @@ export class User extends Aggregate<UserEvent> implements Snapshottable<UserStat
         return;
       case 'UserDeactivated':
         this.state = { ...this.current, status: 'deactivated', updatedAt: event.data.deactivatedAt };
+        return;
+      case 'UserForgotten':
+        this.state = { ...this.current, email: FORGOTTEN_EMAIL, status: 'deactivated', updatedAt: event.data.forgottenAt };
         return;
       default:
         assertNever(event, 'Unknown user event');

@@ -114,6 +114,19 @@ function intParam(url: URL, name: string, fallback: number, min: number, max: nu
 
 const etag = (version: number): Record<string, string> => ({ etag: `"${version}"` });
 
+/**
+ * `Idempotency-Key: <key>` on a write makes it a command with that id: a repeat (a retried
+ * request) stores nothing new and gets the first answer. Printable ASCII, 1–200 characters.
+ */
+function idempotencyKey(req: IncomingMessage): { commandId?: string } {
+  const header = req.headers['idempotency-key'];
+  if (header === undefined) return {};
+  if (typeof header !== 'string' || !/^[\x21-\x7e]{1,200}$/.test(header)) {
+    throw badRequest('Idempotency-Key must be 1–200 printable ASCII characters without spaces.');
+  }
+  return { commandId: header };
+}
+
 /** Maps domain and store errors to HTTP: client mistakes are 4xx, never 500. */
 function toProblem(error: unknown): HttpProblem {
   if (error instanceof HttpProblem) return error;
@@ -144,6 +157,12 @@ function toProblem(error: unknown): HttpProblem {
       case 'INVALID_STREAM_ID':
       case 'BATCH_TOO_LARGE':
         return new HttpProblem(400, 'Bad Request', detail, { code: error.code });
+      case 'INVALID_COMMAND':
+        return new HttpProblem(400, 'Bad Request', detail, { code: error.code, issues: (error as { issues?: unknown }).issues });
+      case 'IDEMPOTENCY_KEY_REUSED':
+        return new HttpProblem(422, 'Unprocessable Content', detail, { code: error.code });
+      case 'COMMAND_PENDING':
+        return new HttpProblem(409, 'Conflict', detail, { code: error.code }, { 'retry-after': '1' });
       case 'STORE_UNAVAILABLE':
         return new HttpProblem(503, 'Service Unavailable', 'The event store is unavailable; retry shortly.', { code: error.code }, { 'retry-after': '1' });
       default:
@@ -179,6 +198,7 @@ export function createUserDetailsServer(options: HttpOptions): Server {
         const body = await readJson(req);
         const userId = body['userId'] === undefined ? randomUUID() : userIdFrom(stringField(body, 'userId'));
         const result = await commands!.dispatch({
+          ...idempotencyKey(req),
           type: 'RegisterUser',
           data: { userId, userName: stringField(body, 'userName'), email: stringField(body, 'email'), password: stringField(body, 'password') },
         });
@@ -194,6 +214,7 @@ export function createUserDetailsServer(options: HttpOptions): Server {
         const originalVersion = ifMatch(req, true)!;
         const body = await readJson(req);
         const result = await commands!.dispatch({
+          ...idempotencyKey(req),
           type: 'ChangePassword',
           data: { userId, newPassword: stringField(body, 'password'), originalVersion },
         });
@@ -208,7 +229,7 @@ export function createUserDetailsServer(options: HttpOptions): Server {
         const userId = userIdFrom(id!);
         const originalVersion = ifMatch(req, true)!;
         const body = await readJson(req);
-        const result = await commands!.dispatch({ type: 'ChangeEmail', data: { userId, email: stringField(body, 'email'), originalVersion } });
+        const result = await commands!.dispatch({ ...idempotencyKey(req), type: 'ChangeEmail', data: { userId, email: stringField(body, 'email'), originalVersion } });
         return { status: 200, body: result, headers: etag(result.version) };
       },
     },
@@ -220,7 +241,7 @@ export function createUserDetailsServer(options: HttpOptions): Server {
         const userId = userIdFrom(id!);
         const originalVersion = ifMatch(req, true)!;
         const body = await readJson(req);
-        const result = await commands!.dispatch({ type: 'RenameUser', data: { userId, userName: stringField(body, 'userName'), originalVersion } });
+        const result = await commands!.dispatch({ ...idempotencyKey(req), type: 'RenameUser', data: { userId, userName: stringField(body, 'userName'), originalVersion } });
         return { status: 200, body: result, headers: etag(result.version) };
       },
     },
@@ -234,9 +255,20 @@ export function createUserDetailsServer(options: HttpOptions): Server {
         const reason = url.searchParams.get('reason') ?? 'deleted through the API';
         if (reason.length > 200) throw badRequest("'reason' is too long.");
         const result = await commands!.dispatch({
+          ...idempotencyKey(req),
           type: 'DeactivateUser',
           data: { userId, reason, ...(originalVersion === undefined ? {} : { originalVersion }) },
         });
+        return { status: 200, body: result, headers: etag(result.version) };
+      },
+    },
+    {
+      method: 'POST',
+      pattern: /^\/users\/([^/]+)\/forget$/,
+      side: 'write',
+      handler: async (req, _url, [id]) => {
+        const userId = userIdFrom(id!);
+        const result = await commands!.dispatch({ ...idempotencyKey(req), type: 'ForgetUser', data: { userId } });
         return { status: 200, body: result, headers: etag(result.version) };
       },
     },

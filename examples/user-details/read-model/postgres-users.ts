@@ -1,7 +1,7 @@
 import { defineProjection } from 'eventfold';
 import type { PostgresProjectionContext } from 'eventfold/postgres';
 import type pg from 'pg';
-import type { UserEvent } from '../domain/user.js';
+import { FORGOTTEN_EMAIL, type UserEvent } from '../domain/user.js';
 import { rowToView, userIdOf, type UserPage, type UserReadModel, type UserRow } from './user-view.js';
 
 /** `schema` is validated by the store before it gets here; it is still quoted. */
@@ -73,6 +73,12 @@ export function postgresUsersProjection(schema: string) {
           e.data.deactivatedAt,
           userIdOf(e.streamId),
         ]);
+      },
+      UserForgotten: async (e, { client }) => {
+        await client.query(
+          `UPDATE ${t} SET email = $1, status = 'deactivated', version = $2, updated_at = $3 WHERE id = $4 AND version < $2`,
+          [FORGOTTEN_EMAIL, e.version, e.data.forgottenAt, userIdOf(e.streamId)],
+        );
       },
     },
   });

@@ -1,7 +1,7 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import { defineProjection } from 'eventfold';
 import type { SqliteProjectionContext } from 'eventfold/sqlite';
-import type { UserEvent } from '../domain/user.js';
+import { FORGOTTEN_EMAIL, type UserEvent } from '../domain/user.js';
 import { rowToView, userIdOf, type UserPage, type UserReadModel, type UserRow } from './user-view.js';
 
 const TABLE = `CREATE TABLE IF NOT EXISTS users (
@@ -28,6 +28,7 @@ function prepare(db: BetterSqlite3.Database) {
     email: db.prepare('UPDATE users SET email = ?, version = ?, updated_at = ? WHERE id = ? AND version < ?'),
     rename: db.prepare('UPDATE users SET user_name = ?, version = ?, updated_at = ? WHERE id = ? AND version < ?'),
     deactivate: db.prepare(`UPDATE users SET status = 'deactivated', version = ?, updated_at = ? WHERE id = ? AND version < ?`),
+    forget: db.prepare(`UPDATE users SET email = ?, status = 'deactivated', version = ?, updated_at = ? WHERE id = ? AND version < ?`),
   };
 }
 function sql(db: BetterSqlite3.Database) {
@@ -64,6 +65,9 @@ export const sqliteUsersProjection = defineProjection<UserEvent, SqliteProjectio
     },
     UserDeactivated: (e, { db }) => {
       sql(db).deactivate.run(e.version, e.data.deactivatedAt, userIdOf(e.streamId), e.version);
+    },
+    UserForgotten: (e, { db }) => {
+      sql(db).forget.run(FORGOTTEN_EMAIL, e.version, e.data.forgottenAt, userIdOf(e.streamId), e.version);
     },
   },
 });

@@ -1,5 +1,5 @@
 import type { RecordedEvent } from 'eventfold';
-import type { UserEvent } from '../domain/user.js';
+import { FORGOTTEN_EMAIL, type UserEvent } from '../domain/user.js';
 
 /** One row of the `users` read model: what the query side shows. Never a password or its hash. */
 export interface UserView {
@@ -49,6 +49,8 @@ export function evolveUserView(view: UserView | undefined, event: RecordedEvent<
       return view && { ...view, userName: event.data.userName, version: event.version, updatedAt: event.data.renamedAt };
     case 'UserDeactivated':
       return view && { ...view, status: 'deactivated', version: event.version, updatedAt: event.data.deactivatedAt };
+    case 'UserForgotten':
+      return view && { ...view, email: FORGOTTEN_EMAIL, status: 'deactivated', version: event.version, updatedAt: event.data.forgottenAt };
     default:
       return view;
   }
