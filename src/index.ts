@@ -1,5 +1,6 @@
 export * from './errors.js';
 export * from './logging.js';
+export * from './backoff.js';
 export * from './events/types.js';
 export {
   assertValidStreamId,

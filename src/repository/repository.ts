@@ -1,4 +1,5 @@
 import { replayInto, restoreInto, type Aggregate, type AggregateClass, type Snapshottable } from '../aggregate/aggregate.js';
+import { backoffDelayMs, resolveBackoffPolicy, sleep, type BackoffPolicy } from '../backoff.js';
 import type { EventBus } from '../bus/event-bus.js';
 import { AggregateNotFoundError, InvalidArgumentError, isEventfoldError } from '../errors.js';
 import type { AnyEvent, EventMetadata, JsonValue, RecordedEvent } from '../events/types.js';
@@ -44,10 +45,23 @@ export interface SaveOptions {
 }
 
 export interface UpdateOptions {
-  /** How many times to reload and re-run after a `ConcurrencyError`. Default 3. */
+  /** How many times to reload and re-run after a `ConcurrencyError`. Default 10. */
   readonly retries?: number;
+  /**
+   * Wait between a conflict and the next attempt: capped exponential backoff with jitter, so that
+   * writers who collided do not collide again in lockstep. Default `DEFAULT_UPDATE_BACKOFF`.
+   */
+  readonly backoff?: Partial<BackoffPolicy>;
   readonly metadata?: EventMetadata;
 }
+
+/** 2 ms, doubling, at most 250 ms, full jitter. */
+export const DEFAULT_UPDATE_BACKOFF: BackoffPolicy = Object.freeze({
+  initialDelayMs: 2,
+  maxDelayMs: 250,
+  factor: 2,
+  jitter: 1,
+});
 
 /**
  * Loads aggregates by folding their stream (from the newest usable snapshot), saves their
@@ -298,10 +312,12 @@ export class Repository<A extends Aggregate<AnyEvent>> {
    * since it may run more than once. Resolves to the saved aggregate.
    */
   async update(id: string, decide: (aggregate: A) => void | Promise<void>, options: UpdateOptions = {}): Promise<A> {
-    const retries = options.retries ?? 3;
+    const retries = options.retries ?? 10;
     if (!Number.isSafeInteger(retries) || retries < 0) {
       throw new InvalidArgumentError(`retries must be an integer >= 0, got ${String(retries)}.`);
     }
+    const backoff =
+      options.backoff === undefined ? DEFAULT_UPDATE_BACKOFF : resolveBackoffPolicy(DEFAULT_UPDATE_BACKOFF, options.backoff, 'backoff');
     const saveOptions: SaveOptions = options.metadata === undefined ? {} : { metadata: options.metadata };
     for (let attempt = 0; ; attempt++) {
       // Both steps are synchronous on the in-memory store: no turn between load and save there.
@@ -316,6 +332,7 @@ export class Repository<A extends Aggregate<AnyEvent>> {
       } catch (error) {
         if (attempt >= retries || !isEventfoldError(error, 'CONCURRENCY_CONFLICT')) throw error;
       }
+      await sleep(backoffDelayMs(backoff, attempt + 1));
     }
   }
 
