@@ -1,10 +1,10 @@
-import { replayInto, restoreInto, type Aggregate, type AggregateClass, type Snapshottable } from '../aggregate/aggregate.js';
+import { replayInto, restoreInto, type Aggregate, type AggregateClass, type EventsOf, type Snapshottable } from '../aggregate/aggregate.js';
 import { backoffDelayMs, resolveBackoffPolicy, sleep, type BackoffPolicy } from '../backoff.js';
 import type { EventBus } from '../bus/event-bus.js';
 import { AggregateNotFoundError, InvalidArgumentError, isEventfoldError } from '../errors.js';
 import type { AnyEvent, EventMetadata, JsonValue, RecordedEvent } from '../events/types.js';
 import type { SnapshotStore } from '../snapshots/snapshot-store.js';
-import type { AppendResult, EventStore, StreamAppend } from '../store/event-store.js';
+import type { AppendResult, EventStore, ReadStreamOptions, StreamAppend } from '../store/event-store.js';
 import type { ExpectedVersion } from '../store/expected-version.js';
 import type { EventStream } from '../store/event-stream.js';
 import {
@@ -102,6 +102,16 @@ export class Repository<A extends Aggregate<AnyEvent>> {
       this.lastId = id;
     }
     return this.lastStreamId;
+  }
+
+  /**
+   * The aggregate's recorded events, typed with its event union: `event.data` is narrowed by
+   * `event.type`. Reads the stream as `store.readStream` does (versions, backwards, limit); a
+   * missing aggregate rejects with `StreamNotFoundError` when iterated.
+   */
+  history(id: string, options?: ReadStreamOptions): EventStream<RecordedEvent<EventsOf<A>>> {
+    // The stream holds what this repository's aggregate raised: its own event union.
+    return this.store.readStream(this.streamIdOf(id), options) as unknown as EventStream<RecordedEvent<EventsOf<A>>>;
   }
 
   /**
