@@ -7,6 +7,7 @@ export default defineConfig({
     'sqlite/index': 'src/sqlite/index.ts',
     'postgres/index': 'src/postgres/index.ts',
     'opentelemetry/index': 'src/opentelemetry/index.ts',
+    'rabbitmq/index': 'src/rabbitmq/index.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,
@@ -15,5 +16,5 @@ export default defineConfig({
   target: 'node20',
   splitting: true,
   treeshake: true,
-  external: ['better-sqlite3', 'pg', 'vitest', 'fast-check', '@opentelemetry/api'],
+  external: ['better-sqlite3', 'pg', 'vitest', 'fast-check', '@opentelemetry/api', 'amqplib'],
 });

@@ -9,6 +9,7 @@ export default defineConfig({
     alias: [
       { find: /^eventfold\/(testing|sqlite|postgres)$/, replacement: src('$1/index.ts') },
       { find: /^eventfold\/opentelemetry$/, replacement: src('opentelemetry/index.ts') },
+      { find: /^eventfold\/rabbitmq$/, replacement: src('rabbitmq/index.ts') },
       { find: /^eventfold$/, replacement: src('index.ts') },
     ],
   },
