@@ -26,23 +26,33 @@ export function assertInboxKey(kind: 'consumer' | 'message id', value: unknown):
   }
 }
 
-/** For tests and single-process consumers: the record lives in memory with the work's effect. */
+/**
+ * For tests and single-process consumers: the record lives in memory with the work's effect. A
+ * delivery of an id whose first delivery is still running waits for it, as a database's unique
+ * key would: if the first fails, the second runs the work.
+ */
 export class InMemoryInbox implements Inbox<void> {
-  private readonly seen = new Map<string, Set<string>>();
+  private readonly done = new Map<string, Set<string>>();
+  private readonly running = new Map<string, Promise<unknown>>();
 
   async handle(consumer: string, messageId: string, work: () => unknown): Promise<InboxOutcome> {
     assertInboxKey('consumer', consumer);
     assertInboxKey('message id', messageId);
-    let ids = this.seen.get(consumer);
-    if (ids === undefined) this.seen.set(consumer, (ids = new Set()));
-    if (ids.has(messageId)) return 'duplicate';
-    ids.add(messageId);
-    try {
-      await work();
-    } catch (error) {
-      ids.delete(messageId); // the "transaction" rolled back: a redelivery must run it again
-      throw error;
+    const key = `${consumer}\u0000${messageId}`;
+    for (let inFlight = this.running.get(key); inFlight !== undefined; inFlight = this.running.get(key)) {
+      await inFlight.catch(() => undefined);
     }
-    return 'processed';
+    let ids = this.done.get(consumer);
+    if (ids === undefined) this.done.set(consumer, (ids = new Set()));
+    if (ids.has(messageId)) return 'duplicate';
+    const attempt = Promise.resolve().then(work);
+    this.running.set(key, attempt);
+    try {
+      await attempt;
+      ids.add(messageId);
+      return 'processed';
+    } finally {
+      this.running.delete(key);
+    }
   }
 }

@@ -47,7 +47,6 @@ export class RabbitMqBroker implements Broker {
   private connecting: Promise<{ connection: ChannelModel; channel: ConfirmChannel }> | undefined;
   private closed = false;
   private returned: string[] = [];
-  private lost: Error | undefined;
   private tail: Promise<unknown> = Promise.resolve();
 
   constructor(private readonly options: RabbitMqBrokerOptions) {
@@ -136,7 +135,6 @@ export class RabbitMqBroker implements Broker {
   }
 
   private async connect(): Promise<{ connection: ChannelModel; channel: ConfirmChannel }> {
-    this.lost = undefined;
     let connection: ChannelModel;
     try {
       connection = await amqp.connect(this.options.url, {
@@ -146,7 +144,6 @@ export class RabbitMqBroker implements Broker {
       throw new BrokerUnavailableError(this.name, `cannot connect: ${(error as Error)?.message ?? String(error)}`, { cause: error });
     }
     const onLost = (error?: Error): void => {
-      this.lost = error ?? new Error('connection closed');
       this.drop();
       if (!this.closed) this.logger.warn(`rabbitmq connection lost; the next publish reconnects`, { error });
     };
