@@ -21,3 +21,5 @@ export * from './queries/query-bus.js';
 export * from './bus/event-bus.js';
 export * from './repository/unit-of-work.js';
 export * from './projections/index.js';
+// Consumers: the loop projection runners share (lock, retry with backoff, status), for other consumers too.
+export * from './consumers/index.js';
