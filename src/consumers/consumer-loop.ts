@@ -179,8 +179,8 @@ export class ConsumerLoop {
   async stop(): Promise<void> {
     const loop = this.loop;
     if (loop === undefined) return;
-    this.stopRequested = true;
     if (this.currentState !== 'failed') this.setState('stopping');
+    this.stopRequested = true;
     this.alarm.wake();
     await loop;
   }
@@ -357,6 +357,8 @@ export class ConsumerLoop {
 
   private setState(state: ConsumerState): void {
     if (this.currentState === state) return;
+    // Once stopping, only the end states follow (a step in flight must not report 'live').
+    if (this.stopRequested && state !== 'stopped' && state !== 'failed') return;
     this.currentState = state;
     this.emitChange();
   }

@@ -24,3 +24,5 @@ export {
   type SqliteProjectionContext,
   type SqliteProjectionRunnerOptions,
 } from './projections.js';
+export { SqliteDeadLetterStore } from './projection-dead-letters.js';
+export { classifySqliteError } from './sqlite-transient.js';
