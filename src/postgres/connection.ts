@@ -39,7 +39,10 @@ export function guardPool(pool: Pool, logger: Logger = consoleLogger): void {
   if (guardedPools.has(pool)) return;
   guardedPools.add(pool);
   pool.on('error', (error: Error) => {
-    logger.warn(`PostgreSQL dropped an idle pooled connection (the pool replaces it): ${error.message}`, { error });
+    const code = (error as { code?: unknown }).code;
+    logger.warn(`PostgreSQL dropped an idle pooled connection (the pool replaces it): ${error.message}`, {
+      ...(typeof code === 'string' ? { code } : {}),
+    });
   });
 }
 
