@@ -21,3 +21,6 @@ export * from './queries/query-bus.js';
 export * from './bus/event-bus.js';
 export * from './repository/unit-of-work.js';
 export * from './projections/index.js';
+
+// Group commit (SQLite and PostgreSQL stores).
+export type { GroupCommitOptions, GroupCommitSetting, GroupCommitStats } from './store/group-commit.js';

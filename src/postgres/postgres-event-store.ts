@@ -13,7 +13,7 @@ import {
   type StreamAppend,
 } from '../store/event-store.js';
 import { PagedEventStream, type EventStream } from '../store/event-stream.js';
-import { GroupCommitter, resolveGroupCommit, type GroupCommitSetting, type GroupMember } from '../store/group-commit.js';
+import { GroupCommitter, resolveGroupCommit, type GroupCommitSetting, type GroupCommitStats, type GroupMember } from '../store/group-commit.js';
 import {
   prepareAppend,
   prepareAppendMany,
@@ -138,6 +138,11 @@ export class PostgresEventStore implements EventStore {
   /** The LISTEN channel every append notifies (payload: the append's last position). */
   get notifyChannel(): string {
     return notifyChannel(this.connection.schema);
+  }
+
+  /** How group commit has batched appends so far; `undefined` when it is switched off. */
+  get groupCommitStats(): GroupCommitStats | undefined {
+    return this.committer?.stats;
   }
 
   /** Creates (or completes) the schema, tables, indexes and functions. Safe to run concurrently. */

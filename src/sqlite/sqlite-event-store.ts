@@ -17,6 +17,7 @@ import {
   GroupCommitter,
   resolveGroupCommit,
   type GroupCommitSetting,
+  type GroupCommitStats,
   type GroupMember,
   type GroupOutcome,
 } from '../store/group-commit.js';
@@ -147,6 +148,11 @@ export class SqliteEventStore implements EventStore {
   get database(): BetterSqlite3.Database {
     this.assertOpen();
     return this.db;
+  }
+
+  /** How group commit has batched appends so far; `undefined` when it is switched off. */
+  get groupCommitStats(): GroupCommitStats | undefined {
+    return this.committer?.stats;
   }
 
   /**

@@ -51,6 +51,16 @@ export function resolveGroupCommit(setting: GroupCommitSetting | undefined): Res
   return Object.freeze(resolved);
 }
 
+/** Counters of a store's group commits since it was created. */
+export interface GroupCommitStats {
+  /** Transactions written by the group committer. */
+  readonly groups: number;
+  /** Store calls (`append`, `appendMany`) they carried. */
+  readonly appends: number;
+  /** Most calls carried by one transaction. */
+  readonly largestGroup: number;
+}
+
 /** What one append of a group came to: its results, or the error only its caller sees. */
 export type GroupOutcome<R> = { readonly ok: true; readonly value: R } | { readonly ok: false; readonly error: unknown };
 
@@ -81,6 +91,9 @@ export class GroupCommitter<M extends GroupMember, R> {
   private inFlight = 0;
   private scheduled = false;
   private readonly running = new Set<Promise<void>>();
+  private groups = 0;
+  private appends = 0;
+  private largestGroup = 0;
 
   constructor(
     private readonly options: ResolvedGroupCommit,
@@ -92,6 +105,10 @@ export class GroupCommitter<M extends GroupMember, R> {
   /** Appends waiting or being committed. */
   get pending(): number {
     return this.queue.length + this.inFlight;
+  }
+
+  get stats(): GroupCommitStats {
+    return { groups: this.groups, appends: this.appends, largestGroup: this.largestGroup };
   }
 
   submit(member: M): Promise<R> {
@@ -160,6 +177,9 @@ export class GroupCommitter<M extends GroupMember, R> {
     const group = this.take();
     if (group.length === 0) return;
     this.inFlight++;
+    this.groups++;
+    this.appends += group.length;
+    if (group.length > this.largestGroup) this.largestGroup = group.length;
     const running = this.runGroup(group);
     this.running.add(running);
     void running.then(() => this.running.delete(running));
