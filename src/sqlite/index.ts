@@ -24,6 +24,9 @@ export {
   type SqliteProjectionContext,
   type SqliteProjectionRunnerOptions,
 } from './projections.js';
+export { SqliteInbox, type SqliteInboxOptions } from './inbox.js';
+export { SqliteDeadLetterStore } from './projection-dead-letters.js';
+export { classifySqliteError } from './sqlite-transient.js';
 // Crypto-shredding keys and stream pruning on SQLite.
 export { SqliteKeyStore } from './key-store.js';
 export { SqliteStreamPruning } from './lifecycle.js';
