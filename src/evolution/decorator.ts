@@ -9,6 +9,26 @@ import type {
   StreamAppend,
 } from '../store/event-store.js';
 import { PagedEventStream, type EventStream } from '../store/event-stream.js';
+import { InvalidArgumentError, InvalidEventError } from '../errors.js';
+
+/**
+ * The shape checks a layer needs before it looks inside an append (the inner store checks the
+ * rest): malformed calls fail with the same typed errors a store gives, before any write.
+ */
+export function checkAppendShape(events: unknown, options: unknown): void {
+  if (!Array.isArray(events)) throw new InvalidEventError('append takes an array of events.');
+  if (typeof options !== 'object' || options === null) {
+    throw new InvalidArgumentError('append needs options with an expectedVersion, e.g. { expectedVersion: "any" }.');
+  }
+}
+
+export function checkAppendManyShape(appends: unknown): void {
+  if (!Array.isArray(appends)) throw new InvalidArgumentError('appendMany takes an array of { streamId, events, expectedVersion }.');
+  for (const entry of appends as unknown[]) {
+    if (typeof entry !== 'object' || entry === null) throw new InvalidArgumentError('appendMany takes an array of { streamId, events, expectedVersion }.');
+    if (!Array.isArray((entry as { events?: unknown }).events)) throw new InvalidEventError('appendMany: each entry needs an array of events.');
+  }
+}
 
 /**
  * A layer over any `EventStore` that rewrites events on the way in (`encode`) and out (`decode`).
@@ -35,11 +55,13 @@ export abstract class EventStoreDecorator implements EventStore {
   }
 
   async append(streamId: string, events: readonly AnyEvent[], options: AppendOptions): Promise<AppendResult> {
+    checkAppendShape(events, options);
     const encoded = await this.encode(streamId, events);
     return this.decodeResult(await this.inner.append(streamId, encoded, options));
   }
 
   async appendMany(appends: readonly StreamAppend[]): Promise<AppendResult[]> {
+    checkAppendManyShape(appends);
     const encoded: StreamAppend[] = [];
     for (const a of appends) encoded.push({ streamId: a.streamId, expectedVersion: a.expectedVersion, events: await this.encode(a.streamId, a.events) });
     const results = await this.inner.appendMany(encoded);

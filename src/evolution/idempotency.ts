@@ -5,7 +5,7 @@ import { InvalidArgumentError, isEventfoldError } from '../errors.js';
 import type { AnyEvent, JsonValue, RecordedEvent } from '../events/types.js';
 import { assertValidStreamId } from '../events/validation.js';
 import type { AppendOptions, AppendResult, EventStore, StreamAppend } from '../store/event-store.js';
-import { EventStoreDecorator } from './decorator.js';
+import { checkAppendManyShape, checkAppendShape, EventStoreDecorator } from './decorator.js';
 import { CommandPendingError, IdempotencyKeyReusedError } from './errors.js';
 
 /** Prefix of the reservation stream that records a handled command: `$command-<commandId>`. */
@@ -187,6 +187,7 @@ class ReservingEventStore extends EventStoreDecorator {
   }
 
   override async append(streamId: string, events: readonly AnyEvent[], options: AppendOptions): Promise<AppendResult> {
+    checkAppendShape(events, options);
     const running = this.context.getStore();
     if (running === undefined || running.reserved || events.length === 0) return this.inner.append(streamId, events, options);
     const [result] = await this.appendMany([{ streamId, events, expectedVersion: options.expectedVersion }]);
@@ -194,6 +195,7 @@ class ReservingEventStore extends EventStoreDecorator {
   }
 
   override async appendMany(appends: readonly StreamAppend[]): Promise<AppendResult[]> {
+    checkAppendManyShape(appends);
     const running = this.context.getStore();
     if (running === undefined || running.reserved || appends.every((a) => a.events.length === 0)) {
       return this.inner.appendMany(appends);

@@ -3,7 +3,7 @@ import type { AnyEvent, JsonValue, RecordedEvent } from '../events/types.js';
 import type { AppendOptions, AppendResult, EventStore, ReadStreamOptions, StreamAppend } from '../store/event-store.js';
 import { PagedEventStream, type EventStream } from '../store/event-stream.js';
 import type { ExpectedVersion } from '../store/expected-version.js';
-import { EventStoreDecorator } from './decorator.js';
+import { checkAppendManyShape, checkAppendShape, EventStoreDecorator } from './decorator.js';
 import { StreamDeletedError } from './errors.js';
 
 /** The type of the final event that deletes a stream. */
@@ -67,11 +67,13 @@ export class LifecycleEventStore extends EventStoreDecorator {
   }
 
   override async append(streamId: string, events: readonly AnyEvent[], options: AppendOptions): Promise<AppendResult> {
+    checkAppendShape(events, options);
     const [result] = await this.appendMany([{ streamId, events, expectedVersion: options.expectedVersion }]);
     return result!;
   }
 
   override async appendMany(appends: readonly StreamAppend[]): Promise<AppendResult[]> {
+    checkAppendManyShape(appends);
     for (let attempt = 0; ; attempt++) {
       const pinned: StreamAppend[] = [];
       const repinnable = new Set<string>();

@@ -1,7 +1,7 @@
 import { InvalidArgumentError } from '../errors.js';
 import type { AnyEvent, EventData, EventType, JsonValue, RecordedEvent } from '../events/types.js';
 import { deepFreezeJson } from '../events/validation.js';
-import { EventStoreDecorator } from '../evolution/decorator.js';
+import { checkAppendManyShape, checkAppendShape, EventStoreDecorator } from '../evolution/decorator.js';
 import { defineProjection, type Projection, type ProjectionHandler } from '../projections/projection.js';
 import type { AppendOptions, AppendResult, EventStore, StreamAppend } from '../store/event-store.js';
 import { decryptValue, encryptValue, isEnvelope } from './cipher.js';
@@ -96,6 +96,7 @@ export class CryptoShreddingEventStore<E extends AnyEvent = AnyEvent> extends Ev
   }
 
   override async append(streamId: string, events: readonly AnyEvent[], options: AppendOptions): Promise<AppendResult> {
+    checkAppendShape(events, options);
     const held = await this.hold([{ streamId, events, expectedVersion: options.expectedVersion }]);
     try {
       return await super.append(streamId, events, options);
@@ -105,6 +106,7 @@ export class CryptoShreddingEventStore<E extends AnyEvent = AnyEvent> extends Ev
   }
 
   override async appendMany(appends: readonly StreamAppend[]): Promise<AppendResult[]> {
+    checkAppendManyShape(appends);
     const held = await this.hold(appends);
     try {
       return await super.appendMany(appends);
