@@ -7,7 +7,8 @@ import { SqliteEventStore } from '../src/sqlite/index.js';
 import { createUserDetailsApp, type UserDetailsApp } from '../examples/user-details/app.js';
 import type { PasswordHash } from '../examples/user-details/domain/password.js';
 import { createUserDetailsServer } from '../examples/user-details/http/server.js';
-import { openSqlite } from '../examples/user-details/infrastructure.js';
+import { openPostgres, openSqlite } from '../examples/user-details/infrastructure.js';
+import { createTestPool, DATABASE_URL, dropSchema, uniqueSchema } from './support/postgres.js';
 import { sqliteTempDir } from './fixtures/sqlite-temp.js';
 
 /**
@@ -164,5 +165,48 @@ describe('the example over the years', () => {
     // While other users' emails are encrypted at rest too.
     const all = Buffer.concat(files.map((name) => readFileSync(join(temp.dir, name))));
     expect(all.includes(Buffer.from('erin@example.com'))).toBe(true); // in the read model, which shows it
+  });
+});
+
+describe('the example on PostgreSQL', () => {
+  const pool = createTestPool(4);
+  const schema = uniqueSchema('evoex');
+  afterAll(async () => {
+    await dropSchema(pool, schema);
+    await pool.end();
+  });
+
+  it('forgets a user with inline and rebuilt read models; no email left in the events or keys', async () => {
+    const pgApp = await createUserDetailsApp(await openPostgres(DATABASE_URL, schema), { projection: 'inline', hash: fastHash });
+    try {
+      const key = { 'idempotency-key': 'pg-register-fay' };
+      const fay = { userId: 'u-fay', userName: 'fay', email: 'fay.secret@example.com', password: 'fay-password-1' };
+      const first = await pgApp.commands.dispatch({ type: 'RegisterUser', commandId: key['idempotency-key'], data: fay });
+      expect(await pgApp.commands.dispatch({ type: 'RegisterUser', commandId: key['idempotency-key'], data: fay })).toEqual(first);
+      expect(await pgApp.queries.execute({ type: 'GetUser', params: { userId: 'u-fay' } })).toMatchObject({ email: 'fay.secret@example.com' });
+      const events = await pool.query(`SELECT data::text AS data FROM "${schema}".events`);
+      expect(events.rows.map((r: { data: string }) => r.data).join('\n')).not.toContain('fay.secret');
+
+      await pgApp.commands.dispatch({ type: 'ForgetUser', data: { userId: 'u-fay' } });
+      expect(await pgApp.queries.execute({ type: 'GetUser', params: { userId: 'u-fay' } })).toMatchObject({ email: '[forgotten]', status: 'deactivated' });
+      const history = await pgApp.queries.execute({ type: 'GetUserHistory', params: { userId: 'u-fay' } });
+      expect(history?.map((e) => [e.type, e.data['email']])).toEqual([
+        ['UserRegistered', '[forgotten]'],
+        ['UserForgotten', undefined],
+      ]);
+      const keyRow = await pool.query(`SELECT key, forgotten_at FROM "${schema}".subject_keys WHERE subject_id = 'u-fay'`);
+      expect(keyRow.rows[0]).toMatchObject({ key: null });
+      expect(keyRow.rows[0].forgotten_at).toBeInstanceOf(Date);
+    } finally {
+      await pgApp.close();
+    }
+    const rebuilt = await createUserDetailsApp(await openPostgres(DATABASE_URL, schema), { projection: 'async', hash: fastHash });
+    try {
+      await rebuilt.readSide.rebuild();
+      expect(await rebuilt.queries.execute({ type: 'GetUser', params: { userId: 'u-fay' } })).toMatchObject({ email: '[forgotten]' });
+      expect((await rebuilt.write.users.load('u-fay')).version).toBe(2);
+    } finally {
+      await rebuilt.close();
+    }
   });
 });
