@@ -111,9 +111,38 @@ async function main(): Promise<void> {
     await app.readSide.rebuild();
     const rebuilt = await queries.execute({ type: 'GetUser', params: { userId: DEMO_USER } });
     say(`After the rebuild '${DEMO_USER}' is at version ${rebuilt?.version ?? '?'} in the read model again.`);
+
+    await livingWithEvents(app);
   } finally {
     await app.close();
   }
+}
+
+/** Validation, idempotency keys and "forget me" (see evolution.ts and docs/evolution.md, docs/privacy.md). */
+async function livingWithEvents(app: Awaited<ReturnType<typeof createUserDetailsApp>>): Promise<void> {
+  const { commands, queries } = app;
+  step('9. A malformed command is refused by its schema before anything runs');
+  try {
+    await commands.dispatch({ type: 'RegisterUser', data: { userId: 'not valid!', userName: 'x', email: 'x', password: 'x' } });
+  } catch (error) {
+    say(`${(error as Error).name}: ${(error as Error).message}`);
+  }
+
+  step('10. The same command twice with one id (a retried request): it acts once, answers the same');
+  const guest = `guest-${Date.now().toString(36)}`;
+  const register = {
+    type: 'RegisterUser' as const,
+    commandId: `register-${guest}`,
+    data: { userId: guest, userName: guest, email: `${guest}@example.com`, password: 'guest password 1' },
+  };
+  const first = await commands.dispatch(register);
+  const again = await commands.dispatch(register);
+  say(`First: ${JSON.stringify(first)}; repeat: ${JSON.stringify(again)}; the user is at version ${(await app.write.users.load(guest)).version}.`);
+
+  step(`11. '${guest}' asks to be forgotten: the key of the email is deleted, the history stays`);
+  await commands.dispatch({ type: 'ForgetUser', data: { userId: guest } });
+  const history = await queries.execute({ type: 'GetUserHistory', params: { userId: guest } });
+  for (const entry of history ?? []) say(`  v${entry.version}  ${entry.type}  email: ${String(entry.data['email'] ?? '-')}`);
 }
 
 main().catch((error: unknown) => {
