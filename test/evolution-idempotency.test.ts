@@ -17,6 +17,11 @@ import {
   type StreamAppend,
   type AppendResult,
   type CommandContext,
+  type AnyEvent,
+  type AppendOptions,
+  CommandPendingError,
+  InMemoryEventStore,
+  StoreUnavailableError,
 } from '../src/index.js';
 import { evolutionStoreKinds } from './fixtures/evolution-stores.js';
 
@@ -194,5 +199,48 @@ describe.each(kinds)('idempotent commands on the $name store', (kind) => {
     expect(await bus.dispatch(command)).toEqual(a);
     expect(await inner.streamVersion('account-a1')).toBe(1);
     expect(runs()).toBeGreaterThanOrEqual(1);
+  });
+});
+
+/** Fails the first `failures` appends of command results with a transient error. */
+class FlakyResults extends EventStoreDecorator {
+  constructor(
+    inner: EventStore,
+    private failures: number,
+  ) {
+    super(inner);
+  }
+  override async append(streamId: string, events: readonly AnyEvent[], options: AppendOptions): Promise<AppendResult> {
+    if (events.some((e) => e.type === '$CommandCompleted') && this.failures-- > 0) throw new StoreUnavailableError('flaky');
+    return this.inner.append(streamId, events, options);
+  }
+}
+
+describe('recording results', () => {
+  it('retries a transient failure to record the result, and reports it to the logger', async () => {
+    const warnings: string[] = [];
+    const logger = { debug() {}, info() {}, error() {}, warn: (message: string) => void warnings.push(message) };
+    const store = new FlakyResults(new InMemoryEventStore(), 2);
+    const idempotency = new IdempotentCommands(store, { logger });
+    const run = () => idempotency.execute('c1', { type: 'Write', data: 1 }, async () => {
+      await idempotency.store.append('s', [{ type: 'Written', data: 1 }], { expectedVersion: 'any' });
+      return { ok: true };
+    });
+    expect(await run()).toEqual({ ok: true });
+    expect(warnings).toHaveLength(2);
+    expect(await run()).toEqual({ ok: true });
+    expect(await store.streamVersion('s')).toBe(1);
+  });
+
+  it('a result that could not be recorded leaves repeats pending, never acting twice', async () => {
+    const store = new FlakyResults(new InMemoryEventStore(), 100);
+    const idempotency = new IdempotentCommands(store, { waitForResultMs: 50 });
+    const run = () => idempotency.execute('c1', { type: 'Write', data: 1 }, async () => {
+      await idempotency.store.append('s', [{ type: 'Written', data: 1 }], { expectedVersion: 'any' });
+      return { ok: true };
+    });
+    await expect(run()).rejects.toBeInstanceOf(StoreUnavailableError);
+    await expect(run()).rejects.toBeInstanceOf(CommandPendingError);
+    expect(await store.streamVersion('s')).toBe(1);
   });
 });

@@ -2,6 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
 import type { AnyCommand, CommandMiddleware } from '../commands/command-bus.js';
 import { InvalidArgumentError, isEventfoldError } from '../errors.js';
+import { silentLogger, type Logger } from '../logging.js';
 import type { AnyEvent, JsonValue, RecordedEvent } from '../events/types.js';
 import { assertValidStreamId } from '../events/validation.js';
 import type { AppendOptions, AppendResult, EventStore, StreamAppend } from '../store/event-store.js';
@@ -24,7 +25,12 @@ export interface IdempotentCommandsOptions {
   readonly fingerprint?: (command: AnyCommand) => JsonValue;
   /** How long a repeat waits for a first attempt that is still running to record its result. Default 10 s. */
   readonly waitForResultMs?: number;
+  /** Told about retried writes of a command's result. */
+  readonly logger?: Logger;
 }
+
+/** Attempts at recording a result after a transient failure (the events are already stored). */
+const RECORD_ATTEMPTS = 5;
 
 interface Running {
   readonly commandId: string;
@@ -54,6 +60,7 @@ export class IdempotentCommands {
   private readonly context = new AsyncLocalStorage<Running>();
   private readonly fingerprintOf: (command: AnyCommand) => JsonValue;
   private readonly waitForResultMs: number;
+  private readonly logger: Logger;
   /** Attempts running in this process: a concurrent repeat here shares the first one's outcome. */
   private readonly inFlight = new Map<string, { readonly fingerprint: string; readonly outcome: Promise<unknown> }>();
 
@@ -63,6 +70,7 @@ export class IdempotentCommands {
   ) {
     this.fingerprintOf = options.fingerprint ?? ((command) => ({ type: command.type, data: command.data as JsonValue }));
     this.waitForResultMs = options.waitForResultMs ?? 10_000;
+    this.logger = options.logger ?? silentLogger;
     this.store = new ReservingEventStore(inner, this.context);
   }
 
@@ -114,7 +122,7 @@ export class IdempotentCommands {
     }
     const completed: AnyEvent = { type: COMMAND_COMPLETED, data: { result: toJson(result) } };
     if (running.reserved) {
-      await this.inner.append(streamId, [completed], { expectedVersion: 1 });
+      await this.recordResult(commandId, streamId, completed);
       return result;
     }
     // The handler wrote nothing: record the command now; a twin that got there first wins.
@@ -127,6 +135,24 @@ export class IdempotentCommands {
       throw error;
     }
     return result;
+  }
+
+  /**
+   * Appends the result after the events were stored. A transient store failure is retried with
+   * capped exponential backoff and jitter: giving up would leave the command pending for repeats.
+   */
+  private async recordResult(commandId: string, streamId: string, completed: AnyEvent): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.inner.append(streamId, [completed], { expectedVersion: 1 });
+        return;
+      } catch (error) {
+        if (!isEventfoldError(error, 'STORE_UNAVAILABLE') || attempt >= RECORD_ATTEMPTS) throw error;
+        const delay = Math.min(2000, 50 * 2 ** attempt) * (0.5 + Math.random() / 2);
+        this.logger.warn('Recording a command result failed; retrying', { commandId, attempt, delayMs: Math.round(delay), error });
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
   }
 
   /** The recorded result of a handled command, or undefined when the id was never handled. */
