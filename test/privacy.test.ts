@@ -4,6 +4,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   Aggregate,
   CryptoShreddingEventStore,
+  DerivedKeyStore,
+  hmacKeyDerivation,
+  InMemoryEventStore,
   DecryptionFailedError,
   definePersonalData,
   EncryptedSnapshotStore,
@@ -217,6 +220,26 @@ describe.each(kinds)('crypto-shredding on the $name store', (kind) => {
     expect((await again.lookup(['never-seen'])).get('never-seen')?.status).toBe('forgotten');
     await expect(again.keyFor('s1')).rejects.toBeInstanceOf(SubjectForgottenError);
     await expect(again.keyFor('never-seen')).rejects.toBeInstanceOf(SubjectForgottenError);
+  });
+});
+
+describe('DerivedKeyStore (a KMS behind the key store)', () => {
+  it('derives data keys from stored material: the key store alone decrypts nothing', async () => {
+    const material = new InMemoryKeyStore();
+    const master = Buffer.alloc(32, 7);
+    const keys = new DerivedKeyStore(material, hmacKeyDerivation(master));
+    const inner = new InMemoryEventStore();
+    const store = new CryptoShreddingEventStore(inner, keys, policy);
+    await store.append('user-u-ada', [{ type: 'UserRegistered', data: ada }], { expectedVersion: 'no-stream' });
+    expect((await store.readStream('user-u-ada').toArray())[0]!.data).toEqual(ada);
+    // The stored material is not the data key: read with it directly, decryption fails.
+    await expect(new CryptoShreddingEventStore(inner, material, policy).readAll().toArray()).rejects.toBeInstanceOf(DecryptionFailedError);
+    // Another master key derives other keys.
+    const otherMaster = new DerivedKeyStore(material, hmacKeyDerivation(Buffer.alloc(32, 8)));
+    await expect(new CryptoShreddingEventStore(inner, otherMaster, policy).readAll().toArray()).rejects.toBeInstanceOf(DecryptionFailedError);
+    await keys.forget('u-ada');
+    expect((await store.readStream('user-u-ada').toArray())[0]!.data).toMatchObject({ email: '[forgotten]' });
+    expect(() => hmacKeyDerivation(Buffer.alloc(8))).toThrow(/at least 32 bytes/);
   });
 });
 

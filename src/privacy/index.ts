@@ -10,3 +10,4 @@ export {
   type PersonalFields,
 } from './crypto-shredding.js';
 export { EncryptedSnapshotStore } from './encrypted-snapshots.js';
+export { DerivedKeyStore, hmacKeyDerivation, type KeyDerivation } from './derived-key-store.js';
