@@ -11,6 +11,7 @@ export {
 } from './events/validation.js';
 export * from './store/event-store.js';
 export * from './store/event-stream.js';
+export { categoryOf, MAX_FILTER_ENTRIES } from './store/read-filter.js';
 export * from './store/expected-version.js';
 export * from './store/in-memory-event-store.js';
 export * from './snapshots/snapshot-store.js';
