@@ -3,7 +3,9 @@ import fc from 'fast-check';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import {
   defineProjection,
+  InMemoryCheckpointStore,
   InMemoryProjectionRunner,
+  Subscription,
   InMemoryReadModel,
   InMemorySnapshotStore,
   isEventfoldError,
@@ -160,6 +162,17 @@ describe.each(kinds)('upcasting on the $name store', (kind) => {
     ]);
     expect(all.every((e) => Object.isFrozen(e) && Object.isFrozen(e.data))).toBe(true);
 
+    // readAll filtered by current types reaches the stored predecessors (renamed, split)
+    const renamed = await store.readAll({ filter: { types: ['UserRenamed'] } }).toArray();
+    expect(renamed.map((e) => e.data)).toEqual([
+      { firstName: 'Ada', lastName: 'King' },
+      { firstName: 'Ada', lastName: 'Byron' },
+    ]);
+    const activated = await store.readAll({ filter: { types: ['UserActivated'], categories: ['user'] } }).toArray();
+    expect(activated.map((e) => [e.streamId, e.type])).toEqual([['user-grace', 'UserActivated']]);
+    const registered = await store.readAll({ filter: { types: ['UserRegistered'] } }).toArray();
+    expect(registered.map((e) => e.streamId)).toEqual(['user-ada', 'user-grace', 'user-alan']);
+
     // Repository loads (also of the split stream) and time travel by version and by time
     const users = new Repository(store, EvolvedUser);
     const loaded = await users.load('user-ada');
@@ -193,6 +206,26 @@ describe.each(kinds)('upcasting on the $name store', (kind) => {
       'user-alan': 'Alan Turing (unknown)',
     });
     expect(readModel.table<boolean>('active').get('user-grace')).toBe(true);
+
+    // A subscription (filtered by a current type) gets the renamed events in their current shape.
+    const seen: unknown[] = [];
+    const subscription = new Subscription({
+      name: 'renames',
+      store,
+      checkpoints: new InMemoryCheckpointStore(),
+      filter: { types: ['UserRenamed'] },
+      handle: (events) => {
+        for (const e of events) seen.push([e.streamId, e.type, e.data]);
+      },
+    });
+    await subscription.start();
+    await subscription.waitUntilCaughtUp({ timeoutMs: 30_000 });
+    await subscription.stop();
+    expect(seen).toEqual([
+      ['user-ada', 'UserRenamed', { firstName: 'Ada', lastName: 'King' }],
+      ['user-ada', 'UserRenamed', { firstName: 'Ada', lastName: 'Byron' }],
+      ['user-grace', 'UserRenamed', { firstName: 'Grace', lastName: 'Murray' }],
+    ]);
 
     // New events are written at the current version and read back unchanged.
     const appended = await store.append('user-new', [{ type: 'UserRegistered', data: { firstName: 'N', lastName: 'E', country: 'fr' } }], {

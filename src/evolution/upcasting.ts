@@ -2,7 +2,8 @@ import { createHash } from 'node:crypto';
 import { InvalidArgumentError } from '../errors.js';
 import type { AnyEvent, EventMetadata, RecordedEvent } from '../events/types.js';
 import { deepFreezeJson } from '../events/validation.js';
-import type { EventStore } from '../store/event-store.js';
+import type { EventStore, ReadAllOptions } from '../store/event-store.js';
+import { PagedEventStream, type EventStream } from '../store/event-stream.js';
 import { EventStoreDecorator } from './decorator.js';
 import { UpcastError } from './errors.js';
 
@@ -49,6 +50,8 @@ const MAX_STEPS = 1000;
 export class Upcasters {
   private readonly steps = new Map<string, Map<number, Step>>();
   private readonly latest = new Map<string, number>();
+  /** Which types each type's steps produce: to find the stored types a read filter must ask for. */
+  private readonly produced = new Map<string, Set<string>>();
 
   /** `type` at `fromVersion` becomes `type` at `fromVersion + 1` with `upcast(data)` as its data. */
   upcast<Old = unknown, New = unknown>(type: string, fromVersion: number, upcast: (data: Old, event: RecordedEvent) => New): this {
@@ -157,6 +160,28 @@ export class Upcasters {
     });
   }
 
+  /**
+   * The stored types that can be read as one of `types`: the types themselves and every type whose
+   * steps lead to one of them (a renamed or split predecessor).
+   */
+  storedTypesOf(types: readonly string[]): string[] {
+    const found = new Set(types);
+    for (let grew = true; grew; ) {
+      grew = false;
+      for (const [source, targets] of this.produced) {
+        if (found.has(source)) continue;
+        for (const target of targets) {
+          if (found.has(target)) {
+            found.add(source);
+            grew = true;
+            break;
+          }
+        }
+      }
+    }
+    return [...found];
+  }
+
   /** Upcasts a page; the same array when nothing in it needed upcasting. */
   upcastPage(page: readonly RecordedEvent[]): readonly RecordedEvent[] {
     if (this.steps.size === 0) return page;
@@ -187,6 +212,12 @@ export class Upcasters {
       throw new InvalidArgumentError(`An upcaster for '${type}' version ${fromVersion} is already registered.`);
     }
     byVersion.set(fromVersion, step);
+    let produced = this.produced.get(type);
+    if (produced === undefined) {
+      produced = new Set();
+      this.produced.set(type, produced);
+    }
+    for (const t of produces) produced.add(t);
     for (const t of produces) this.latest.set(t, Math.max(this.latest.get(t) ?? 1, fromVersion + 1));
     this.latest.set(type, Math.max(this.latest.get(type) ?? 1, fromVersion + (produces.includes(type) ? 1 : 0)));
     return this;
@@ -222,5 +253,24 @@ export class UpcastingEventStore extends EventStoreDecorator {
 
   protected override decode(page: readonly RecordedEvent[]): readonly RecordedEvent[] {
     return this.upcasters.upcastPage(page);
+  }
+
+  /**
+   * A type filter names current types; the store filters stored ones. So the store is asked for
+   * the requested types and their predecessors, and the upcast events are filtered again.
+   * `limit` then counts stored events.
+   */
+  override readAll(options?: ReadAllOptions): EventStream<RecordedEvent> {
+    const types = options?.filter?.types;
+    if (types === undefined || !Array.isArray(types) || this.upcasters.isEmpty) return super.readAll(options);
+    const wanted = new Set(types);
+    const stream = this.inner.readAll({ ...options, filter: { ...options!.filter, types: this.upcasters.storedTypesOf(types) } });
+    const upcasters = this.upcasters;
+    return new PagedEventStream(async function* () {
+      for await (const page of stream.pages()) {
+        const kept = upcasters.upcastPage(page).filter((e) => wanted.has(e.type));
+        if (kept.length > 0) yield kept;
+      }
+    });
   }
 }
