@@ -216,6 +216,31 @@ class FlakyResults extends EventStoreDecorator {
   }
 }
 
+describe('claims on stores without atomic multi-stream appends', () => {
+  it('a claim whose events fail is abandoned, and the next attempt runs', async () => {
+    const inner = new InMemoryEventStore();
+    const idempotency = new IdempotentCommands(new SingleStreamOnly(inner));
+    let stale = true;
+    const run = () =>
+      idempotency.execute('x', { type: 'Write', data: 1 }, async () => {
+        await idempotency.store.append('s', [{ type: 'Written', data: 1 }], { expectedVersion: stale ? 5 : 'any' });
+        return 'done';
+      });
+    await expect(run()).rejects.toThrow(/Concurrency conflict/);
+    expect(await idempotency.recordOf('x')).toBeUndefined();
+    stale = false;
+    expect(await run()).toBe('done');
+    expect(await run()).toBe('done');
+    expect(await inner.streamVersion('s')).toBe(1);
+    expect((await inner.readStream('$command-x').toArray()).map((e) => e.type)).toEqual([
+      '$CommandReceived',
+      '$CommandAbandoned',
+      '$CommandReceived',
+      '$CommandCompleted',
+    ]);
+  });
+});
+
 describe('recording results', () => {
   it('retries a transient failure to record the result, and reports it to the logger', async () => {
     const warnings: string[] = [];

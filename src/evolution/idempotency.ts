@@ -6,6 +6,7 @@ import { silentLogger, type Logger } from '../logging.js';
 import type { AnyEvent, JsonValue, RecordedEvent } from '../events/types.js';
 import { assertValidStreamId } from '../events/validation.js';
 import type { AppendOptions, AppendResult, EventStore, StreamAppend } from '../store/event-store.js';
+import type { ExpectedVersion } from '../store/expected-version.js';
 import { checkAppendManyShape, checkAppendShape, EventStoreDecorator } from './decorator.js';
 import { CommandPendingError, IdempotencyKeyReusedError } from './errors.js';
 
@@ -15,6 +16,11 @@ export const COMMAND_STREAM_PREFIX = '$command-';
 export const COMMAND_RECEIVED = '$CommandReceived';
 /** Second event of a reservation stream: the command's result, as JSON. */
 export const COMMAND_COMPLETED = '$CommandCompleted';
+/**
+ * Ends a claim whose events could not be written (on stores without atomic multi-stream appends,
+ * where the claim is written first): the id is free again, and the next attempt claims it anew.
+ */
+export const COMMAND_ABANDONED = '$CommandAbandoned';
 
 export interface IdempotentCommandsOptions {
   /**
@@ -35,14 +41,20 @@ const RECORD_ATTEMPTS = 5;
 interface Running {
   readonly commandId: string;
   readonly received: AnyEvent;
+  /** The reservation stream's version before this attempt's claim (0, or after an abandoned claim). */
+  readonly claimFrom: number;
   reserved: boolean;
 }
 
 interface Record {
+  readonly status: 'pending' | 'completed' | 'abandoned';
   readonly fingerprint: string;
-  readonly completed: boolean;
   readonly result: unknown;
+  /** The reservation stream's version. */
+  readonly version: number;
 }
+
+const expectedAt = (version: number): ExpectedVersion => (version === 0 ? 'no-stream' : version);
 
 /**
  * Makes commands idempotent: a repeat of a command id (a retried HTTP request, a redelivered
@@ -71,7 +83,7 @@ export class IdempotentCommands {
     this.fingerprintOf = options.fingerprint ?? ((command) => ({ type: command.type, data: command.data as JsonValue }));
     this.waitForResultMs = options.waitForResultMs ?? 10_000;
     this.logger = options.logger ?? silentLogger;
-    this.store = new ReservingEventStore(inner, this.context);
+    this.store = new ReservingEventStore(inner, this.context, this.logger);
   }
 
   /** Command bus middleware: commands that carry a `commandId` run through `execute`. */
@@ -103,10 +115,11 @@ export class IdempotentCommands {
 
   private async executeOnce<R>(commandId: string, streamId: string, fingerprint: string, command: AnyCommand, handle: () => Promise<R>): Promise<R> {
     const existing = await this.readRecord(streamId);
-    if (existing !== undefined) return this.answerRepeat(commandId, streamId, fingerprint, existing);
+    if (existing !== undefined && existing.status !== 'abandoned') return this.answerRepeat(commandId, streamId, fingerprint, existing);
     const running: Running = {
       commandId,
       received: { type: COMMAND_RECEIVED, data: { commandType: command.type, fingerprint } },
+      claimFrom: existing?.version ?? 0,
       reserved: false,
     };
     let result: R;
@@ -117,21 +130,21 @@ export class IdempotentCommands {
       // then this attempt is a repeat, and answers like one.
       if (running.reserved) throw error;
       const twin = await this.readRecord(streamId);
-      if (twin === undefined) throw error;
+      if (twin === undefined || twin.status === 'abandoned') throw error;
       return this.answerRepeat(commandId, streamId, fingerprint, twin);
     }
     const completed: AnyEvent = { type: COMMAND_COMPLETED, data: { result: toJson(result) } };
     if (running.reserved) {
-      await this.recordResult(commandId, streamId, completed);
+      await this.recordResult(commandId, streamId, completed, running.claimFrom + 1);
       return result;
     }
     // The handler wrote nothing: record the command now; a twin that got there first wins.
     try {
-      await this.inner.append(streamId, [running.received, completed], { expectedVersion: 'no-stream' });
+      await this.inner.append(streamId, [running.received, completed], { expectedVersion: expectedAt(running.claimFrom) });
     } catch (error) {
       if (!isEventfoldError(error, 'CONCURRENCY_CONFLICT')) throw error;
       const twin = await this.readRecord(streamId);
-      if (twin !== undefined) return this.answerRepeat(commandId, streamId, fingerprint, twin);
+      if (twin !== undefined && twin.status !== 'abandoned') return this.answerRepeat(commandId, streamId, fingerprint, twin);
       throw error;
     }
     return result;
@@ -141,10 +154,10 @@ export class IdempotentCommands {
    * Appends the result after the events were stored. A transient store failure is retried with
    * capped exponential backoff and jitter: giving up would leave the command pending for repeats.
    */
-  private async recordResult(commandId: string, streamId: string, completed: AnyEvent): Promise<void> {
+  private async recordResult(commandId: string, streamId: string, completed: AnyEvent, claimedAt: number): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.inner.append(streamId, [completed], { expectedVersion: 1 });
+        await this.inner.append(streamId, [completed], { expectedVersion: claimedAt });
         return;
       } catch (error) {
         if (!isEventfoldError(error, 'STORE_UNAVAILABLE') || attempt >= RECORD_ATTEMPTS) throw error;
@@ -158,7 +171,7 @@ export class IdempotentCommands {
   /** The recorded result of a handled command, or undefined when the id was never handled. */
   async recordOf(commandId: string): Promise<{ readonly completed: boolean; readonly result: unknown } | undefined> {
     const record = await this.readRecord(reservationStreamOf(commandId));
-    return record === undefined ? undefined : { completed: record.completed, result: record.result };
+    return record === undefined || record.status === 'abandoned' ? undefined : { completed: record.status === 'completed', result: record.result };
   }
 
   private async answerRepeat<R>(commandId: string, streamId: string, fingerprint: string, record: Record): Promise<R> {
@@ -166,8 +179,9 @@ export class IdempotentCommands {
     const deadline = Date.now() + this.waitForResultMs;
     let delay = 5;
     let current: Record | undefined = record;
-    while (current !== undefined && !current.completed) {
-      if (Date.now() >= deadline) throw new CommandPendingError(commandId);
+    while (current === undefined || current.status !== 'completed') {
+      // Still running, or its claim was abandoned (the first attempt failed): retry later.
+      if (Date.now() >= deadline || current === undefined || current.status === 'abandoned') throw new CommandPendingError(commandId);
       await new Promise((resolve) => setTimeout(resolve, delay * (0.5 + Math.random() / 2)));
       delay = Math.min(delay * 2, 200);
       current = await this.readRecord(streamId);
@@ -178,18 +192,23 @@ export class IdempotentCommands {
   private async readRecord(streamId: string): Promise<Record | undefined> {
     let events: RecordedEvent[];
     try {
-      events = await this.inner.readStream(streamId, { limit: 2 }).toArray();
+      // Newest first: the last event says where the record stands, the one before names the claim.
+      events = await this.inner.readStream(streamId, { backwards: true, limit: 2 }).toArray();
     } catch (error) {
       if (isEventfoldError(error, 'STREAM_NOT_FOUND')) return undefined;
       throw error;
     }
-    const received = events[0];
-    if (received === undefined) return undefined;
-    const fingerprint = String((received.data as { fingerprint?: unknown }).fingerprint);
-    const completed = events[1];
-    return completed === undefined
-      ? { fingerprint, completed: false, result: undefined }
-      : { fingerprint, completed: true, result: (completed.data as { result?: unknown }).result };
+    const last = events[0];
+    if (last === undefined) return undefined;
+    const fingerprintOf = (e: RecordedEvent | undefined) => String((e?.data as { fingerprint?: unknown } | undefined)?.fingerprint);
+    switch (last.type) {
+      case COMMAND_COMPLETED:
+        return { status: 'completed', fingerprint: fingerprintOf(events[1]), result: (last.data as { result?: unknown }).result, version: last.version };
+      case COMMAND_ABANDONED:
+        return { status: 'abandoned', fingerprint: '', result: undefined, version: last.version };
+      default:
+        return { status: 'pending', fingerprint: fingerprintOf(last), result: undefined, version: last.version };
+    }
   }
 }
 
@@ -208,6 +227,7 @@ class ReservingEventStore extends EventStoreDecorator {
   constructor(
     inner: EventStore,
     private readonly context: AsyncLocalStorage<Running>,
+    private readonly logger: Logger,
   ) {
     super(inner);
   }
@@ -229,14 +249,26 @@ class ReservingEventStore extends EventStoreDecorator {
     const reservation: StreamAppend = {
       streamId: reservationStreamOf(running.commandId),
       events: [running.received],
-      expectedVersion: 'no-stream',
+      expectedVersion: expectedAt(running.claimFrom),
     };
     if (!this.inner.capabilities.atomicMultiStreamAppend) {
-      // No atomic multi-stream append: claim first, then write. A crash in between leaves a claim
-      // without events, which repeats report as pending: never a second effect.
-      await this.inner.append(reservation.streamId, reservation.events, { expectedVersion: 'no-stream' });
+      // No atomic multi-stream append: claim first, then write. A write that fails abandons the
+      // claim (the id is free again); a crash in between leaves a claim without events, which
+      // repeats report as pending: never a second effect.
+      await this.inner.append(reservation.streamId, reservation.events, { expectedVersion: reservation.expectedVersion });
       running.reserved = true;
-      return this.inner.appendMany(appends);
+      try {
+        return await this.inner.appendMany(appends);
+      } catch (error) {
+        running.reserved = false;
+        await this.inner
+          .append(reservation.streamId, [{ type: COMMAND_ABANDONED, data: null }], { expectedVersion: running.claimFrom + 1 })
+          .catch((abandonError: unknown) => {
+            // The claim stays: repeats report the command as pending, which is safe.
+            this.logger.warn('Abandoning a command claim failed', { commandId: running.commandId, error: abandonError });
+          });
+        throw error;
+      }
     }
     const results = await this.inner.appendMany([...appends, reservation]);
     running.reserved = true;

@@ -21,6 +21,7 @@ export {
   type UpcastedEvent,
 } from './upcasting.js';
 export {
+  COMMAND_ABANDONED,
   COMMAND_COMPLETED,
   COMMAND_RECEIVED,
   COMMAND_STREAM_PREFIX,
