@@ -253,6 +253,7 @@ describe('SqliteKeyStore files', () => {
       const files = () => readdirSync(dir.dir).map((f) => readFileSync(join(dir.dir, f)));
       expect(files().some((content) => content.includes(key))).toBe(true);
       await keys.forget('victim');
+      expect(keys.clearWal()).toBe(true);
       expect(files().some((content) => content.includes(key))).toBe(false);
       expect((await keys.lookup(['other-3'])).get('other-3')?.status).toBe('active');
       await keys.close();

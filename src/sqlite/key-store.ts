@@ -10,8 +10,8 @@ import { openConnection, translateSqliteError, type SqliteConnectionOptions } fr
  *
  * `forget` overwrites the key with zeros, deletes it with `secure_delete` on (freed bytes are
  * zeroed), and checkpoints the WAL in TRUNCATE mode so no old page copy of the key stays in the
- * `-wal` file. A reader holding a long read transaction on the file can keep the checkpoint from
- * completing; `forget` then retries the checkpoint on the next call.
+ * `-wal` file. Another connection holding a read transaction on the file can keep the checkpoint
+ * from completing; `clearWal()` tries again and says whether it succeeded.
  */
 export class SqliteKeyStore implements KeyStore {
   private readonly db: BetterSqlite3.Database;
@@ -83,7 +83,20 @@ export class SqliteKeyStore implements KeyStore {
           .prepare('UPDATE eventfold_subject_keys SET key = NULL, forgotten_at = ? WHERE subject_id = ? AND key IS NOT NULL')
           .run(now, subjectId);
       }).immediate();
-      this.db.pragma('wal_checkpoint(TRUNCATE)');
+    });
+    this.clearWal();
+  }
+
+  /**
+   * Checkpoints the WAL into the database file and truncates it, so no old page (with a key that
+   * was since forgotten) stays in the `-wal` file. False when another connection's read
+   * transaction kept it from completing; call again later.
+   */
+  clearWal(): boolean {
+    this.assertOpen();
+    return this.run(() => {
+      const [checkpoint] = this.db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];
+      return checkpoint === undefined || checkpoint.busy === 0;
     });
   }
 
