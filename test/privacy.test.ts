@@ -13,6 +13,7 @@ import {
   EncryptionKeyMissingError,
   InMemoryKeyStore,
   InMemoryProjectionRunner,
+  addInlineProjection,
   InMemoryReadModel,
   InMemorySnapshotStore,
   defineProjection,
@@ -220,6 +221,28 @@ describe.each(kinds)('crypto-shredding on the $name store', (kind) => {
     expect((await again.lookup(['never-seen'])).get('never-seen')?.status).toBe('forgotten');
     await expect(again.keyFor('s1')).rejects.toBeInstanceOf(SubjectForgottenError);
     await expect(again.keyFor('never-seen')).rejects.toBeInstanceOf(SubjectForgottenError);
+  });
+});
+
+describe('inline projections on the raw store', () => {
+  it('see decrypted events through inlineProjection, handlers and `any` alike', async () => {
+    const raw = new InMemoryEventStore();
+    const store = new CryptoShreddingEventStore(raw, new InMemoryKeyStore(), policy);
+    const readModel = new InMemoryReadModel();
+    const seen: unknown[] = [];
+    const projection = defineProjection<UserEvent, InMemoryProjectionContext>({
+      name: 'inline-emails',
+      handlers: { UserRegistered: (e, ctx) => ctx.readModel.table<string>('emails').set(e.data.userId, e.data.email) },
+      any: (e) => void seen.push((e.data as { email?: unknown }).email),
+    });
+    addInlineProjection(raw, store.inlineProjection(projection), readModel);
+    await store.append('user-u-ada', [{ type: 'UserRegistered', data: ada }], { expectedVersion: 'no-stream' });
+    // `any` handles the types without their own handler.
+    await store.append('user-u-ada', [{ type: 'EmailChanged', data: { userId: 'u-ada', email: 'ada@lovelace.org' } }], { expectedVersion: 1 });
+    expect(readModel.table('emails').get('u-ada')).toBe('ada@example.com');
+    expect(seen).toEqual(['ada@lovelace.org']);
+    // Without the wrapper, an inline projection would see the envelope.
+    expect(JSON.stringify((await raw.readAll().toArray())[0]!.data)).not.toContain('ada@example.com');
   });
 });
 

@@ -131,6 +131,7 @@ export class CryptoShreddingEventStore<E extends AnyEvent = AnyEvent> extends Ev
       version: projection.version,
       unknownEvents: projection.unknownEvents,
       handlers: handlers as never,
+      ...(projection.any === undefined ? {} : { any: wrapAny(projection.any, (event) => this.decodeHeld(event)) }),
       ...(projection.setup === undefined ? {} : { setup: projection.setup }),
       ...(projection.reset === undefined ? {} : { reset: projection.reset }),
     });
@@ -245,6 +246,13 @@ export class CryptoShreddingEventStore<E extends AnyEvent = AnyEvent> extends Ev
     const metadata = redacted.length === 0 ? event.metadata : { ...event.metadata, [REDACTED_PATHS_KEY]: redacted };
     return deepFreezeJson({ ...event, data, metadata }) as RecordedEvent;
   }
+}
+
+function wrapAny<P extends AnyEvent, Ctx>(
+  any: ProjectionHandler<P, Ctx>,
+  decode: (event: RecordedEvent) => RecordedEvent,
+): ProjectionHandler<P, Ctx> {
+  return (event, ctx) => any(decode(event as RecordedEvent) as typeof event, ctx);
 }
 
 function personalPathsOf(event: RecordedEvent): readonly string[] {
