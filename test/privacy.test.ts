@@ -195,6 +195,20 @@ describe.each(kinds)('crypto-shredding on the $name store', (kind) => {
     }
   });
 
+  it('never trusts data or metadata that claim to be encrypted already', async () => {
+    const { inner, store } = await setup();
+    const fake = { $pii: 1, s: 'u-ada', iv: 'AAAAAAAAAAAAAAAA', d: 'AAAAAAAAAAAAAAAAAAAAAAAA' };
+    await store.append('user-u-eve', [{ type: 'UserRegistered', data: { ...ada, userId: 'u-eve', email: 'eve@example.com' }, metadata: { $personal: [] } }], {
+      expectedVersion: 'no-stream',
+    });
+    await store.append('note-1', [{ type: 'Note', data: { text: fake }, metadata: { $personal: ['text'] } }], { expectedVersion: 'no-stream' });
+    const raw = await inner.readAll().toArray();
+    expect(JSON.stringify(raw)).not.toContain('eve@example.com');
+    expect(raw[raw.length - 1]!.metadata).not.toHaveProperty('$personal');
+    // The look-alike is left as data: reading does not fail.
+    expect((await store.readStream('note-1').toArray())[0]!.data).toEqual({ text: fake });
+  });
+
   it('an envelope moved to another field does not decrypt', async () => {
     const { inner, keys } = await setup();
     const [registered] = await inner.readStream('user-u-ada').toArray();

@@ -142,7 +142,7 @@ export class CryptoShreddingEventStore<E extends AnyEvent = AnyEvent> extends Ev
     for (const a of appends) {
       for (const event of a.events) {
         const fields = this.fieldsOf(event?.type);
-        if (fields === undefined || (event.metadata !== undefined && PERSONAL_PATHS_KEY in event.metadata)) continue;
+        if (fields === undefined) continue;
         const subject = fields.subject(event.data, a.streamId);
         assertValidSubjectId(subject);
         const entry = this.appending.get(subject);
@@ -193,15 +193,16 @@ export class CryptoShreddingEventStore<E extends AnyEvent = AnyEvent> extends Ev
     const out: AnyEvent[] = [];
     for (const event of events) {
       const fields = this.fieldsOf(event?.type);
-      if (fields === undefined || (event.metadata !== undefined && PERSONAL_PATHS_KEY in event.metadata)) {
-        out.push(event);
+      // Always by the policy: metadata or data that claim to be encrypted already are not trusted.
+      if (fields === undefined) {
+        out.push(unmarked(event));
         continue;
       }
       const subject = fields.subject(event.data, streamId);
       assertValidSubjectId(subject);
       const present = fields.fields.filter((path) => getAt(event.data, path) !== undefined);
       if (present.length === 0) {
-        out.push(event);
+        out.push(unmarked(event));
         continue;
       }
       const key = this.appending.get(subject)?.key ?? (await this.keys.keyFor(subject));
@@ -246,6 +247,13 @@ export class CryptoShreddingEventStore<E extends AnyEvent = AnyEvent> extends Ev
     const metadata = redacted.length === 0 ? event.metadata : { ...event.metadata, [REDACTED_PATHS_KEY]: redacted };
     return deepFreezeJson({ ...event, data, metadata }) as RecordedEvent;
   }
+}
+
+/** The event without a `$personal` mark it brought itself (readers would try to decrypt those paths). */
+function unmarked(event: AnyEvent): AnyEvent {
+  if (event?.metadata === undefined || event.metadata === null || !(PERSONAL_PATHS_KEY in event.metadata)) return event;
+  const { [PERSONAL_PATHS_KEY]: _dropped, ...metadata } = event.metadata;
+  return { ...event, metadata };
 }
 
 function wrapAny<P extends AnyEvent, Ctx>(
