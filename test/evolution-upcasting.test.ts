@@ -34,14 +34,14 @@ describe('Upcasters', () => {
     expect(() => assertUpcasts(upcastersV2(), cases)).toThrow(UpcastAssertionError);
   });
 
-  it('stamps the current version, respects an explicit one, and leaves current events alone', () => {
+  it('stamps the current version (overriding a caller\'s), and leaves current events alone', () => {
     const up = upcastersV3();
     expect(up.currentVersion('UserRegistered')).toBe(3);
     expect(up.currentVersion('UserRenamed')).toBe(2);
     expect(up.currentVersion('UserActivated')).toBe(2);
     expect(up.currentVersion('Unknown')).toBe(1);
     expect(up.stamp({ type: 'UserRegistered', data: {} }).metadata).toEqual({ [SCHEMA_VERSION_KEY]: 3 });
-    expect(up.stamp({ type: 'UserRegistered', data: {}, metadata: { [SCHEMA_VERSION_KEY]: 1 } }).metadata).toEqual({ [SCHEMA_VERSION_KEY]: 1 });
+    expect(up.stamp({ type: 'UserRegistered', data: {}, metadata: { [SCHEMA_VERSION_KEY]: 1, a: 1 } }).metadata).toEqual({ [SCHEMA_VERSION_KEY]: 3, a: 1 });
     const current = recordedFixture({ type: 'UserRegistered', data: { firstName: 'a', lastName: 'b', country: 'x' }, schemaVersion: 3 });
     expect(up.upcastEvent(current)[0]).toBe(current);
   });

@@ -109,9 +109,11 @@ export class Upcasters {
     return this.steps.size === 0;
   }
 
-  /** `event` with its schema version recorded, unless it already carries one (fixtures of old builds do). */
+  /**
+   * `event` with the current schema version of its type recorded. Always this registry's: a
+   * version the caller put in the metadata would make readers upcast a current event.
+   */
   stamp<E extends AnyEvent>(event: E): E & { readonly metadata: EventMetadata } {
-    if (event.metadata !== undefined && SCHEMA_VERSION_KEY in event.metadata) return event as E & { readonly metadata: EventMetadata };
     return { ...event, metadata: { ...event.metadata, [SCHEMA_VERSION_KEY]: this.currentVersion(event.type) } };
   }
 
