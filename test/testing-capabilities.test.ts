@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { InMemoryEventStore } from '../src/index.js';
 import type { EventStore } from '../src/store/event-store.js';
-import { describeEventStoreConformance } from '../src/testing/index.js';
+import { describeEventStoreConformance, type TestFramework } from '../src/testing/index.js';
 import { NonAtomicEventStore } from './fixtures/non-atomic-event-store.js';
 import { recordingFramework } from './fixtures/recording-framework.js';
 
@@ -110,3 +110,9 @@ describe('describeEventStoreConformance reads the capabilities and tests the bra
     expect(tests.filter((t) => t.timeout !== 456_000).every((t) => t.timeout === 123_000)).toBe(true);
   });
 });
+
+// Compile-time: node:test's and vitest's describe/it fit the suites' framework option as they are.
+type NodeTest = typeof import('node:test');
+type Vitest = typeof import('vitest');
+export const fromNodeTest = (m: NodeTest): TestFramework => ({ describe: m.describe, it: m.it });
+export const fromVitest = (m: Vitest): TestFramework => ({ describe: m.describe, it: m.it });
