@@ -1,5 +1,6 @@
 export * from './errors.js';
 export * from './logging.js';
+export * from './backoff.js';
 export * from './events/types.js';
 export {
   assertValidStreamId,
@@ -21,3 +22,4 @@ export * from './queries/query-bus.js';
 export * from './bus/event-bus.js';
 export * from './repository/unit-of-work.js';
 export * from './projections/index.js';
+export * from './publishing/index.js';

@@ -14,3 +14,4 @@ export {
   type PostgresProjectionContext,
   type PostgresProjectionRunnerOptions,
 } from './projections.js';
+export { PostgresInbox, type PostgresInboxOptions } from './inbox.js';

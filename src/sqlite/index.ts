@@ -24,3 +24,4 @@ export {
   type SqliteProjectionContext,
   type SqliteProjectionRunnerOptions,
 } from './projections.js';
+export { SqliteInbox, type SqliteInboxOptions } from './inbox.js';
