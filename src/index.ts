@@ -23,3 +23,5 @@ export * from './bus/event-bus.js';
 export * from './repository/unit-of-work.js';
 export * from './projections/index.js';
 export * from './publishing/index.js';
+// Consumers: the loop projection runners share (lock, retry with backoff, status), for other consumers too.
+export * from './consumers/index.js';
