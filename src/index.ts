@@ -25,3 +25,5 @@ export * from './projections/index.js';
 export * from './publishing/index.js';
 // Consumers: the loop projection runners share (lock, retry with backoff, status), for other consumers too.
 export * from './consumers/index.js';
+// Group commit (SQLite and PostgreSQL stores).
+export type { GroupCommitOptions, GroupCommitSetting, GroupCommitStats } from './store/group-commit.js';
