@@ -94,6 +94,7 @@ export function describeProjectionConformance<Ctx>(
       };
 
     const suite: ProjectionSuite<Ctx> = {
+      describe: register.describe,
       test: (testName, body) => register.test(testName, releasing(body)),
       slowTest: (testName, body) => register.slowTest(testName, releasing(body)),
       fresh,

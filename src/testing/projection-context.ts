@@ -10,6 +10,8 @@ import { foldAccounts, type ProjectionConformanceFixture } from './projection-mo
  * adding a file and a line.
  */
 export interface ProjectionSuite<Ctx> {
+  /** Groups a block's tests under a name in the report. */
+  readonly describe: SuiteRegistrar['describe'];
   /** Declares a test; every fixture it opened is released (runners stopped, store closed) when it ends. */
   readonly test: SuiteRegistrar['test'];
   /** Like `test`, with the slow-test timeout (the fast-check property). */
