@@ -119,11 +119,11 @@ describe('eventfold/testing without vitest (node:test, the packed package)', () 
     expect(result.code).toBe(0);
   }, 120_000);
 
-  it('the conformance suites run under node:test, both capability branches, without vitest', async () => {
+  it('the conformance suites (event store in both capability branches, snapshots, projections) run under node:test without vitest', async () => {
     installFromCheckout('fast-check');
     expect(await resolvableFromApp('fast-check')).toBe(true);
     expect(await resolvableFromApp('vitest')).toBe(false);
-    const result = await nodeTest(['conformance.test.mjs']);
+    const result = await nodeTest(['conformance.test.mjs', 'projection-conformance.test.mjs']);
     expect(result.code, result.output).toBe(0);
     expect(result.summary.fail, result.output).toBe(0);
     expect(result.summary.cancelled).toBe(0);
@@ -135,6 +135,8 @@ describe('eventfold/testing without vitest (node:test, the packed package)', () 
     expect(result.output).toContain('appendMany (atomicMultiStreamAppend: false)');
     expect(result.output).toMatch(/refuses two new streams with CapabilityNotSupportedError and writes nothing/);
     expect(result.output).toContain('InMemorySnapshotStore under node:test');
+    expect(result.output).toContain('InMemory under node:test — projection conformance');
+    expect(result.output).toMatch(/ok \d+ - property: crashes inside or between batches/);
   }, 300_000);
 
   it('a failing conformance test fails the node:test run (the run above could fail)', async () => {
