@@ -83,7 +83,7 @@ beforeAll(async () => {
   const config = tsupConfig as Parameters<typeof build>[0];
   await build({ ...config, config: false, outDir: join(staging, 'dist'), dts: false, sourcemap: false, silent: true });
   for (const file of ['package.json', 'README.md', 'LICENSE']) cpSync(join(root, file), join(staging, file));
-  const { stdout } = await run('npm', ['pack', '--silent', '--pack-destination', work], { cwd: staging });
+  const { stdout } = await run('npm', ['pack', '--silent', '--ignore-scripts', '--pack-destination', work], { cwd: staging });
   const tarball = join(work, stdout.trim().split('\n').at(-1)!);
 
   // Install it the way npm lays it out: the package and its runtime dependencies, nothing else.
