@@ -96,6 +96,31 @@ describe('describeEventStoreConformance reads the capabilities and tests the bra
     ).toThrow(/testTimeoutMs must be a positive number/);
   });
 
+  it('with declared capabilities, declares every test synchronously (as jest and mocha require), without a probe store', () => {
+    let created = 0;
+    const names: string[] = [];
+    const synchronousOnly: TestFramework = {
+      describe(name, body) {
+        const result = body();
+        if (result instanceof Promise) throw new Error(`describe('${name}') returned a promise`);
+      },
+      it(name) {
+        names.push(name);
+      },
+    };
+    describeEventStoreConformance(
+      'sync',
+      () => {
+        created++;
+        return new NonAtomicEventStore();
+      },
+      { framework: synchronousOnly, capabilities: { atomicMultiStreamAppend: false } },
+    );
+    expect(created).toBe(0);
+    expect(names).toContain('declares its capabilities (atomicMultiStreamAppend: false)');
+    expect(names.length).toBeGreaterThan(150);
+  });
+
   it('gives every test the suite timeout, and the slow ones the slow timeout', async () => {
     const recorder = recordingFramework();
     describeEventStoreConformance('timeouts', () => new InMemoryEventStore(), {

@@ -58,8 +58,7 @@ export function describeEventStoreConformance(
   const register = registrar('describeEventStoreConformance', options);
   const declared = options.capabilities === undefined ? undefined : readCapabilities(options.capabilities);
 
-  register.describe(`EventStore conformance: ${name}`, async () => {
-    const capabilities = declared ?? (await probeCapabilities(createStore));
+  const declareTests = (capabilities: EventStoreCapabilities): void => {
     const suite = createEventStoreSuite({
       register,
       createStore,
@@ -81,5 +80,14 @@ export function describeEventStoreConformance(
     describeConcurrencyCases(suite);
     describeBadInputCases(suite);
     describeConformanceProperties(suite);
-  });
+  };
+
+  // Declared capabilities keep the describe body synchronous (jest and mocha require that);
+  // otherwise the body waits for a probe store to say what it can do.
+  register.describe(
+    `EventStore conformance: ${name}`,
+    declared !== undefined
+      ? () => declareTests(declared)
+      : async () => declareTests(await probeCapabilities(createStore)),
+  );
 }
