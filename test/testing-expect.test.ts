@@ -91,6 +91,10 @@ describe("the conformance suites' expect", () => {
     );
     await check(Promise.reject(new RangeError('late'))).rejects.toThrow('late');
     await check(Promise.reject(Object.assign(new Error('x'), { code: 'C' }))).rejects.toMatchObject({ code: 'C' });
+    await check(Promise.reject(new Error('y'))).rejects.toSatisfy((e) => (e as Error).message === 'y');
+    await expect(check(Promise.reject(new Error('y'))).rejects.toSatisfy(() => false)).rejects.toBeInstanceOf(AssertionError);
+    check(4).toSatisfy((n) => n === 4);
+    failureOf(() => check(4).toSatisfy((n) => n === 5));
     await expect(check(Promise.resolve(1)).rejects.toThrow()).rejects.toBeInstanceOf(AssertionError);
     await expect(check(Promise.reject(new Error('a'))).rejects.toThrow('b')).rejects.toBeInstanceOf(AssertionError);
   });

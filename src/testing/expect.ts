@@ -32,11 +32,14 @@ export interface Matchers {
   toMatch(pattern: RegExp | string): void;
   /** The actual value is a function that throws (an instance of the class / a matching message). */
   toThrow(expected?: ThrowExpectation): void;
+  /** `predicate(actual)` returns true. */
+  toSatisfy(predicate: (value: unknown) => boolean): void;
 }
 
 export interface AsyncMatchers {
   toThrow(expected?: ThrowExpectation): Promise<void>;
   toMatchObject(expected: object): Promise<void>;
+  toSatisfy(predicate: (value: unknown) => boolean): Promise<void>;
 }
 
 export interface Expectation extends Matchers {
@@ -168,6 +171,7 @@ function matchers(actual: unknown, prefix: string): Matchers {
       }
       fail(`${prefix}expected the function to throw ${describeThrowExpectation(expected)}, but it returned`);
     },
+    toSatisfy: (predicate) => compare(predicate(actual), 'to satisfy', predicate.toString(), 'toSatisfy'),
   };
 }
 
@@ -193,6 +197,7 @@ export const expect: Expect = Object.assign(
       rejects: {
         toThrow: async (expected) => checkThrown(await rejection(actual, prefix), expected, prefix),
         toMatchObject: async (expected) => matchers(await rejection(actual, prefix), prefix).toMatchObject(expected),
+        toSatisfy: async (predicate) => matchers(await rejection(actual, prefix), prefix).toSatisfy(predicate),
       },
     };
   },
