@@ -1,49 +1,172 @@
-import type { ExpectedVersion } from './store/expected-version.js';
+/**
+ * What a writer believes about a stream before appending:
+ * - a number: the stream is at exactly that version (0 = it does not exist yet);
+ * - `'no-stream'`: it does not exist yet;
+ * - `'stream-exists'`: it has at least one event;
+ * - `'any'`: no check.
+ *
+ * Declared here, with the errors that carry it, so this module imports nothing (no import cycle
+ * with `store/expected-version.ts`, which re-exports it).
+ */
+export type ExpectedVersion = number | 'no-stream' | 'stream-exists' | 'any';
+
+/**
+ * Marks eventfold's own errors. `Symbol.for` returns the same symbol in every copy of the package
+ * (and every realm), so errors from a duplicated install are still recognised, while a driver error
+ * that merely has a string `code` (`'55P03'`, `'ECONNREFUSED'`) is not.
+ */
+const EVENTFOLD_ERROR = Symbol.for('eventfold.error');
 
 /**
  * Base class of every error eventfold throws. `code` is stable across releases so callers can
  * branch on it without `instanceof`, which breaks when two copies of the package are installed.
+ *
+ * `transient` is true when the same call may succeed if simply tried again later (a lost
+ * connection, a lock wait that timed out, a serialization failure): retry loops use
+ * `isTransientError`. Everything else needs a change first (bad input, a conflict to re-decide, a
+ * full disk, a missing migration) and is not transient.
  */
 export abstract class EventfoldError extends Error {
   abstract readonly code: string;
+  readonly transient: boolean = false;
 
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = new.target.name;
   }
+
+  /** The brand `isEventfoldError` checks, on the prototype so it costs nothing per error. */
+  static {
+    Object.defineProperty(this.prototype, EVENTFOLD_ERROR, { value: true });
+  }
 }
 
-/** Returns true when `error` is an eventfold error with the given code, across package copies. */
+/**
+ * True when `error` is one of eventfold's own errors (from any copy of the package), and when
+ * `code` is given, one with that code. Driver and system errors that happen to carry a `code` are
+ * not eventfold errors: stores translate them into typed errors (their `cause`) before they reach you.
+ */
 export function isEventfoldError<C extends string>(
   error: unknown,
   code?: C,
 ): error is EventfoldError & { code: C } {
   if (typeof error !== 'object' || error === null) return false;
-  const candidate = error as { code?: unknown; name?: unknown };
-  if (typeof candidate.code !== 'string') return false;
-  if (!(error instanceof Error)) return false;
-  return code === undefined ? candidate.code.length > 0 : candidate.code === code;
+  if ((error as { [EVENTFOLD_ERROR]?: unknown })[EVENTFOLD_ERROR] !== true) return false;
+  const candidate = (error as { code?: unknown }).code;
+  if (typeof candidate !== 'string') return false;
+  return code === undefined ? candidate.length > 0 : candidate === code;
+}
+
+/**
+ * True when retrying the same call later may succeed without changing anything: the error is an
+ * eventfold error whose `transient` flag is set (`STORE_UNAVAILABLE`, `STORE_TIMEOUT`,
+ * `TRANSACTION_CONFLICT`). Retry these with capped exponential backoff; report and stop on the rest.
+ */
+export function isTransientError(error: unknown): boolean {
+  return isEventfoldError(error) && (error as { transient?: unknown }).transient === true;
+}
+
+/** The codes of `ConcurrencyError` and its subclasses. */
+export const CONCURRENCY_ERROR_CODES = Object.freeze([
+  'CONCURRENCY_CONFLICT',
+  'STREAM_ALREADY_EXISTS',
+  'AGGREGATE_ALREADY_EXISTS',
+] as const);
+
+export type ConcurrencyErrorCode = (typeof CONCURRENCY_ERROR_CODES)[number];
+
+/**
+ * True for every failed expected-version check: `ConcurrencyError` and its subclasses
+ * `StreamAlreadyExistsError` and `AggregateAlreadyExistsError` (by code, across package copies).
+ */
+export function isConcurrencyError(error: unknown): error is ConcurrencyError {
+  return isEventfoldError(error) && (CONCURRENCY_ERROR_CODES as readonly string[]).includes(error.code);
 }
 
 function describeExpected(expected: ExpectedVersion): string {
   return typeof expected === 'number' ? `version ${expected}` : `'${expected}'`;
 }
 
-/** The stream's version is not the one the writer expected: another writer got there first. */
+/**
+ * The stream's version is not the one the writer expected: another writer got there first.
+ * Not transient: reload, decide again on the current state, then retry (`Repository.update` does).
+ */
 export class ConcurrencyError extends EventfoldError {
-  readonly code = 'CONCURRENCY_CONFLICT' as const;
+  readonly code: ConcurrencyErrorCode = 'CONCURRENCY_CONFLICT';
 
   constructor(
     readonly streamId: string,
     readonly expectedVersion: ExpectedVersion,
     readonly actualVersion: number,
+    message?: string,
   ) {
     super(
-      `Concurrency conflict on stream '${streamId}': expected ${describeExpected(expectedVersion)} ` +
-        `but the stream is at version ${actualVersion}. Nothing was written. ` +
-        `Reload the stream (or aggregate), re-apply your decision to the current state and retry.`,
+      message ??
+        `Concurrency conflict on stream '${streamId}': expected ${describeExpected(expectedVersion)} ` +
+          `but the stream is at version ${actualVersion}. Nothing was written. ` +
+          `Reload the stream (or aggregate), re-apply your decision to the current state and retry.`,
     );
   }
+}
+
+/**
+ * A write meant to create a stream (`expectedVersion` `'no-stream'` or `0`) found it already
+ * there. A `ConcurrencyError`, but reloading and retrying would not help: the thing exists.
+ */
+export class StreamAlreadyExistsError extends ConcurrencyError {
+  override readonly code: 'STREAM_ALREADY_EXISTS' | 'AGGREGATE_ALREADY_EXISTS' = 'STREAM_ALREADY_EXISTS';
+
+  constructor(streamId: string, expectedVersion: ExpectedVersion, actualVersion: number, message?: string) {
+    super(
+      streamId,
+      expectedVersion,
+      actualVersion,
+      message ??
+        `Stream '${streamId}' already exists (it is at version ${actualVersion}), but the append expected ` +
+          `${describeExpected(expectedVersion)} to create it. Nothing was written. Pick another id, or ` +
+          `load the existing stream if you meant to add to it.`,
+    );
+  }
+}
+
+/** `Repository.save` of a new aggregate whose stream already has events. Nothing was written. */
+export class AggregateAlreadyExistsError extends StreamAlreadyExistsError {
+  override readonly code = 'AGGREGATE_ALREADY_EXISTS' as const;
+
+  constructor(
+    readonly aggregateId: string,
+    streamId: string,
+    expectedVersion: ExpectedVersion,
+    actualVersion: number,
+  ) {
+    super(
+      streamId,
+      expectedVersion,
+      actualVersion,
+      `Aggregate '${aggregateId}' already exists (stream '${streamId}' is at version ${actualVersion}); ` +
+        `saving it as new wrote nothing. Use another id, or load the existing aggregate to change it.`,
+    );
+  }
+}
+
+/**
+ * The error a failed expected-version check throws: `StreamAlreadyExistsError` when the writer
+ * meant to create the stream (`'no-stream'` or `0`) and it exists, else `ConcurrencyError`.
+ */
+export function expectedVersionConflict(streamId: string, expected: ExpectedVersion, actual: number): ConcurrencyError {
+  return (expected === 'no-stream' || expected === 0) && actual > 0
+    ? new StreamAlreadyExistsError(streamId, expected, actual)
+    : new ConcurrencyError(streamId, expected, actual);
+}
+
+/**
+ * `error` as an `AggregateAlreadyExistsError` when it is a `StreamAlreadyExistsError` from saving
+ * the new aggregate `aggregateId`; any other error unchanged.
+ */
+export function asAggregateAlreadyExists(error: unknown, aggregateId: string): unknown {
+  if (!isEventfoldError(error, 'STREAM_ALREADY_EXISTS')) return error;
+  const conflict = error as unknown as StreamAlreadyExistsError;
+  return new AggregateAlreadyExistsError(aggregateId, conflict.streamId, conflict.expectedVersion, conflict.actualVersion);
 }
 
 export class StreamNotFoundError extends EventfoldError {
@@ -137,13 +260,85 @@ export class CapabilityNotSupportedError extends EventfoldError {
   }
 }
 
-/** The storage backend could not be reached or dropped the connection mid-operation. */
-export class StoreUnavailableError extends EventfoldError {
-  readonly code = 'STORE_UNAVAILABLE' as const;
+/**
+ * Base of the errors a store's database or file reports (connection, timeout, disk, schema). The
+ * driver's error is the `cause`; `driverCode` is its code (`'55P03'`, `'SQLITE_BUSY'`,
+ * `'ECONNRESET'`), for logs. Adapters throw the subclasses below, never the driver's error.
+ */
+export abstract class StoreError extends EventfoldError {
+  readonly driverCode: string | undefined;
 
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
+    const code = (options?.cause as { code?: unknown } | null | undefined)?.code;
+    this.driverCode = typeof code === 'string' || typeof code === 'number' ? String(code) : undefined;
   }
+}
+
+/**
+ * The storage backend could not be reached, dropped the connection mid-operation, or ran out of
+ * connections or memory. Transient. A write interrupted this way was rolled back, unless the
+ * connection dropped during the commit itself: then it may have been stored, so retry writes with
+ * an exact `expectedVersion` (a duplicate then fails as a conflict instead of being written twice).
+ */
+export class StoreUnavailableError extends StoreError {
+  readonly code = 'STORE_UNAVAILABLE' as const;
+  override readonly transient = true;
+}
+
+/**
+ * A wait exceeded a limit: a lock wait (PostgreSQL `lock_timeout`, SQLite's `busyTimeout` while
+ * another connection or process holds the write lock), a statement (`statement_timeout`) or a
+ * cancelled statement. Nothing was written. Transient: retry with backoff.
+ */
+export class StoreTimeoutError extends StoreError {
+  readonly code = 'STORE_TIMEOUT' as const;
+  override readonly transient = true;
+}
+
+/**
+ * The database aborted the transaction to keep concurrent transactions consistent (PostgreSQL
+ * serialization failure or deadlock, SQLite `SQLITE_LOCKED` or a stale WAL snapshot). Nothing was
+ * written. Transient: run the whole transaction again.
+ */
+export class TransactionConflictError extends StoreError {
+  readonly code = 'TRANSACTION_CONFLICT' as const;
+  override readonly transient = true;
+}
+
+/** The disk (or the database's size limit) is full. Nothing was written. Free space, then retry. */
+export class StorageFullError extends StoreError {
+  readonly code = 'STORAGE_FULL' as const;
+}
+
+/**
+ * The database accepts no writes: a read-only connection or file, a read-only transaction or
+ * server setting, a hot standby. Nothing was written. Point the store at a writable database.
+ */
+export class StoreReadOnlyError extends StoreError {
+  readonly code = 'STORE_READ_ONLY' as const;
+}
+
+/** The database reports damaged data (or the file is not a database). Restore from a backup. */
+export class StoreCorruptError extends StoreError {
+  readonly code = 'STORE_CORRUPT' as const;
+}
+
+/**
+ * The store's tables or functions are missing or outdated: `migrate()` has not been run on this
+ * database/schema. Not transient (retrying spins for ever): run `migrate()` once, then retry.
+ */
+export class SchemaNotMigratedError extends StoreError {
+  readonly code = 'SCHEMA_NOT_MIGRATED' as const;
+}
+
+/**
+ * The database rejected a call for a reason none of the other store errors names (a permission, a
+ * constraint of your own tables in an append hook, …). The driver's error is the `cause`. Not
+ * transient.
+ */
+export class StoreFailureError extends StoreError {
+  readonly code = 'STORE_FAILURE' as const;
 }
 
 /** An event was applied to an aggregate out of sequence (its version does not follow). */

@@ -1,5 +1,5 @@
 import type { Pool, PoolClient, QueryArrayConfig, QueryConfig } from 'pg';
-import { ConcurrencyError, InvalidArgumentError, StreamNotFoundError } from '../errors.js';
+import { expectedVersionConflict, InvalidArgumentError, StreamNotFoundError, type ConcurrencyError } from '../errors.js';
 import { frozenDate } from '../events/frozen-date.js';
 import type { AnyEvent, RecordedEvent } from '../events/types.js';
 import type { EventLimits } from '../events/validation.js';
@@ -462,7 +462,7 @@ function conflictFrom(error: unknown, appends: readonly PreparedAppend[]): Concu
   const [index, actual] = pgError.detail.split(':').map(Number);
   const append = appends[(index ?? 0) - 1];
   if (append === undefined || actual === undefined || !Number.isSafeInteger(actual)) return undefined;
-  return new ConcurrencyError(append.streamId, append.expectedVersion, actual);
+  return expectedVersionConflict(append.streamId, append.expectedVersion, actual);
 }
 
 /** A prefetched page nobody awaits (the reader stopped early) must not become an unhandled rejection. */

@@ -4,7 +4,7 @@ import type { AnyEvent, EventMetadata, RecordedEvent } from '../events/types.js'
 import type { AppendResult, EventStore, StreamAppend } from '../store/event-store.js';
 import type { ExpectedVersion } from '../store/expected-version.js';
 import type { StoreHarness } from './conformance.js';
-import { ERROR_CODES, expectFailure, expectStrictlyIncreasing, range, summary, versionsOf } from './conformance-support.js';
+import { ERROR_CODES, expectConflict, expectFailure, expectStrictlyIncreasing, range, summary, versionsOf } from './conformance-support.js';
 
 /**
  * Property tests of the conformance suite. Each run works on fresh stream ids in one store (so a
@@ -169,9 +169,9 @@ export function describeConformanceProperties(harness: StoreHarness, settings: {
               );
               const mismatched = entries.filter((e) => !model.accepts(e.expectedVersion, e.streamId));
               if (mismatched.length > 0) {
-                const error = await expectFailure(() => {
+                const error = await expectConflict(() => {
                   if (!outcome.ok) throw outcome.error;
-                }, 'ConcurrencyError');
+                });
                 const culprit = mismatched.find((e) => e.streamId === error.streamId);
                 expect(culprit, `the error names a stream whose check failed (got '${error.streamId}')`).toBeDefined();
                 expect(error.expectedVersion).toBe(culprit!.expectedVersion);
@@ -267,8 +267,9 @@ export function describeConformanceProperties(harness: StoreHarness, settings: {
               for (const [w, outcome] of outcomes.entries()) {
                 if (outcome.status === 'fulfilled') continue;
                 const reason: unknown = outcome.reason;
-                expect((reason as { code?: unknown }).code, String(reason)).toBe(ERROR_CODES.ConcurrencyError);
-                const error = reason as { streamId: string; expectedVersion: ExpectedVersion; actualVersion: number };
+                const error = await expectConflict(() => {
+                  throw reason;
+                });
                 const entry = plans[w]!.find((e) => e.streamId === error.streamId);
                 expect(entry, `the error names one of the writer's streams`).toBeDefined();
                 expect(winnerOf.has(error.streamId), `'${error.streamId}' was taken by a winner`).toBe(true);

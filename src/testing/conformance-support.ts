@@ -6,6 +6,7 @@ import type {
   InvalidEventError,
   InvalidStreamIdError,
   StoreClosedError,
+  StreamAlreadyExistsError,
   StreamNotFoundError,
 } from '../errors.js';
 import type { AnyEvent, RecordedEvent } from '../events/types.js';
@@ -18,6 +19,7 @@ import type { EventStore } from '../store/event-store.js';
 
 interface ErrorKinds {
   ConcurrencyError: ConcurrencyError;
+  StreamAlreadyExistsError: StreamAlreadyExistsError;
   StreamNotFoundError: StreamNotFoundError;
   InvalidEventError: InvalidEventError;
   BatchTooLargeError: BatchTooLargeError;
@@ -30,6 +32,7 @@ export type ErrorKind = keyof ErrorKinds;
 
 export const ERROR_CODES: { readonly [K in ErrorKind]: string } = {
   ConcurrencyError: 'CONCURRENCY_CONFLICT',
+  StreamAlreadyExistsError: 'STREAM_ALREADY_EXISTS',
   StreamNotFoundError: 'STREAM_NOT_FOUND',
   InvalidEventError: 'INVALID_EVENT',
   BatchTooLargeError: 'BATCH_TOO_LARGE',
@@ -63,6 +66,25 @@ export async function expectFailure<K extends ErrorKind>(action: () => unknown, 
   }
   expect(error.message.length).toBeGreaterThan(0);
   return error as ErrorKinds[K];
+}
+
+/**
+ * Asserts that `action` fails an expected-version check and returns the error: a
+ * `StreamAlreadyExistsError` when the failed check meant to create the stream (`'no-stream'` or
+ * `0`) and found it existing, else a plain `ConcurrencyError`.
+ */
+export async function expectConflict(action: () => unknown): Promise<ConcurrencyError> {
+  const error = (await failureOf(action)) as Partial<ConcurrencyError> | undefined;
+  const { expectedVersion: expected, actualVersion: actual } = error ?? {};
+  const kind: ErrorKind =
+    (expected === 'no-stream' || expected === 0) && typeof actual === 'number' && actual > 0
+      ? 'StreamAlreadyExistsError'
+      : 'ConcurrencyError';
+  const checked = await expectFailure(() => {
+    throw error ?? new Error('the call succeeded');
+  }, kind);
+  if (kind === 'StreamAlreadyExistsError') expect(checked.message).toContain('already exists');
+  return checked;
 }
 
 /** What a reader can observe of a store: used to prove that a failed call wrote nothing. */

@@ -6,6 +6,7 @@ import type { ExpectedVersion } from '../store/expected-version.js';
 import { describeConformanceProperties } from './conformance-properties.js';
 import {
   contentOf,
+  expectConflict,
   expectFailure,
   expectStrictlyIncreasing,
   expectUnchanged,
@@ -293,10 +294,7 @@ export function describeEventStoreConformance(
           await store.append('other', numbered(1, 'other'), { expectedVersion: 'no-stream' });
           if (existing > 0) await store.append('s', numbered(existing, 'old'), { expectedVersion: 'no-stream' });
           const before = await observe(store, ['s', 'other']);
-          const error = await expectFailure(
-            () => store.append('s', numbered(2, 'new'), { expectedVersion }),
-            'ConcurrencyError',
-          );
+          const error = await expectConflict(() => store.append('s', numbered(2, 'new'), { expectedVersion }));
           expect(error.streamId).toBe('s');
           expect(error.expectedVersion).toBe(expectedVersion);
           expect(error.actualVersion).toBe(existing);
@@ -534,7 +532,7 @@ export function describeEventStoreConformance(
           const wrong: ExpectedVersion[] = [5, 'no-stream', 'stream-exists'];
           const actual = [1, 2, 0];
           entries[bad] = { ...entries[bad]!, expectedVersion: wrong[bad]! };
-          const error = await expectFailure(() => store.appendMany(entries), 'ConcurrencyError');
+          const error = await expectConflict(() => store.appendMany(entries));
           expect(error.streamId).toBe(entries[bad]!.streamId);
           expect(error.expectedVersion).toBe(wrong[bad]);
           expect(error.actualVersion).toBe(actual[bad]);
@@ -641,9 +639,9 @@ export function describeEventStoreConformance(
           expect((outcomes[winner] as PromiseFulfilledResult<{ version: number }>).value.version).toBe(finalVersion);
           for (const [w, outcome] of outcomes.entries()) {
             if (w === winner) continue;
-            const error = await expectFailure(() => {
+            const error = await expectConflict(() => {
               if (outcome.status === 'rejected') throw outcome.reason;
-            }, 'ConcurrencyError');
+            });
             expect(error).toMatchObject({ streamId: 'race', expectedVersion, actualVersion: finalVersion });
           }
           const stream = await store.readStream('race').toArray();
