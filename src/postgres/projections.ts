@@ -6,6 +6,8 @@ import { CheckpointConflictError } from '../projections/errors.js';
 import { applyEventsAsync, assertValidProjectionName, type MaybePromise, type Projection } from '../projections/projection.js';
 import { ProjectionRunner, type ProjectionRunnerSettings } from '../projections/runner.js';
 import type { Checkpoint, ProjectionLease, ProjectionLock, ProjectionTarget, WakeUpSource } from '../projections/target.js';
+import { translateMethodErrors } from '../store/translate-errors.js';
+import { translatePgError } from './pg-errors.js';
 import type { PostgresEventStore } from './postgres-event-store.js';
 import { assertValidSchemaName, LOCK_CLASS, quoteIdentifier, schemaLockKey } from './schema-name.js';
 
@@ -113,6 +115,20 @@ export class PostgresCheckpointStore implements CheckpointStore {
     await this.pool.query(`DELETE FROM ${this.table} WHERE name = $1`, [projection]);
   }
 }
+
+// Driver failures of every public method surface as typed eventfold errors (see translatePgError).
+translateMethodErrors(
+  PostgresCheckpointStore,
+  {
+    migrate: 'create the checkpoint table',
+    load: 'load a checkpoint',
+    loadWith: 'load a checkpoint',
+    compareAndSetIn: 'save a checkpoint',
+    save: 'save a checkpoint',
+    delete: 'delete a checkpoint',
+  },
+  (error, store, action) => translatePgError(error, action, store.schema, action !== 'load a checkpoint'),
+);
 
 /**
  * The read model in the event store's database: each batch's handlers and the checkpoint run in

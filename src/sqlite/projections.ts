@@ -6,7 +6,9 @@ import { CheckpointConflictError } from '../projections/errors.js';
 import { applyEventsSync, assertValidProjectionName, runHookSync, type MaybePromise, type Projection } from '../projections/projection.js';
 import { ProjectionRunner, type ProjectionRunnerSettings } from '../projections/runner.js';
 import type { Checkpoint, ProjectionLease, ProjectionLock, ProjectionTarget } from '../projections/target.js';
+import { translateMethodErrors } from '../store/translate-errors.js';
 import { migrateSchema, type Migration } from './schema.js';
+import { translateSqliteError } from './sqlite-errors.js';
 import type { SqliteEventStore } from './sqlite-event-store.js';
 
 /** What SQLite projection handlers get: the store's connection, inside the batch's transaction. */
@@ -97,6 +99,19 @@ export class SqliteCheckpointStore implements CheckpointStore {
     this.remove.run(projection);
   }
 }
+
+// Driver failures of every public method surface as typed eventfold errors (see translateSqliteError).
+translateMethodErrors(
+  SqliteCheckpointStore,
+  {
+    get: 'load a checkpoint',
+    load: 'load a checkpoint',
+    compareAndSetIn: 'save a checkpoint',
+    save: 'save a checkpoint',
+    delete: 'delete a checkpoint',
+  },
+  (error, _store, action) => translateSqliteError(error, `SqliteCheckpointStore (${action})`),
+);
 
 /**
  * The read model in the event store's SQLite file: each batch's handlers and the checkpoint run in
