@@ -357,6 +357,26 @@ export class EventOutOfOrderError extends EventfoldError {
   }
 }
 
+/**
+ * An aggregate was given an event of another stream than the one it is folded from (for example
+ * `fromEvents` with events of two streams mixed). Nothing of that event was applied.
+ */
+export class EventStreamMismatchError extends EventfoldError {
+  readonly code = 'EVENT_STREAM_MISMATCH' as const;
+
+  constructor(
+    readonly aggregateId: string,
+    readonly expectedStreamId: string,
+    readonly eventStreamId: string,
+    readonly eventVersion: number,
+  ) {
+    super(
+      `Aggregate '${aggregateId}' is folded from stream '${expectedStreamId}' but was given an event of ` +
+        `stream '${eventStreamId}' (version ${eventVersion}). An aggregate takes the events of one stream only.`,
+    );
+  }
+}
+
 /** Base for domain rule violations; applications extend it for their own rules. */
 export class InvalidOperationError extends EventfoldError {
   readonly code: string = 'INVALID_OPERATION';
