@@ -3,8 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { AnyEvent, EventMetadata, RecordedEvent } from '../events/types.js';
 import type { AppendResult, EventStore, StreamAppend } from '../store/event-store.js';
 import type { ExpectedVersion } from '../store/expected-version.js';
-import type { StoreHarness } from './conformance.js';
-import { ERROR_CODES, expectConflict, expectFailure, expectStrictlyIncreasing, range, summary, versionsOf } from './conformance-support.js';
+import { ERROR_CODES, expectConflict, type StoreHarness, expectFailure, expectStrictlyIncreasing, range, summary, versionsOf } from './conformance-support.js';
 
 /**
  * Property tests of the conformance suite. Each run works on fresh stream ids in one store (so a

@@ -10,6 +10,7 @@ import type {
   StreamNotFoundError,
 } from '../errors.js';
 import type { AnyEvent, RecordedEvent } from '../events/types.js';
+import type { EventLimits } from '../events/validation.js';
 import type { EventStore } from '../store/event-store.js';
 
 /**
@@ -40,6 +41,12 @@ export const ERROR_CODES: { readonly [K in ErrorKind]: string } = {
   InvalidArgumentError: 'INVALID_ARGUMENT',
   StoreClosedError: 'STORE_CLOSED',
 };
+
+/** How the suites open stores (defined here so the suites' modules import each other in one direction). */
+export interface StoreHarness {
+  open(): Promise<EventStore>;
+  openWithLimits(limits: Partial<EventLimits>): Promise<EventStore | undefined>;
+}
 
 /** Runs `action` (sync throw or async rejection both count) and returns the error it failed with. */
 export async function failureOf(action: () => unknown): Promise<unknown> {

@@ -7,6 +7,7 @@ import { describeConformanceProperties } from './conformance-properties.js';
 import {
   contentOf,
   expectConflict,
+  type StoreHarness,
   expectFailure,
   expectStrictlyIncreasing,
   expectUnchanged,
@@ -35,10 +36,7 @@ export interface EventStoreConformanceOptions {
 }
 
 /** Tracks the stores a test opens so every one is closed after it, even on failure. */
-export interface StoreHarness {
-  open(): Promise<EventStore>;
-  openWithLimits(limits: Partial<EventLimits>): Promise<EventStore | undefined>;
-}
+export type { StoreHarness } from './conformance-support.js';
 
 /**
  * The vitest suite every `EventStore` adapter must pass. `createStore` must return a fresh, empty,
