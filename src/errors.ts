@@ -333,6 +333,28 @@ export class SchemaNotMigratedError extends StoreError {
 }
 
 /**
+ * The database was migrated by a newer eventfold whose schema this version does not know. Nothing
+ * was changed. Not transient: upgrade eventfold (never migrate down).
+ */
+export class UnsupportedSchemaVersionError extends EventfoldError {
+  readonly code = 'SCHEMA_VERSION_UNSUPPORTED' as const;
+
+  /** `location` names the database: a SQLite file, or a PostgreSQL schema. */
+  constructor(
+    readonly component: string,
+    readonly foundVersion: number,
+    readonly supportedVersion: number,
+    readonly location: string,
+  ) {
+    super(
+      `${location} holds eventfold ${component} schema version ${foundVersion}, but this eventfold supports ` +
+        `up to version ${supportedVersion}. It was written by a newer eventfold; upgrade eventfold to use it. ` +
+        `Nothing was changed.`,
+    );
+  }
+}
+
+/**
  * The database rejected a call for a reason none of the other store errors names (a permission, a
  * constraint of your own tables in an append hook, …). The driver's error is the `cause`. Not
  * transient.

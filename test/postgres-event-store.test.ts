@@ -123,7 +123,8 @@ describe('migrate()', () => {
     const store = await PostgresEventStore.create({ pool: db.pool, schema });
     await db.pool.query(`INSERT INTO "${schema}".eventfold_schema (version) VALUES (99)`);
     const error = await failure(() => store.migrate());
-    expect(error.code).toBe('STORE_UNAVAILABLE');
+    expect(error.code).toBe('SCHEMA_VERSION_UNSUPPORTED');
+    expect(isTransientError(error)).toBe(false);
     expect(error.message).toContain('99');
   });
 });
