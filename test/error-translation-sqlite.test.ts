@@ -163,6 +163,29 @@ describe('SQLite errors become typed eventfold errors', () => {
     }
   });
 
+  it('a stored row whose JSON was damaged: StoreCorruptError (not transient), not a raw SyntaxError', async () => {
+    const file = freshFile();
+    const s = stores(file);
+    await s.store.append('s', [{ type: 'A', data: { n: 1 }, metadata: { m: 1 } }], { expectedVersion: 'no-stream' });
+    await s.snapshots.save(snapshot('s'));
+    const raw = new Database(file);
+    raw.prepare("UPDATE eventfold_events SET data = '{\"n\": 1' WHERE position = 1").run();
+    raw.prepare("UPDATE eventfold_snapshots SET state = 'nope' WHERE stream_id = 's'").run();
+    raw.close();
+    for (const [label, call] of [
+      ['readStream', () => s.store.readStream('s').toArray()],
+      ['readStream backwards', () => s.store.readStream('s', { backwards: true }).toArray()],
+      ['readAll', () => s.store.readAll().toArray()],
+      ['snapshots.load', () => s.snapshots.load('s')],
+    ] as const) {
+      const error = await failure(call);
+      expect(error.code, `${label}: ${String(error)}`).toBe('STORE_CORRUPT');
+      expect(isTransientError(error), label).toBe(false);
+      expect(error.cause, label).toBeInstanceOf(SyntaxError);
+    }
+    await s.store.close();
+  });
+
   it("eventfold's tables dropped behind an open store: SchemaNotMigratedError (not transient)", async () => {
     const s = stores(freshFile());
     s.store.database.exec('DROP TABLE eventfold_events; DROP TABLE eventfold_snapshots; DROP TABLE eventfold_projection_checkpoints');

@@ -1,4 +1,4 @@
-import { InvalidEventError } from '../errors.js';
+import { InvalidEventError, StoreCorruptError } from '../errors.js';
 
 /**
  * How deeply objects and arrays may nest in event data and metadata (the top-level value is depth
@@ -161,4 +161,23 @@ export function deepFreezeJson<T>(value: T): T {
     }
   }
   return value;
+}
+
+/**
+ * Parses JSON text read back from a store and deep-freezes it. Text that is not JSON means the row
+ * was damaged or written by something else than eventfold: `StoreCorruptError`, not a raw
+ * `SyntaxError`.
+ */
+export function parseStoredJson(text: string): unknown {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new StoreCorruptError(
+      `A stored JSON value cannot be parsed (${error instanceof Error ? error.message : String(error)}): the row ` +
+        `was damaged or written by another program. Repair it, or restore from a backup.`,
+      { cause: error },
+    );
+  }
+  return deepFreezeJson(value);
 }

@@ -3,7 +3,7 @@ import { assertStorableString, freezeJson, isStorable, JsonWalk, MAX_BYTES_PER_C
 import type { AnyEvent, EventMetadata } from './types.js';
 
 export { assertValidStreamId, MAX_STREAM_ID_LENGTH } from './stream-id.js';
-export { deepFreezeJson, MAX_JSON_DEPTH } from './json-copy.js';
+export { deepFreezeJson, MAX_JSON_DEPTH, parseStoredJson } from './json-copy.js';
 
 export const MAX_EVENT_TYPE_LENGTH = 256;
 
