@@ -18,6 +18,7 @@ import {
   expectedVersionConflict,
   HandlerNotFoundError,
   InMemoryEventStore,
+  InMemorySnapshotStore,
   InvalidArgumentError,
   InvalidEventError,
   InvalidOperationError,
@@ -230,6 +231,14 @@ describe('nesting depth', () => {
     expect(error).toBeInstanceOf(InvalidEventError);
     expect(await store.streamVersion('deep')).toBe(1);
     await store.close();
+  });
+
+  it('a snapshot state too deep to serialise is an InvalidArgumentError, not a RangeError', async () => {
+    const snapshots = new InMemorySnapshotStore();
+    const error = await failure(() =>
+      snapshots.save({ streamId: 's', version: 1, schemaVersion: 1, state: nested(100_000) as never, takenAt: new Date(0) }),
+    );
+    expect(error).toBeInstanceOf(InvalidArgumentError);
   });
 
   it('deepFreezeJson freezes parsed JSON of any depth without recursing', () => {

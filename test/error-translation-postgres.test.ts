@@ -3,6 +3,7 @@
  * eventfold errors with a stable code, the driver's error as `cause`, and the right `transient`
  * flag, from every public method of the event store, the snapshot store and the checkpoint store.
  */
+import fc from 'fast-check';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isEventfoldError, isTransientError, StoreTimeoutError } from '../src/index.js';
@@ -291,6 +292,22 @@ describe('PostgreSQL errors become typed eventfold errors', () => {
     }
     const plain = new Error('a hook gave up');
     expect(translatePgError(plain, 'append events', 'eventfold', true)).toBe(plain);
+  });
+});
+
+describe('translatePgError (property)', () => {
+  it('every server error (any SQLSTATE but the store\'s own EF001) becomes an eventfold error with the driver error as cause', () => {
+    const sqlState = fc.stringMatching(/^[0-9A-Z]{5}$/).filter((code) => code !== 'EF001');
+    fc.assert(
+      fc.property(sqlState, fc.string(), fc.boolean(), (code, message, write) => {
+        const driverError = Object.assign(new pg.DatabaseError(message, 0, 'error'), { code, severity: 'ERROR' });
+        const translated = translatePgError(driverError, 'append events', 'eventfold', write) as Failure;
+        expect(isEventfoldError(translated), code).toBe(true);
+        expect(translated.cause).toBe(driverError);
+        expect(typeof translated.transient).toBe('boolean');
+      }),
+      { numRuns: 500 },
+    );
   });
 });
 

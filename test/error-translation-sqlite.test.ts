@@ -5,6 +5,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
+import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isEventfoldError, isTransientError } from '../src/index.js';
 import { SqliteCheckpointStore, SqliteEventStore, SqliteSnapshotStore } from '../src/sqlite/index.js';
@@ -85,6 +86,11 @@ describe('SQLite errors become typed eventfold errors', () => {
       const path = fresh.name;
       const opening = await failure(() => new SqliteEventStore({ path, busyTimeout: 50 }));
       expectTyped(opening, 'STORE_TIMEOUT', true, /^SQLITE_BUSY/, 'constructor');
+      // The same for a checkpoint store on a connection whose file lacks its table.
+      const other = new Database(path, { timeout: 50 });
+      const checkpointTable = await failure(() => new SqliteCheckpointStore(other));
+      expectTyped(checkpointTable, 'STORE_TIMEOUT', true, /^SQLITE_BUSY/, 'SqliteCheckpointStore constructor');
+      other.close();
       fresh.prepare('ROLLBACK').run();
       fresh.close();
       // Reads do not wait for writers in WAL mode.
@@ -233,6 +239,22 @@ describe('SQLite errors become typed eventfold errors', () => {
     }
     const hookError = new Error('a hook gave up');
     expect(translateSqliteError(hookError, 'SqliteEventStore')).toBe(hookError);
+  });
+
+  it('every SQLite result code becomes an eventfold error with the driver error as cause (property)', () => {
+    const families = ['BUSY', 'LOCKED', 'FULL', 'READONLY', 'CORRUPT', 'NOTADB', 'IOERR', 'CANTOPEN', 'NOMEM', 'ERROR', 'CONSTRAINT', 'PERM', 'ABORT', 'MISMATCH', 'RANGE', 'AUTH', 'TOOBIG', 'SCHEMA', 'INTERNAL'];
+    fc.assert(
+      fc.property(fc.constantFrom(...families), fc.option(fc.stringMatching(/^[A-Z]{1,10}$/)), fc.string(), (family, extended, message) => {
+        const code = extended === null ? `SQLITE_${family}` : `SQLITE_${family}_${extended}`;
+        const driverError = new Database.SqliteError(message, code);
+        const translated = translateSqliteError(driverError, 'SqliteEventStore') as Failure;
+        expect(isEventfoldError(translated), code).toBe(true);
+        expect(translated.cause).toBe(driverError);
+        expect(translated.driverCode).toBe(code);
+        expect(typeof translated.transient).toBe('boolean');
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('isEventfoldError is false for a raw SqliteError (it has a string code)', async () => {

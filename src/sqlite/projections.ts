@@ -57,7 +57,11 @@ export class SqliteCheckpointStore implements CheckpointStore {
   private readonly remove: BetterSqlite3.Statement<[string]>;
 
   constructor(private readonly db: BetterSqlite3.Database) {
-    migrateSchema(db, PROJECTIONS_COMPONENT, PROJECTION_MIGRATIONS);
+    try {
+      migrateSchema(db, PROJECTIONS_COMPONENT, PROJECTION_MIGRATIONS);
+    } catch (error) {
+      throw translateSqliteError(error, 'SqliteCheckpointStore (create its table)');
+    }
     this.select = db.prepare('SELECT position, version FROM eventfold_projection_checkpoints WHERE name = ?');
     this.insert = db.prepare(
       `INSERT INTO eventfold_projection_checkpoints (name, position, version, updated_at) VALUES (?, ?, ?, ?)
