@@ -22,9 +22,9 @@ const EVENTFOLD_ERROR = Symbol.for('eventfold.error');
  * branch on it without `instanceof`, which breaks when two copies of the package are installed.
  *
  * `transient` is true when the same call may succeed if simply tried again later (a lost
- * connection, a lock wait that timed out, a serialization failure): retry loops use
- * `isTransientError`. Everything else needs a change first (bad input, a conflict to re-decide, a
- * full disk, a missing migration) and is not transient.
+ * connection, a lock wait that timed out, a serialization failure, a disk that fills up): retry
+ * loops use `isTransientError`. Everything else needs a change first (bad input, a conflict to
+ * re-decide, a missing migration, a read-only database) and is not transient.
  */
 export abstract class EventfoldError extends Error {
   abstract readonly code: string;
@@ -58,12 +58,37 @@ export function isEventfoldError<C extends string>(
 }
 
 /**
- * True when retrying the same call later may succeed without changing anything: the error is an
- * eventfold error whose `transient` flag is set (`STORE_UNAVAILABLE`, `STORE_TIMEOUT`,
- * `TRANSACTION_CONFLICT`). Retry these with capped exponential backoff; report and stop on the rest.
+ * An adapter's opinion on a raw driver error: `true` transient (retry), `false` permanent (stop),
+ * `undefined` no opinion. The PostgreSQL and SQLite adapters export theirs (`classifyPgError`,
+ * `classifySqliteError`); the projection runners pass them to `isTransientError`.
  */
-export function isTransientError(error: unknown): boolean {
-  return isEventfoldError(error) && (error as { transient?: unknown }).transient === true;
+export type TransientErrorClassifier = (error: unknown) => boolean | undefined;
+
+/**
+ * True when retrying the same call later may succeed without changing anything: retry these with
+ * capped exponential backoff and jitter, and report each failure; stop (or give up) on the rest.
+ *
+ * Follows the `cause` chain from the innermost error outwards, and the first opinion decides:
+ * `classify`'s (an adapter's view of its raw driver errors), else an eventfold error's
+ * `transient` flag (`STORE_UNAVAILABLE`, `STORE_TIMEOUT`, `TRANSACTION_CONFLICT` and
+ * `STORAGE_FULL` are transient). So a handler error whose cause is a dropped connection is
+ * transient, and anything that is not an eventfold error (nor judged by `classify`) is not.
+ */
+export function isTransientError(error: unknown, classify?: TransientErrorClassifier): boolean {
+  const chain: unknown[] = [];
+  let current: unknown = error;
+  while (current !== undefined && current !== null && chain.length < 10 && !chain.includes(current)) {
+    chain.push(current);
+    current = (current as { cause?: unknown }).cause;
+  }
+  // Innermost first: the driver's own error knows best what happened.
+  for (let i = chain.length - 1; i >= 0; i--) {
+    const link = chain[i];
+    const verdict = classify?.(link);
+    if (verdict !== undefined) return verdict;
+    if (isEventfoldError(link)) return (link as { transient?: unknown }).transient === true;
+  }
+  return false;
 }
 
 /** The codes of `ConcurrencyError` and its subclasses. */
@@ -306,9 +331,13 @@ export class TransactionConflictError extends StoreError {
   override readonly transient = true;
 }
 
-/** The disk (or the database's size limit) is full. Nothing was written. Free space, then retry. */
+/**
+ * The disk (or the database's size limit) is full. Nothing was written. Transient: it clears once
+ * space is freed, so retry with backoff, and alert an operator.
+ */
 export class StorageFullError extends StoreError {
   readonly code = 'STORAGE_FULL' as const;
+  override readonly transient = true;
 }
 
 /**

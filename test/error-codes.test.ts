@@ -77,7 +77,7 @@ describe('error classes', () => {
     [new StoreUnavailableError('down', { cause }), 'STORE_UNAVAILABLE', true],
     [new StoreTimeoutError('slow', { cause }), 'STORE_TIMEOUT', true],
     [new TransactionConflictError('again', { cause }), 'TRANSACTION_CONFLICT', true],
-    [new StorageFullError('full', { cause }), 'STORAGE_FULL', false],
+    [new StorageFullError('full', { cause }), 'STORAGE_FULL', true],
     [new StoreReadOnlyError('ro', { cause }), 'STORE_READ_ONLY', false],
     [new StoreCorruptError('bad', { cause }), 'STORE_CORRUPT', false],
     [new SchemaNotMigratedError('migrate', { cause }), 'SCHEMA_NOT_MIGRATED', false],

@@ -271,7 +271,7 @@ describe('PostgreSQL errors become typed eventfold errors', () => {
 
   it('codes the tests cannot provoke on a healthy server map by SQLSTATE (real pg DatabaseError objects)', () => {
     const table: Array<[string, string, boolean]> = [
-      ['53100', 'STORAGE_FULL', false],
+      ['53100', 'STORAGE_FULL', true],
       ['53200', 'STORE_UNAVAILABLE', true],
       ['53300', 'STORE_UNAVAILABLE', true],
       ['58030', 'STORE_UNAVAILABLE', true],

@@ -126,7 +126,7 @@ describe('SQLite errors become typed eventfold errors', () => {
     readOnly.close();
   });
 
-  it('a full database (max_page_count): StorageFullError (not transient), nothing written, fine again once there is room', async () => {
+  it('a full database (max_page_count): StorageFullError (transient), nothing written, fine again once there is room', async () => {
     const file = freshFile();
     const s = stores(file);
     await s.store.append('s', [{ type: 'A', data: 1 }], { expectedVersion: 'no-stream' });
@@ -147,7 +147,7 @@ describe('SQLite errors become typed eventfold errors', () => {
     ];
     for (const [label, call] of calls) {
       const error = await failure(call);
-      expectTyped(error, 'STORAGE_FULL', false, /^SQLITE_FULL/, label);
+      expectTyped(error, 'STORAGE_FULL', true, /^SQLITE_FULL/, label);
       expect(error.message).toContain('full');
     }
     expect(await s.store.streamVersion('s')).toBe(1);

@@ -92,11 +92,11 @@ export function isNotMigratedError(error: unknown, schema?: string): boolean {
  * | any other server error | `StoreFailureError` |
  *
  * eventfold's own errors, errors your hooks throw and the store's conflict signal (EF001) pass
- * through unchanged. `write` adds what a writer needs to know: an interrupted transaction is rolled
+ * through unchanged. Without a `schema`, any missing table, function or schema counts as "not migrated". `write` adds what a writer needs to know: an interrupted transaction is rolled
  * back by the server, except when the connection dropped during the commit itself, whose outcome
  * the client cannot know.
  */
-export function translatePgError(error: unknown, action: string, schema: string, write = false): unknown {
+export function translatePgError(error: unknown, action: string, schema: string | undefined, write = false): unknown {
   if (!(error instanceof Error) || isEventfoldError(error)) return error;
   const code = codeOf(error);
   if (code === CONFLICT_SQLSTATE) return error;
@@ -118,7 +118,7 @@ export function translatePgError(error: unknown, action: string, schema: string,
   }
   if (isNotMigratedError(error, schema)) {
     return new SchemaNotMigratedError(
-      `The eventfold tables in PostgreSQL schema '${schema}' are missing or outdated (${driver}). ` +
+      `The eventfold tables in PostgreSQL schema '${schema ?? '?'}' are missing or outdated (${driver}). ` +
         `Run migrate() once (or create the store with PostgresEventStore.create) before using the store.`,
       cause,
     );
