@@ -38,6 +38,7 @@ import {
   StreamAlreadyExistsError,
   StreamNotFoundError,
   TransactionConflictError,
+  UnitOfWork,
   UnsupportedSchemaVersionError,
   type Event,
   type EventStore,
@@ -190,6 +191,26 @@ describe.each(storeKinds)('creating what exists (%s)', (_label, open) => {
     expect(twin.uncommittedEvents).toHaveLength(1);
     expect((await users.load('7')).name).toBe('ann');
     await store.close();
+  });
+});
+
+describe('creating what exists in a UnitOfWork', () => {
+  it('a new aggregate whose stream exists: AggregateAlreadyExistsError naming it; a pure check stays a StreamAlreadyExistsError', async () => {
+    const store = new InMemoryEventStore();
+    const users = new Repository(store, User, { streamPrefix: 'user' });
+    const first = new User('7');
+    first.register('ann');
+    await users.save(first);
+    const twin = new User('7');
+    twin.register('bob');
+    const other = new User('8');
+    other.register('cy');
+    const error = await failure(() => new UnitOfWork(store).add(users, other).add(users, twin).commit());
+    expect(error).toBeInstanceOf(AggregateAlreadyExistsError);
+    expect(error).toMatchObject({ code: 'AGGREGATE_ALREADY_EXISTS', aggregateId: '7', streamId: 'user-7' });
+    expect(await store.streamVersion('user-8')).toBe(0);
+    const check = await failure(() => new UnitOfWork(store).add(users, other).expect('user-7', 'no-stream').commit());
+    expect(check).toMatchObject({ code: 'STREAM_ALREADY_EXISTS', streamId: 'user-7' });
   });
 });
 
