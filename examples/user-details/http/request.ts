@@ -32,21 +32,80 @@ export async function readJson(req: IncomingMessage): Promise<Record<string, unk
   const tooLarge = (): HttpProblem => new HttpProblem(413, 'Payload Too Large', `The body may hold at most ${MAX_BODY_BYTES} bytes.`);
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > MAX_BODY_BYTES) throw tooLarge();
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) throw tooLarge();
-    chunks.push(chunk as Buffer);
-  }
+  const text = (await readBody(req, MAX_BODY_BYTES, tooLarge)).toString('utf8');
   let parsed: unknown;
   try {
-    parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+    parsed = JSON.parse(text);
   } catch {
     throw badRequest('The body is not valid JSON.');
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw badRequest('The body must be a JSON object.');
   return parsed as Record<string, unknown>;
+}
+
+/**
+ * Collects a body of at most `limit` bytes. Past the limit it stops reading (the stream is paused,
+ * not destroyed, so the socket is still there to carry the 413).
+ */
+function readBody(req: IncomingMessage, limit: number, tooLarge: () => Error): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const cleanup = (): void => {
+      req.off('data', onData).off('end', onEnd).off('error', onError).off('close', onClose);
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size <= limit) {
+        chunks.push(chunk);
+        return;
+      }
+      cleanup();
+      req.pause();
+      reject(tooLarge());
+    };
+    const onEnd = (): void => {
+      cleanup();
+      resolve(Buffer.concat(chunks));
+    };
+    const onError = (error: Error): void => {
+      cleanup();
+      reject(error);
+    };
+    const onClose = (): void => {
+      cleanup();
+      if (!req.complete) reject(Object.assign(new Error('The client closed the request before sending all of it.'), { code: 'ECONNRESET' }));
+    };
+    req.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose);
+  });
+}
+
+/**
+ * Reads and discards the rest of a body the handler did not need (at most `limit` bytes, for at
+ * most `timeoutMs`), so the answer can be sent on a connection that stays usable. Closing it with
+ * unread data instead makes the kernel reset the connection, and the client may lose the answer.
+ * Resolves false when the body was too large or too slow: then the connection must close.
+ */
+export function drainBody(req: IncomingMessage, limit: number, timeoutMs: number): Promise<boolean> {
+  if (req.complete) return Promise.resolve(true);
+  if (req.readableEnded || req.destroyed) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    let size = 0;
+    const finish = (drained: boolean): void => {
+      clearTimeout(timer);
+      req.off('data', onData).off('end', onEnd).off('error', onFail).off('close', onFail);
+      resolve(drained);
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > limit) finish(false);
+    };
+    const onEnd = (): void => finish(true);
+    const onFail = (): void => finish(false);
+    const timer = setTimeout(onFail, timeoutMs);
+    req.on('data', onData).on('end', onEnd).on('error', onFail).on('close', onFail);
+    req.resume();
+  });
 }
 
 export function stringField(body: Record<string, unknown>, name: string, maxLength = 1024): string {

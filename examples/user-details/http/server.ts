@@ -6,7 +6,7 @@ import { MAX_PASSWORD_LENGTH } from '../domain/user.js';
 import type { QuerySide } from '../queries.js';
 import { MAX_PAGE_SIZE } from '../queries.js';
 import { badRequest, HttpProblem, problemBody, send, sendProblem, toProblem } from './problems.js';
-import { ifMatch, intParam, parseTarget, readJson, stringField, userIdFrom } from './request.js';
+import { drainBody, ifMatch, intParam, MAX_BODY_BYTES, parseTarget, readJson, stringField, userIdFrom } from './request.js';
 
 /** Which half of CQRS this process serves: commands, queries, or both. */
 export type Role = 'write' | 'read' | 'all';
@@ -163,8 +163,16 @@ export function createUserDetailsServer(options: HttpOptions): Server {
   ];
   const routes = allRoutes.filter((route) => (route.side === 'write' ? serveWrite : serveRead));
 
+  // Sockets whose current response is not finished, or that close after it: a parse error on them
+  // (say, the unread rest of a body) must not get a second answer written into the same stream.
+  const answering = new WeakSet<Socket>();
   const server = createServer({ requestTimeout: 30_000, headersTimeout: 10_000 }, (req, res) => {
     const started = performance.now();
+    const socket = req.socket;
+    answering.add(socket);
+    res.on('finish', () => {
+      if (res.getHeader('connection') !== 'close') answering.delete(socket);
+    });
     // Stopping: answer this request, then let the connection go instead of waiting for another.
     if (!server.listening) res.setHeader('connection', 'close');
     let path: string | undefined;
@@ -204,8 +212,10 @@ export function createUserDetailsServer(options: HttpOptions): Server {
         if (res.headersSent) {
           res.destroy();
         } else {
-          // A body left unread (a 413, or an error before reading) cannot share the connection with the next request.
-          sendProblem(res, problem, path, req.complete ? {} : { connection: 'close' });
+          // A body left unread (an error before reading it) is drained first; one too large to drain
+          // (a 413) means the connection closes after this answer.
+          const reusable = problem.status !== 413 && (await drainBody(req, MAX_BODY_BYTES, 5_000));
+          sendProblem(res, problem, path, reusable ? {} : { connection: 'close' });
         }
         done(problem.status);
       }
@@ -220,7 +230,7 @@ export function createUserDetailsServer(options: HttpOptions): Server {
   // Requests Node cannot parse (bad request line, oversized headers, timeouts) never reach the
   // handler: answer them here with a problem+json and close, instead of a bare reset.
   server.on('clientError', (error: Error & { code?: string }, socket: Socket) => {
-    if (!socket.writable || error.code === 'ECONNRESET') {
+    if (!socket.writable || error.code === 'ECONNRESET' || answering.has(socket)) {
       socket.destroy();
       return;
     }
