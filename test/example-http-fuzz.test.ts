@@ -172,7 +172,7 @@ const rawCase = fc.oneof(
       fc.array(fc.oneof(fc.tuple(token, printable).map(([k, v]) => `${k}: ${v}`), fc.string({ maxLength: 30 })), { maxLength: 4 }),
     )
     // No Content-Length/Transfer-Encoding is generated on purpose: a request announcing a body it
-    // never sends is answered only after the request timeout, which is tested elsewhere.
+    // never sends is answered only after the request timeout (tested in example-http-robustness).
     .filter(([, , , lines]) => lines.every((l) => !/content-length|transfer-encoding/i.test(l)))
     .map(([m, target, version, lines]) => `${m} ${target} ${version}\r\nHost: fuzz\r\n${lines.map((l) => `${l.replace(/\r|\n/g, '')}\r\n`).join('')}\r\n`),
   fc.uint8Array({ minLength: 1, maxLength: 200 }).map((bytes) => Buffer.concat([Buffer.from(bytes), Buffer.from('\r\n\r\n')])),

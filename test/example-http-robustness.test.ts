@@ -81,7 +81,7 @@ describe('password change: cheap checks before the hash', () => {
       hash: countingHash,
       hashing: { maxConcurrent: 1, maxWaiting: 1 },
     });
-    server = createUserDetailsServer({ role: 'all', commands: app.commands, queries: app.queries });
+    server = createUserDetailsServer({ role: 'all', commands: app.commands, queries: app.queries, requestTimeoutMs: 3_000 });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     port = (server.address() as AddressInfo).port;
     base = `http://127.0.0.1:${port}`;
@@ -169,6 +169,19 @@ describe('password change: cheap checks before the hash', () => {
     );
     expect(answer?.status).toBe(413);
     expect(answer?.headers['connection']).toBe('close');
+  });
+
+  it('a body announced but never sent is answered 408 once the request timeout passes, without hashing', async () => {
+    const before = hashes;
+    const answer = await rawRequest(
+      port,
+      'POST /users/ivan/password HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nIf-Match: *\r\nContent-Length: 40\r\n\r\n{"pass',
+      30_000,
+    );
+    expect(answer?.status).toBe(408);
+    expect(answer?.headers['content-type']).toMatch(/^application\/problem\+json/);
+    expect(JSON.parse(answer!.body)).toMatchObject({ status: 408 });
+    expect(hashes).toBe(before);
   });
 
   it('sheds load once the hash queue is full: 503 with Retry-After, nothing written', async () => {

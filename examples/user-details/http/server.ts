@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { randomUUID } from 'node:crypto';
 import type { WriteSide } from '../commands.js';
@@ -17,6 +17,8 @@ export interface HttpOptions {
   readonly queries?: QuerySide;
   /** Request log lines (method, path, status, ms). Never bodies: they may hold passwords. */
   readonly log?: (line: string) => void;
+  /** A request (headers and body) must arrive within this time, else 408. Default 30 s. */
+  readonly requestTimeoutMs?: number;
   /** Unexpected failures (answered 500): the error itself, for the operator, never for the client. */
   readonly onError?: (error: unknown, request: string) => void;
 }
@@ -163,77 +165,89 @@ export function createUserDetailsServer(options: HttpOptions): Server {
   ];
   const routes = allRoutes.filter((route) => (route.side === 'write' ? serveWrite : serveRead));
 
-  // Sockets whose current response is not finished, or that close after it: a parse error on them
-  // (say, the unread rest of a body) must not get a second answer written into the same stream.
-  const answering = new WeakSet<Socket>();
-  const server = createServer({ requestTimeout: 30_000, headersTimeout: 10_000 }, (req, res) => {
-    const started = performance.now();
-    const socket = req.socket;
-    answering.add(socket);
-    res.on('finish', () => {
-      if (res.getHeader('connection') !== 'close') answering.delete(socket);
-    });
-    // Stopping: answer this request, then let the connection go instead of waiting for another.
-    if (!server.listening) res.setHeader('connection', 'close');
-    let path: string | undefined;
-    let userId: string | undefined;
-    const done = (status: number): void =>
-      options.log?.(`${req.method} ${path ?? '(bad target)'} ${status} ${(performance.now() - started).toFixed(1)}ms`);
-    const handle = async (): Promise<void> => {
-      try {
-        const url = parseTarget(req.url);
-        path = url.pathname;
-        if (url.pathname === '/health') {
-          send(res, 200, { status: 'ok', role: options.role });
-          return done(200);
+  // The response in progress on each connection (until it finishes and the connection stays open).
+  // A parse error or timeout on that connection may answer only if this response has not started.
+  const current = new WeakMap<Socket, ServerResponse>();
+  // Responses answered by the 'clientError' path instead (a request timeout): the handler stays quiet.
+  const answeredElsewhere = new WeakSet<ServerResponse>();
+  const requestTimeout = options.requestTimeoutMs ?? 30_000;
+  const server = createServer(
+    {
+      requestTimeout,
+      headersTimeout: Math.min(10_000, requestTimeout),
+      connectionsCheckingInterval: Math.max(100, Math.min(30_000, requestTimeout / 4)),
+    },
+    (req, res) => {
+      const started = performance.now();
+      const socket = req.socket;
+      current.set(socket, res);
+      res.on('finish', () => {
+        if (res.getHeader('connection') !== 'close' && current.get(socket) === res) current.delete(socket);
+      });
+      // Stopping: answer this request, then let the connection go instead of waiting for another.
+      if (!server.listening) res.setHeader('connection', 'close');
+      let path: string | undefined;
+      let userId: string | undefined;
+      const done = (status: number): void =>
+        options.log?.(`${req.method} ${path ?? '(bad target)'} ${status} ${(performance.now() - started).toFixed(1)}ms`);
+      const handle = async (): Promise<void> => {
+        try {
+          const url = parseTarget(req.url);
+          path = url.pathname;
+          if (url.pathname === '/health') {
+            send(res, 200, { status: 'ok', role: options.role });
+            return done(200);
+          }
+          const matching = routes.filter((r) => r.pattern.test(url.pathname));
+          if (matching.length === 0) throw new HttpProblem(404, 'Not Found', 'No resource at this path.');
+          const route = matching.find((r) => r.method === req.method);
+          if (route === undefined) {
+            throw new HttpProblem(405, 'Method Not Allowed', 'This method is not allowed here.', {}, {
+              allow: [...new Set(matching.map((r) => r.method))].join(', '),
+            });
+          }
+          const params = route.pattern.exec(url.pathname)!.slice(1);
+          userId = params[0];
+          const result = await route.handler(req, url, params);
+          send(res, result.status, result.body, result.headers);
+          done(result.status);
+        } catch (error) {
+          // (req.destroyed alone says nothing: a fully read request is destroyed too.)
+          if (answeredElsewhere.has(res) || res.destroyed || (res.socket?.destroyed ?? false)) {
+            // The client went away mid-request: nobody to answer, nothing to report.
+            return done(499);
+          }
+          const shownId = userId === undefined ? undefined : safeUserId(userId);
+          const problem = toProblem(error, shownId === undefined ? {} : { userId: shownId });
+          if (problem.status >= 500 && problem.status !== 503) options.onError?.(error, `${req.method} ${path ?? '(bad target)'}`);
+          if (res.headersSent) {
+            res.destroy();
+          } else {
+            // A body left unread (an error before reading it) is drained first; one too large to drain
+            // (a 413) means the connection closes after this answer.
+            const reusable = problem.status !== 413 && (await drainBody(req, MAX_BODY_BYTES, 5_000));
+            sendProblem(res, problem, path, reusable ? {} : { connection: 'close' });
+          }
+          done(problem.status);
         }
-        const matching = routes.filter((r) => r.pattern.test(url.pathname));
-        if (matching.length === 0) throw new HttpProblem(404, 'Not Found', 'No resource at this path.');
-        const route = matching.find((r) => r.method === req.method);
-        if (route === undefined) {
-          throw new HttpProblem(405, 'Method Not Allowed', 'This method is not allowed here.', {}, {
-            allow: [...new Set(matching.map((r) => r.method))].join(', '),
-          });
-        }
-        const params = route.pattern.exec(url.pathname)!.slice(1);
-        userId = params[0];
-        const result = await route.handler(req, url, params);
-        send(res, result.status, result.body, result.headers);
-        done(result.status);
-      } catch (error) {
-        // (req.destroyed alone says nothing: a fully read request is destroyed too.)
-        if (res.destroyed || (res.socket?.destroyed ?? false)) {
-          // The client went away mid-request: nobody to answer, nothing to report.
-          return done(499);
-        }
-        const shownId = userId === undefined ? undefined : safeUserId(userId);
-        const problem = toProblem(error, shownId === undefined ? {} : { userId: shownId });
-        if (problem.status >= 500 && problem.status !== 503) options.onError?.(error, `${req.method} ${path ?? '(bad target)'}`);
-        if (res.headersSent) {
-          res.destroy();
-        } else {
-          // A body left unread (an error before reading it) is drained first; one too large to drain
-          // (a 413) means the connection closes after this answer.
-          const reusable = problem.status !== 413 && (await drainBody(req, MAX_BODY_BYTES, 5_000));
-          sendProblem(res, problem, path, reusable ? {} : { connection: 'close' });
-        }
-        done(problem.status);
-      }
-    };
-    handle().catch((error: unknown) => {
-      // Only a failure while answering gets here (the handler catches everything else).
-      options.onError?.(error, 'answering a request');
-      res.destroy();
-    });
-  });
+      };
+      handle().catch((error: unknown) => {
+        // Only a failure while answering gets here (the handler catches everything else).
+        options.onError?.(error, 'answering a request');
+        res.destroy();
+      });
+    },
+  );
 
   // Requests Node cannot parse (bad request line, oversized headers, timeouts) never reach the
   // handler: answer them here with a problem+json and close, instead of a bare reset.
   server.on('clientError', (error: Error & { code?: string }, socket: Socket) => {
-    if (!socket.writable || error.code === 'ECONNRESET' || answering.has(socket)) {
+    const inProgress = current.get(socket);
+    if (!socket.writable || error.code === 'ECONNRESET' || (inProgress !== undefined && (inProgress.headersSent || inProgress.writableEnded))) {
       socket.destroy();
       return;
     }
+    if (inProgress !== undefined) answeredElsewhere.add(inProgress);
     const problem =
       error.code === 'HPE_HEADER_OVERFLOW'
         ? new HttpProblem(431, 'Request Header Fields Too Large', 'The request headers are too large.')
