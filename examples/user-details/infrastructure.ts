@@ -56,10 +56,11 @@ export async function openInfrastructure(env: NodeJS.ProcessEnv = process.env, o
   const url = env['DATABASE_URL'];
   if (url !== undefined && url !== '') return openPostgres(url, env['EVENTFOLD_PG_SCHEMA'] ?? 'user_details', options);
   const path = env['EVENTFOLD_SQLITE_PATH'] ?? resolve(env['EVENTFOLD_DATA_DIR'] ?? '.eventfold', 'user-details.sqlite');
-  return openSqlite(path);
+  return openSqlite(path, options);
 }
 
-export function openSqlite(path: string): Infrastructure {
+export function openSqlite(path: string, options: InfrastructureOptions = {}): Infrastructure {
+  const logger = options.logger ?? consoleLogger;
   if (path !== ':memory:') mkdirSync(resolve(path, '..'), { recursive: true });
   const store = new SqliteEventStore({ path });
   const snapshots = new SqliteSnapshotStore({ database: store.database });
@@ -81,6 +82,7 @@ export function openSqlite(path: string): Infrastructure {
         () =>
           new SqliteProjectionRunner(store, sqliteUsersProjection, {
             pollIntervalMs: 250,
+            logger,
             ...(onProgress === undefined ? {} : { onProgress }),
           }),
       );
@@ -108,7 +110,7 @@ export async function openPostgres(connectionString: string, schema: string, opt
       error: error.message,
     });
   });
-  const store = new PostgresEventStore({ pool, schema });
+  const store = new PostgresEventStore({ pool, schema, logger });
   try {
     await store.migrate();
   } catch (error) {
@@ -135,6 +137,7 @@ export async function openPostgres(connectionString: string, schema: string, opt
         },
         () =>
           new PostgresProjectionRunner(store, projection, {
+            logger,
             ...(onProgress === undefined ? {} : { onProgress }),
           }),
       );
