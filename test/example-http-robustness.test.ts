@@ -6,7 +6,9 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createUserDetailsApp, type UserDetailsApp } from '../examples/user-details/app.js';
 import { hashPassword, type PasswordHash } from '../examples/user-details/domain/password.js';
-import { toProblem } from '../examples/user-details/http/problems.js';
+import fc from 'fast-check';
+import { HttpProblem, toProblem } from '../examples/user-details/http/problems.js';
+import { ifMatch } from '../examples/user-details/http/request.js';
 import { createUserDetailsServer } from '../examples/user-details/http/server.js';
 import { openSqlite } from '../examples/user-details/infrastructure.js';
 import { killService, rawRequest, startService, type RunningService } from './example-support.js';
@@ -250,5 +252,51 @@ describe('errors are answered by code, in the API’s own words', () => {
       expect(problem.status).toBe(500);
       expect(problem.message).toBe('Something went wrong on our side.');
     }
+  });
+});
+
+describe('If-Match parsing (RFC 9110 §13.1.1)', () => {
+  const versionArb = fc.integer({ min: 0, max: 999_999 });
+  const ows = fc.constantFrom('', ' ', '\t', '  ');
+
+  it('a list of strong tags yields exactly their versions; weak tags are never among them', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ version: versionArb, weak: fc.boolean(), bare: fc.boolean() }), { minLength: 1, maxLength: 6 }),
+        ows,
+        ows,
+        (tags, before, after) => {
+          const header = tags
+            .map((t) => (t.weak ? `W/"${t.version}"` : t.bare ? String(t.version) : `"${t.version}"`))
+            .join(`${before},${after}`);
+          const expected = tags.filter((t) => !t.weak).map((t) => t.version);
+          const parsed = ifMatch(header, true);
+          expect(parsed).toEqual(expected.length === 1 ? expected[0] : expected);
+        },
+      ),
+    );
+  });
+
+  it('any header is either a precondition or a 400, never another failure', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'binary', maxLength: 60 }), (header) => {
+        try {
+          const parsed = ifMatch(header, true);
+          expect(parsed === 'exists' || typeof parsed === 'number' || Array.isArray(parsed)).toBe(true);
+        } catch (error) {
+          expect(error).toBeInstanceOf(HttpProblem);
+          expect((error as HttpProblem).status).toBe(400);
+        }
+      }),
+    );
+  });
+
+  it('* alone means "exists"; missing is 428 on updates and nothing on DELETE', () => {
+    expect(ifMatch('*', true)).toBe('exists');
+    expect(ifMatch(' * ', true)).toBe('exists');
+    expect(() => ifMatch('*, "1"', true)).toThrow(HttpProblem);
+    expect(() => ifMatch(undefined, true)).toThrow(expect.objectContaining({ status: 428 }));
+    expect(ifMatch(undefined, false)).toBeUndefined();
+    expect(ifMatch('"abc"', true)).toEqual([]);
   });
 });

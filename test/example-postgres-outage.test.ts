@@ -158,6 +158,40 @@ describe('the example on PostgreSQL when connections go away', () => {
     }
   });
 
+  it('under load, terminating its connections again and again gives 503s with Retry-After, never a 500', async () => {
+    const schema = pg.schema('load');
+    const applicationName = `eft_load_${process.pid}`;
+    const { base } = await startInProcess(withAppName(DATABASE_URL, applicationName), schema, {
+      debug: () => {}, info: () => {}, warn: () => {}, error: () => {},
+    });
+    for (const name of ['uma', 'vic', 'wes']) {
+      expect((await call(base, 'POST', '/users', { userId: name, userName: name, email: `${name}@example.com`, password: `${name}-password` })).status).toBe(201);
+    }
+    const answers: Answer[] = [];
+    let terminations = 0;
+    let running = true;
+    const readers = Array.from({ length: 6 }, async (_, i) => {
+      const paths = ['/users?limit=10', '/users/uma', '/users?userName=vic', '/users/wes/history', '/users/vic?version=1', '/users/uma'];
+      while (running) answers.push(await call(base, 'GET', paths[i]!));
+    });
+    const deadline = Date.now() + 3_000;
+    while (Date.now() < deadline || answers.filter((a) => a.status === 503).length === 0) {
+      if (Date.now() > deadline + 20_000) break;
+      await terminate(await backends(applicationName));
+      terminations += 1;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    running = false;
+    await Promise.all(readers);
+    expect(terminations).toBeGreaterThan(0);
+    const statuses = new Set(answers.map((a) => a.status));
+    expect([...statuses].filter((s) => s !== 200 && s !== 503), answers.find((a) => a.status !== 200 && a.status !== 503)?.text).toEqual([]);
+    const unavailable = answers.filter((a) => a.status === 503);
+    expect(unavailable.length).toBeGreaterThan(0);
+    for (const answer of unavailable) expectUnavailable(answer);
+    expect((await call(base, 'GET', '/users/uma')).status).toBe(200);
+  });
+
   it('a command terminated mid-flight is a 503 with Retry-After, and nothing is half-written', async () => {
     const schema = pg.schema('writeterm');
     const applicationName = `eft_writeterm_${process.pid}`;
