@@ -118,8 +118,10 @@ describe('the example on PostgreSQL when connections go away', () => {
     });
     cleanups.push(() => killService(service));
     expect((await call(service.url, 'POST', '/users', { userId: 'olga', userName: 'olga', email: 'olga@example.com', password: 'olga-password' })).status).toBe(201);
-    await Promise.all(Array.from({ length: 4 }, () => call(service.url, 'GET', '/users?limit=5')));
-    await waitFor(async () => (await backends(applicationName, "state = 'idle'")).length > 0, 'idle pooled connections');
+    await waitFor(async () => {
+      await Promise.all(Array.from({ length: 4 }, () => call(service.url, 'GET', '/users?limit=5')));
+      return (await backends(applicationName, "state = 'idle'")).length > 0;
+    }, 'idle pooled connections');
 
     await terminate(await backends(applicationName));
     await waitFor(() => /closed an idle pooled connection/.test(service.output()) || !service.alive(), 'the pool to report the dropped connection');
