@@ -96,13 +96,11 @@ async function startProxy() {
     port,
     url: `postgres://${target.username}@127.0.0.1:${port}${target.pathname}`,
     async cut() {
-      await new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const socket of sockets) socket.destroy();
-      });
+      for (const socket of sockets) socket.destroy();
+      if (server.listening) await new Promise<void>((resolve) => server.close(() => resolve()));
     },
     async restore() {
-      await listen(port);
+      if (!server.listening) await listen(port);
     },
   };
   cleanups.push(() => proxy.cut());
@@ -216,6 +214,36 @@ describe('the example on PostgreSQL when connections go away', () => {
     const store = new PostgresEventStore({ pool: pg.pool, schema });
     expect(await expectConsistent(store, await postgresUserReadModel(pg.pool, schema))).toBe(2);
     expect((await call(base, 'POST', '/users/quinn/password', { password: 'quinn-new-password' }, '"1"')).status).toBe(200);
+  });
+
+  it('connections cut by the network mid-request (read and write) are a 503, and nothing is half-written', async () => {
+    const schema = pg.schema('cut');
+    const proxy = await startProxy();
+    const { base } = await startInProcess(proxy.url, schema, { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} });
+    expect((await call(base, 'POST', '/users', { userId: 'tom', userName: 'tom', email: 'tom@example.com', password: 'tom-password' })).status).toBe(201);
+    for (const request of [
+      () => call(base, 'GET', '/users?limit=5'),
+      () => call(base, 'POST', '/users/tom/password', { password: 'tom-new-password' }, '"1"'),
+    ]) {
+      const locker = await pg.pool.connect();
+      try {
+        await locker.query('BEGIN');
+        await locker.query(`LOCK TABLE "${schema}".users IN ACCESS EXCLUSIVE MODE`);
+        const pending = request();
+        await waitFor(
+          async () => (await pg.pool.query(`SELECT 1 FROM pg_locks WHERE NOT granted AND relation = '"${schema}".users'::regclass`)).rowCount! > 0,
+          'the request to wait for the lock',
+        );
+        await proxy.cut();
+        expectUnavailable(await pending);
+      } finally {
+        await locker.query('ROLLBACK');
+        locker.release();
+        await proxy.restore();
+      }
+    }
+    const store = new PostgresEventStore({ pool: pg.pool, schema });
+    expect(await expectConsistent(store, await postgresUserReadModel(pg.pool, schema))).toBe(2);
   });
 
   it('a server that refuses connections is a 503 on every read and write path, and it recovers', async () => {
