@@ -24,6 +24,7 @@ afterAll(async () => {
 });
 
 const target = new URL(DATABASE_URL);
+const silent: Logger = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
 const withAppName = (url: string, name: string): string => `${url}${url.includes('?') ? '&' : '?'}application_name=${name}`;
 
 async function backends(applicationName: string, where = 'true'): Promise<number[]> {
@@ -132,12 +133,37 @@ describe('the example on PostgreSQL when connections go away', () => {
     expect(service.output()).not.toMatch(/ 500 |Unhandled 'error' event/);
   });
 
+  it('the read service (async projection) survives its connections being terminated and keeps projecting', async () => {
+    const schema = pg.schema('idleread');
+    const readerName = `eft_idleread_${process.pid}`;
+    const writer = await startService(['--role', 'write'], { DATABASE_URL, EVENTFOLD_PG_SCHEMA: schema });
+    cleanups.push(() => killService(writer));
+    const reader = await startService(['--role', 'read'], { DATABASE_URL: withAppName(DATABASE_URL, readerName), EVENTFOLD_PG_SCHEMA: schema });
+    cleanups.push(() => killService(reader));
+    expect((await call(writer.url, 'POST', '/users', { userId: 'ula', userName: 'ula', email: 'ula@example.com', password: 'ula-password' })).status).toBe(201);
+    await waitFor(async () => (await call(reader.url, 'GET', '/users/ula')).status === 200, 'the projection to show ula');
+
+    // Every connection of the read service: pooled ones, the projection's, its wake-up listener.
+    await terminate(await backends(readerName));
+    await waitFor(() => /closed an idle pooled connection|dropped/.test(reader.output()) || !reader.alive(), 'the dropped connections to be reported');
+    expect(reader.alive(), reader.output()).toBe(true);
+
+    expect((await call(writer.url, 'POST', '/users', { userId: 'val', userName: 'val', email: 'val@example.com', password: 'val-password' })).status).toBe(201);
+    const statuses: number[] = [];
+    await waitFor(async () => {
+      const status = (await call(reader.url, 'GET', '/users/val')).status;
+      statuses.push(status);
+      return status === 200;
+    }, 'the projection to catch up after the terminations', 60_000);
+    expect(statuses.filter((s) => s !== 200 && s !== 404 && s !== 503)).toEqual([]);
+    expect(reader.alive()).toBe(true);
+    expect(reader.output()).not.toMatch(/ 500 |Unhandled 'error' event/);
+  });
+
   it('a read-model query terminated mid-flight is a 503 with Retry-After, and the next one works', async () => {
     const schema = pg.schema('readterm');
     const applicationName = `eft_readterm_${process.pid}`;
-    const warnings: string[] = [];
-    const logger: Logger = { debug: () => {}, info: () => {}, warn: (m) => warnings.push(m), error: (m) => warnings.push(m) };
-    const { base } = await startInProcess(withAppName(DATABASE_URL, applicationName), schema, logger);
+    const { base } = await startInProcess(withAppName(DATABASE_URL, applicationName), schema, silent);
     expect((await call(base, 'POST', '/users', { userId: 'pia', userName: 'pia', email: 'pia@example.com', password: 'pia-password' })).status).toBe(201);
 
     for (const path of ['/users/pia', '/users?limit=10', '/users?userName=pia']) {
@@ -161,9 +187,7 @@ describe('the example on PostgreSQL when connections go away', () => {
   it('under load, terminating its connections again and again gives 503s with Retry-After, never a 500', async () => {
     const schema = pg.schema('load');
     const applicationName = `eft_load_${process.pid}`;
-    const { base } = await startInProcess(withAppName(DATABASE_URL, applicationName), schema, {
-      debug: () => {}, info: () => {}, warn: () => {}, error: () => {},
-    });
+    const { base } = await startInProcess(withAppName(DATABASE_URL, applicationName), schema, silent);
     for (const name of ['uma', 'vic', 'wes']) {
       expect((await call(base, 'POST', '/users', { userId: name, userName: name, email: `${name}@example.com`, password: `${name}-password` })).status).toBe(201);
     }
@@ -219,7 +243,7 @@ describe('the example on PostgreSQL when connections go away', () => {
   it('connections cut by the network mid-request (read and write) are a 503, and nothing is half-written', async () => {
     const schema = pg.schema('cut');
     const proxy = await startProxy();
-    const { base } = await startInProcess(proxy.url, schema, { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} });
+    const { base } = await startInProcess(proxy.url, schema, silent);
     expect((await call(base, 'POST', '/users', { userId: 'tom', userName: 'tom', email: 'tom@example.com', password: 'tom-password' })).status).toBe(201);
     for (const request of [
       () => call(base, 'GET', '/users?limit=5'),
@@ -249,7 +273,7 @@ describe('the example on PostgreSQL when connections go away', () => {
   it('a server that refuses connections is a 503 on every read and write path, and it recovers', async () => {
     const schema = pg.schema('refused');
     const proxy = await startProxy();
-    const { base } = await startInProcess(proxy.url, schema, { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} });
+    const { base } = await startInProcess(proxy.url, schema, silent);
     expect((await call(base, 'POST', '/users', { userId: 'rex', userName: 'rex', email: 'rex@example.com', password: 'rex-password' })).status).toBe(201);
 
     await proxy.cut();
