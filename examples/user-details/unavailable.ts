@@ -5,7 +5,7 @@
  */
 
 /** eventfold: the store is unreachable, or closed because this process is shutting down. */
-const LIBRARY_CODES = new Set(['STORE_UNAVAILABLE', 'STORE_CLOSED', 'SERVICE_BUSY']);
+const LIBRARY_CODES = new Set(['STORE_UNAVAILABLE', 'STORE_CLOSED']);
 
 /** Node's socket and DNS errors on the way to a database server. */
 const NODE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
