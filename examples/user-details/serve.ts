@@ -32,6 +32,8 @@ if (!['inline', 'async', 'none'].includes(projection)) throw new Error('--projec
 
 /** Requests still running this long after a stop signal are cut off. */
 const SHUTDOWN_GRACE_MS = 10_000;
+/** A shutdown that has not finished by then (a store that cannot close) exits anyway, with code 1. */
+const SHUTDOWN_DEADLINE_MS = 30_000;
 
 const logger = consoleLogger;
 const infrastructure = await openInfrastructure(process.env, { logger });
@@ -42,6 +44,11 @@ const server = createUserDetailsServer({
   queries: app.queries,
   log: (line) => console.log(line),
   onError: (error, request) => console.error(`${request} failed:`, error),
+});
+server.on('error', (error) => {
+  // Startup failures such as a port in use: say so and stop, with the store closed.
+  console.error('user-details: the HTTP server failed:', error);
+  void app.close().finally(() => process.exit(1));
 });
 server.listen(Number(values.port), values.host, () => {
   const address = server.address();
@@ -66,6 +73,10 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
     if (closing) return;
     closing = true;
+    setTimeout(() => {
+      console.error(`user-details: shutdown did not finish within ${SHUTDOWN_DEADLINE_MS / 1000} s; exiting`);
+      process.exit(1);
+    }, SHUTDOWN_DEADLINE_MS).unref();
     shutdown(signal).then(
       () => process.exit(0),
       (error: unknown) => {
