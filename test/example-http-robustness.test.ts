@@ -35,6 +35,8 @@ describe('the example process survives malformed requests', () => {
     ['the same on a write route', 'POST //[/password HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Type: application/json\r\n\r\n{}'],
     ['an absolute-form target with a bad host', 'GET http://[/users HTTP/1.1\r\nHost: x\r\n\r\n'],
     ['an asterisk-form target', 'OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n'],
+    ['a CONNECT (proxy tunnel) request', 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n'],
+    ['an HTTP/2 preface', 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'],
     ['bad percent-encoding', 'GET /users/%ZZ HTTP/1.1\r\nHost: x\r\n\r\n'],
     ['no request line at all', '\x16\x03\x01\x02\x00garbage\r\n\r\n'],
     ['a non-numeric Content-Length', 'POST /users HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n'],

@@ -239,6 +239,11 @@ export function createUserDetailsServer(options: HttpOptions): Server {
     },
   );
 
+  // CONNECT (a proxy tunnel) bypasses the request handler: refuse it in the same words.
+  server.on('connect', (_req: IncomingMessage, socket: Socket) => {
+    writeRawProblem(socket, new HttpProblem(405, 'Method Not Allowed', 'This method is not allowed here.'));
+  });
+
   // Requests Node cannot parse (bad request line, oversized headers, timeouts) never reach the
   // handler: answer them here with a problem+json and close, instead of a bare reset.
   server.on('clientError', (error: Error & { code?: string }, socket: Socket) => {
@@ -254,13 +259,22 @@ export function createUserDetailsServer(options: HttpOptions): Server {
         : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
           ? new HttpProblem(408, 'Request Timeout', 'The request took too long to arrive.')
           : new HttpProblem(400, 'Bad Request', 'The request is not valid HTTP.');
-    const body = problemBody(problem, undefined);
-    socket.end(
-      `HTTP/1.1 ${problem.status} ${problem.title}\r\nContent-Type: application/problem+json; charset=utf-8\r\n` +
-        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-    );
+    writeRawProblem(socket, problem);
   });
   return server;
+}
+
+/** A problem+json answer written straight to the socket (no request object exists), then close. */
+function writeRawProblem(socket: Socket, problem: HttpProblem): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const body = problemBody(problem, undefined);
+  socket.end(
+    `HTTP/1.1 ${problem.status} ${problem.title}\r\nContent-Type: application/problem+json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }
 
 /** The id as shown back to a client: only when it is a valid id (it then has no markup or control characters). */
