@@ -133,6 +133,21 @@ describe('the example on PostgreSQL when connections go away', () => {
     expect(service.output()).not.toMatch(/ 500 |Unhandled 'error' event/);
   });
 
+  it("the example's own pool listener reports a dropped idle connection through the example's logger", async () => {
+    const applicationName = `eft_poollog_${process.pid}`;
+    const warnings: { message: string; context: Readonly<Record<string, unknown>> | undefined }[] = [];
+    const logger: Logger = { ...silent, warn: (message, context) => warnings.push({ message, context }) };
+    const { base } = await startInProcess(withAppName(DATABASE_URL, applicationName), pg.schema('poollog'), logger);
+    await waitFor(async () => {
+      await call(base, 'GET', '/users?limit=1');
+      return (await backends(applicationName, "state = 'idle'")).length > 0;
+    }, 'an idle pooled connection');
+    await terminate(await backends(applicationName));
+    await waitFor(() => warnings.some((w) => /closed an idle pooled connection/.test(w.message)), "the example's report");
+    expect(warnings.find((w) => /closed an idle pooled connection/.test(w.message))?.context).toMatchObject({ code: '57P01' });
+    expect((await call(base, 'GET', '/users?limit=1')).status).toBe(200);
+  });
+
   it('the read service (async projection) survives its connections being terminated and keeps projecting', async () => {
     const schema = pg.schema('idleread');
     const readerName = `eft_idleread_${process.pid}`;
