@@ -21,3 +21,11 @@ export * from './queries/query-bus.js';
 export * from './bus/event-bus.js';
 export * from './repository/unit-of-work.js';
 export * from './projections/index.js';
+export {
+  DEFAULT_LIST_STREAMS_LIMIT,
+  MAX_LIST_STREAMS_LIMIT,
+  type CheckpointSummary,
+  type EventStoreCatalog,
+  type ListStreamsOptions,
+  type StreamSummary,
+} from './store/catalog.js';

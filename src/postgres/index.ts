@@ -14,3 +14,4 @@ export {
   type PostgresProjectionContext,
   type PostgresProjectionRunnerOptions,
 } from './projections.js';
+export { PostgresCatalog } from './catalog.js';

@@ -24,3 +24,4 @@ export {
   type SqliteProjectionContext,
   type SqliteProjectionRunnerOptions,
 } from './projections.js';
+export { SqliteCatalog } from './catalog.js';

@@ -1,0 +1,27 @@
+import { runCli } from './main.js';
+
+// The `eventfold` executable. Ctrl-C asks long-running commands (tail, inspect, rebuild) to stop
+// cleanly; a second Ctrl-C exits at once.
+let interrupt!: () => void;
+const interrupted = new Promise<void>((resolve) => {
+  interrupt = resolve;
+});
+let signals = 0;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    signals++;
+    if (signals > 1) process.exit(130);
+    interrupt();
+  });
+}
+
+const code = await runCli(process.argv.slice(2), {
+  stdout: process.stdout,
+  stderr: process.stderr,
+  env: process.env,
+  cwd: process.cwd(),
+  interrupted,
+});
+process.exitCode = code;
+// Pending handles (a pg pool closing, timers) must not keep a finished command alive.
+process.stdout.write('', () => process.exit(code));
