@@ -65,8 +65,9 @@ export function parseCommandLine(command: Command, args: readonly string[]): { v
       strict: true,
     }) as { values: Values; positionals: string[] };
   } catch (error) {
-    const message = error instanceof Error ? error.message.split('\n')[0]! : String(error);
-    throw new CliUsageError(`${message.replace(/^TypeError \[\w+\]: /, '')} (see: eventfold ${command.name} --help)`);
+    // Node's messages run on with advice about '--'; the first sentence is the point.
+    const message = (error instanceof Error ? error.message : String(error)).split('\n')[0]!.split('. ')[0]!.replace(/\.$/, '');
+    throw new CliUsageError(`${message} (see: eventfold ${command.name} --help)`);
   }
   if (parsed.values['help'] === true) return parsed;
   const count = parsed.positionals.length;

@@ -39,7 +39,7 @@ function colourJsonLine(line: string, style: Style): string {
 export function formatEventBlock(event: RecordedEvent, style: Style, options: { readonly showStream: boolean }): string[] {
   const where = options.showStream ? `${style.cyan(event.streamId)}${style.dim('@')}${event.version}` : `${style.cyan(`v${event.version}`)}`;
   const lines = [
-    `${where}  ${style.bold(style.yellow(event.type))}  ${style.dim(`#${event.position}`)}  ${style.gray(event.recordedAt.toISOString())}  ${style.gray(event.eventId)}`,
+    `${where}  ${style.paint(['bold', 'yellow'], event.type)}  ${style.dim(`#${event.position}`)}  ${style.gray(event.recordedAt.toISOString())}  ${style.gray(event.eventId)}`,
     ...indentedJson(event.data, '  ', style),
   ];
   if (hasMetadata(event)) {
@@ -52,5 +52,5 @@ export function formatEventBlock(event: RecordedEvent, style: Style, options: { 
 export function formatEventLine(event: RecordedEvent, style: Style): string {
   const data = safeJsonStringify(event.data);
   const shown = data.length > 200 ? `${data.slice(0, 199)}…` : data;
-  return `${style.dim(`#${event.position}`)}  ${style.gray(event.recordedAt.toISOString())}  ${style.cyan(event.streamId)}${style.dim('@')}${event.version}  ${style.bold(style.yellow(event.type))}  ${colourJsonLine(shown, style)}`;
+  return `${style.dim(`#${event.position}`)}  ${style.gray(event.recordedAt.toISOString())}  ${style.cyan(event.streamId)}${style.dim('@')}${event.version}  ${style.paint(['bold', 'yellow'], event.type)}  ${colourJsonLine(shown, style)}`;
 }

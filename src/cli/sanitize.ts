@@ -10,6 +10,9 @@
 // eslint-disable-next-line no-control-regex
 const UNSAFE = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]/g;
 
+// eslint-disable-next-line no-control-regex
+const UNSAFE_IN_JSON = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]/g;
+
 function escapeCodeUnit(char: string): string {
   return `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`;
 }
@@ -32,5 +35,6 @@ export function isSafeText(text: string): boolean {
  * JSON.stringify already escapes C0 controls; this escapes the rest the same `\uXXXX` way.
  */
 export function safeJsonStringify(value: unknown, indent?: number): string {
-  return (JSON.stringify(value, null, indent) ?? 'null').replace(UNSAFE, escapeCodeUnit);
+  // JSON.stringify escapes every C0 control inside strings, so a raw newline here is layout.
+  return (JSON.stringify(value, null, indent) ?? 'null').replace(UNSAFE_IN_JSON, escapeCodeUnit);
 }

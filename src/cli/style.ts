@@ -35,6 +35,8 @@ export type Style = { readonly [K in StyleName]: (text: string) => string } & {
   readonly enabled: boolean;
   /** Sanitized, unpainted. */
   readonly plain: (text: string) => string;
+  /** Several styles at once, e.g. `paint(['bold', 'yellow'], text)`. */
+  readonly paint: (names: readonly StyleName[], text: string) => string;
 };
 
 export function createStyle(enabled: boolean): Style {
@@ -44,7 +46,13 @@ export function createStyle(enabled: boolean): Style {
       ? (text: string): string => `\u001b[${open}m${sanitizeText(text)}\u001b[${close}m`
       : (text: string): string => sanitizeText(text);
   };
-  const style = { enabled, plain: (text: string) => sanitizeText(text) } as Record<string, unknown>;
+  const paintMany = (names: readonly StyleName[], text: string): string => {
+    if (!enabled) return sanitizeText(text);
+    const open = names.map((name) => `\u001b[${CODES[name][0]}m`).join('');
+    const close = names.map((name) => `\u001b[${CODES[name][1]}m`).reverse().join('');
+    return `${open}${sanitizeText(text)}${close}`;
+  };
+  const style = { enabled, plain: (text: string) => sanitizeText(text), paint: paintMany } as Record<string, unknown>;
   for (const name of Object.keys(CODES) as StyleName[]) style[name] = paint(name);
   return style as Style;
 }
