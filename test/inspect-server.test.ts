@@ -72,7 +72,8 @@ describe('eventfold inspect: HTTP server (SQLite store, spawned)', () => {
       expect(reply.status, host).toBe(421);
       expect(reply.body).not.toContain('user-1');
     }
-    expect((await send(c.port, '/api/streams', { noHost: true })).status).toBe(421);
+    // Without a Host header Node itself answers 400 (HTTP/1.1 requires one); either way, no data.
+    expect([400, 421]).toContain((await send(c.port, '/api/streams', { noHost: true })).status);
   });
 
   it('is read-only and refuses cross-site requests', async () => {
