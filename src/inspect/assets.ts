@@ -152,7 +152,8 @@ export const APP_JS = String.raw`'use strict';
   function renderJson(value, indent) {
     indent = indent || '';
     var frag = document.createDocumentFragment();
-    function text(t, cls) { frag.appendChild(cls ? el('span', cls, t) : document.createTextNode(visible(t))); }
+    // Layout (brackets, newlines, indentation) is ours; stored text goes through el() and visible().
+    function text(t, cls) { frag.appendChild(cls ? el('span', cls, t) : document.createTextNode(t)); }
     if (value === null || value === undefined) { text('null', 'b'); return frag; }
     if (typeof value === 'string') { text(JSON.stringify(value), 's'); return frag; }
     if (typeof value === 'number') { text(String(value), 'n'); return frag; }

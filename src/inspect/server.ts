@@ -195,6 +195,11 @@ export async function startInspectServer(options: InspectServerOptions): Promise
       return;
     }
     const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    if (url.pathname === '/favicon.ico') {
+      res.writeHead(204, SECURITY_HEADERS);
+      res.end();
+      return;
+    }
     const asset = assets[url.pathname];
     if (asset !== undefined) {
       send(res, 200, asset.type, asset.body, head);

@@ -70,7 +70,7 @@ export async function startInspect(kind: 'sqlite' | 'postgres', db?: PgTestDatab
   let port: number;
   try {
     const out = await live.waitFor((stdout) => /Listening on http:\/\/127\.0\.0\.1:\d+\//.test(stdout), 60_000);
-    port = Number(/127\.0\.0\.1:(\d+)/.exec(out)![1]);
+    port = Number(/Listening on http:\/\/127\.0\.0\.1:(\d+)\//.exec(out)![1]);
   } catch (error) {
     live.kill();
     throw error;
