@@ -118,7 +118,7 @@ describe.each(['sqlite', 'postgres'] as const)('eventfold inspect in headless Ch
     await expect.poll(async () => (await page.getByTestId('tt-state').textContent()) ?? '', { timeout: 30_000 }).toContain('window.__xss');
     await page.locator(`[data-testid="event-row"] >> text=${XSS_TYPE}`).hover();
 
-    expect(await page.evaluate(() => (window as unknown as { __xss?: unknown }).__xss)).toBeUndefined();
+    expect(await page.evaluate(() => (globalThis as unknown as { __xss?: unknown }).__xss)).toBeUndefined();
     // No element came from the payloads: the only scripts/images/svgs are none at all.
     expect(await page.locator('img, svg, b, script:not([src="/app.js"])').count()).toBe(0);
     expect(problems.filter((p) => !p.includes('404'))).toEqual([]);
@@ -127,6 +127,7 @@ describe.each(['sqlite', 'postgres'] as const)('eventfold inspect in headless Ch
   it('follows the global log live', async () => {
     await page.getByTestId('tab-log').click();
     await expect.poll(() => page.getByTestId('log-row').count(), { timeout: 30_000 }).toBe(7);
+    expect(await page.getByTestId('stream-list').isVisible()).toBe(false);
     await c.store.append('user-2', [{ type: 'EmailChanged', data: { email: 'grace@navy.mil' } }], { expectedVersion: 1 });
     await expect.poll(() => page.getByTestId('log-row').count(), { timeout: 30_000 }).toBe(8);
     expect(await page.getByTestId('log-row').first().innerText()).toMatch(/user-2\s+2\s+EmailChanged[\s\S]*grace@navy\.mil/);
@@ -136,6 +137,7 @@ describe.each(['sqlite', 'postgres'] as const)('eventfold inspect in headless Ch
   it('shows projection status and lag', async () => {
     await page.getByTestId('tab-projections').click();
     await expect.poll(() => page.getByTestId('projection-row').count(), { timeout: 30_000 }).toBe(1);
+    expect(await page.getByTestId('log').isVisible()).toBe(false);
     const head = await c.store.headPosition();
     const cells = await page.getByTestId('projection-row').first().locator('td').allTextContents();
     expect(cells.slice(0, 4)).toEqual(['user-emails', 'never-ran', '0', String(head)]);

@@ -85,6 +85,7 @@ export const APP_CSS = String.raw`
 @media (prefers-color-scheme: dark) { :root { --bg: #14161c; --fg: #e6e8ee; --muted: #9aa3b2; --line: #2a2f3a; --accent: #7c9cff;
   --key: #c4a7ff; --str: #6ee7b7; --num: #fbbf24; --add: #6ee7b7; --del: #fca5a5; --chg: #fde68a; --sel: #1f2540; } }
 * { box-sizing: border-box; }
+[hidden] { display: none !important; }
 body { margin: 0; font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; background: var(--bg); color: var(--fg); }
 header { display: flex; align-items: center; gap: 16px; padding: 10px 18px; border-bottom: 1px solid var(--line); flex-wrap: wrap; }
 h1 { font-size: 18px; margin: 0; } h2 { font-size: 16px; margin: 0 0 10px; word-break: break-all; } h3 { font-size: 13px; margin: 14px 0 6px; text-transform: uppercase; letter-spacing: .04em; color: var(--muted); }
