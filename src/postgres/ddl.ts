@@ -1,3 +1,4 @@
+import { groupCommitSql } from './ddl-group.js';
 import { LOG_COLUMNS } from './rows.js';
 import { assertValidSchemaName, LOCK_CLASS, notifyChannel, quoteIdentifier, schemaLockKey, streamLockClasses } from './schema-name.js';
 
@@ -22,7 +23,8 @@ export const POSTGRES_SCHEMA_VERSION = 1;
  *   `data`/`metadata` are `json` (text kept exactly as written, key order included).
  * - `snapshots`: one row per (stream, version) for `PostgresSnapshotStore`.
  * - `append_events(...)`: the whole append in one round trip (checks, positions, rows, NOTIFY);
- *   `append_event(...)`: the same for the common case of one event to one stream, leaner.
+ *   `append_event(...)`: the same for the common case of one event to one stream, leaner;
+ *   `append_group(...)`: several appends in one transaction for group commit (see ddl-group.ts).
  * - `read_log(from, limit)` / `log_head()`: readAll's page and headPosition, gap-safe (see the
  *   comment above `log_watch` for how).
  *
@@ -365,6 +367,7 @@ BEGIN
 END
 $fn$;
 
+${groupCommitSql(schema)}
 INSERT INTO ${s}.eventfold_schema (version) VALUES (${POSTGRES_SCHEMA_VERSION}) ON CONFLICT DO NOTHING;
 `;
 }

@@ -1,8 +1,9 @@
 import { InvalidArgumentError } from '../errors.js';
 import type { AnyEvent, EventType, RecordedEvent } from '../events/types.js';
+import type { MaybePromise } from '../consumers/maybe-promise.js';
 import { ProjectionHandlerError } from './errors.js';
 
-export type MaybePromise<T> = T | Promise<T>;
+export type { MaybePromise };
 
 /** Applies one event to the read model through `ctx`, the read model's transaction. */
 export type ProjectionHandler<E extends AnyEvent, Ctx> = (event: RecordedEvent<E>, ctx: Ctx) => MaybePromise<void>;

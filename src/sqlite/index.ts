@@ -24,4 +24,7 @@ export {
   type SqliteProjectionContext,
   type SqliteProjectionRunnerOptions,
 } from './projections.js';
+export { SqliteInbox, type SqliteInboxOptions } from './inbox.js';
+export { SqliteDeadLetterStore } from './projection-dead-letters.js';
+export { classifySqliteError } from './sqlite-transient.js';
 export { SqliteCatalog } from './catalog.js';
