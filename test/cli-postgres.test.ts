@@ -31,8 +31,8 @@ describeCliSuite({
       args: ['--db', DATABASE_URL, '--schema', schema],
       store,
       dir,
-      async startRunner() {
-        const runner = new PostgresProjectionRunner(store, postgresUserEmails(schema), { pollIntervalMs: 50 });
+      async startRunner(settings = {}) {
+        const runner = new PostgresProjectionRunner(store, postgresUserEmails(schema), { pollIntervalMs: 50, ...settings });
         await runner.start();
         return runner as unknown as ProjectionRunner<AnyEvent, unknown>;
       },

@@ -28,8 +28,8 @@ describeCliSuite({
       args: ['--db', path],
       store,
       dir,
-      async startRunner() {
-        const runner = new SqliteProjectionRunner(store, sqliteUserEmails, { pollIntervalMs: 50, lockTtlMs: 60_000 });
+      async startRunner(settings = {}) {
+        const runner = new SqliteProjectionRunner(store, sqliteUserEmails, { pollIntervalMs: 50, lockTtlMs: 60_000, ...settings });
         await runner.start();
         return runner as unknown as ProjectionRunner<AnyEvent, unknown>;
       },

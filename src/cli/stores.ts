@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import type { AnyEvent } from '../events/types.js';
+import type { DeadLetterStore } from '../projections/dead-letters.js';
 import type { Projection } from '../projections/projection.js';
 import type { ProjectionRunner, ProjectionRunnerSettings } from '../projections/runner.js';
 import type { ProjectionLock, ProjectionTarget } from '../projections/target.js';
@@ -14,6 +15,8 @@ export interface ProjectionAdmin {
   listCheckpoints(): Promise<CheckpointSummary[]>;
   /** Who runs the projection now, if anyone (a lock holder). */
   lockHolder(projection: string): Promise<string | undefined>;
+  /** Parked events; undefined when the store has no dead-letter table yet (nothing was ever parked). */
+  deadLetters(): Promise<DeadLetterStore | undefined>;
   target(): ProjectionTarget<unknown>;
   lock(): ProjectionLock;
   createRunner(projection: Projection<AnyEvent, unknown>, settings: ProjectionRunnerSettings): ProjectionRunner<AnyEvent, unknown>;
@@ -101,6 +104,7 @@ const sqliteDriver: StoreDriver = {
       projections: {
         listCheckpoints: () => catalog.listCheckpoints(),
         lockHolder: (name) => catalog.lockHolder(name),
+        deadLetters: () => catalog.deadLetters(),
         target: () => new sqlite.SqliteProjectionTarget(store) as ProjectionTarget<unknown>,
         lock: () => new sqlite.SqliteProjectionLock(store.database),
         createRunner: (projection, settings) =>
@@ -140,6 +144,7 @@ const postgresDriver: StoreDriver = {
       projections: {
         listCheckpoints: () => catalog.listCheckpoints(),
         lockHolder: (name) => catalog.lockHolder(name),
+        deadLetters: () => catalog.deadLetters(),
         target: () => new postgres.PostgresProjectionTarget(store) as unknown as ProjectionTarget<unknown>,
         lock: () => new postgres.PostgresProjectionLock(store.pool, store.schema),
         createRunner: (projection, settings) =>

@@ -394,7 +394,7 @@ export const APP_JS = String.raw`'use strict';
         tr.appendChild(el('td', 'mono', p.position));
         tr.appendChild(el('td', p.lag > 0 ? 'mono lagging' : 'mono', p.lag));
         tr.appendChild(el('td', 'mono', p.version === null ? '-' : p.version));
-        tr.appendChild(el('td', 'mono', p.parked === null ? '-' : p.parked));
+        tr.appendChild(el('td', p.parked > 0 ? 'mono lagging' : 'mono', p.parked));
         tr.appendChild(el('td', '', p.updatedAt ? localTime(p.updatedAt) : '-'));
         tr.appendChild(el('td', '', p.lastError || '-'));
         tbody.appendChild(tr);

@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { projectionStatusRows } from '../cli/commands/projections.js';
+import { projectionStatusRows } from '../cli/projection-status.js';
 import type { EventfoldConfig } from '../cli/config.js';
 import type { OpenedStore } from '../cli/stores.js';
 import { isEventfoldError } from '../errors.js';

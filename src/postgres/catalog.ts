@@ -6,6 +6,7 @@ import {
   type StreamSummary,
 } from '../store/catalog.js';
 import type { PostgresEventStore } from './postgres-event-store.js';
+import { PostgresDeadLetterStore } from './projection-dead-letters.js';
 import { PostgresProjectionLock } from './projections.js';
 import { quoteIdentifier } from './schema-name.js';
 
@@ -76,5 +77,13 @@ export class PostgresCatalog implements EventStoreCatalog {
     );
     const row = rows[0];
     return row === undefined ? undefined : `backend pid ${row.pid}`;
+  }
+
+  /** The schema's dead-letter store, or undefined when its table does not exist yet. */
+  async deadLetters(): Promise<PostgresDeadLetterStore | undefined> {
+    const exists = await this.store.pool.query<{ found: boolean }>('SELECT to_regclass($1) IS NOT NULL AS found', [
+      `${this.schema}.projection_dead_letters`,
+    ]);
+    return exists.rows[0]?.found === true ? new PostgresDeadLetterStore(this.store.pool, this.store.schema) : undefined;
   }
 }

@@ -6,6 +6,7 @@ import {
   type ListStreamsOptions,
   type StreamSummary,
 } from '../store/catalog.js';
+import { SqliteDeadLetterStore } from './projection-dead-letters.js';
 import type { SqliteEventStore } from './sqlite-event-store.js';
 
 interface StreamRow {
@@ -79,5 +80,10 @@ export class SqliteCatalog implements EventStoreCatalog {
       .pluck()
       .get(projection, Date.now());
     return owner;
+  }
+
+  /** The file's dead-letter store, or undefined when no projection schema with dead letters exists yet. */
+  async deadLetters(): Promise<SqliteDeadLetterStore | undefined> {
+    return tableExists(this.db, 'eventfold_projection_dead_letters') ? new SqliteDeadLetterStore(this.db) : undefined;
   }
 }

@@ -1,7 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { AnyEvent, EventStore, ProjectionRunner, RecordedEvent } from '../../src/index.js';
+import type { AnyEvent, EventStore, ProjectionRunner, ProjectionRunnerSettings, RecordedEvent } from '../../src/index.js';
+import { poison } from '../fixtures/cli-app.js';
 import { LiveCli, runCli, type CliResult } from './cli-process.js';
 
 /** One fresh store (file or schema) plus what the shared CLI tests need around it. */
@@ -13,7 +14,7 @@ export interface CliStoreCase {
   /** A directory holding `eventfold.config.mjs` for this store (its `store` setting included). */
   readonly dir: string;
   /** A runner of the configured `user-emails` projection, in the test process. */
-  startRunner(): Promise<ProjectionRunner<AnyEvent, unknown>>;
+  startRunner(settings?: ProjectionRunnerSettings): Promise<ProjectionRunner<AnyEvent, unknown>>;
   /** The `user-emails` read model: stream id → e-mail. */
   readModel(): Promise<Record<string, string>>;
 }
@@ -316,6 +317,76 @@ export function describeCliSuite(factory: CliStoreFactory): void {
         expectOneLineError(await runCli(['projections', 'frob'], { cwd: c.dir }), 2, /Unknown projections command 'frob'/);
         const bare = await runCli(['projections', 'rebuild', 'user-emails', ...c.args]);
         expect(bare.code).toBe(3);
+      });
+    });
+
+    describe('parked events (dead letters)', () => {
+      let c: CliStoreCase;
+      beforeAll(async () => {
+        c = await factory.create('parked');
+        await seedUsers(c.store);
+        poison.healed = false;
+        await c.store.append('user-2', [{ type: 'EmailChanged', data: { email: 'poison@example.com' } }], { expectedVersion: 'any' });
+      });
+      afterAll(() => {
+        poison.healed = false;
+      });
+
+      const status = async (): Promise<Record<string, unknown>> => {
+        const result = await runCli(['projections', 'status', '--json'], { cwd: c.dir });
+        expect(result.code, result.stderr).toBe(0);
+        return jsonLines(result.stdout)[0]!;
+      };
+
+      it('shows parked events and the last error, and retries them through the running runner', async () => {
+        expect(await runCli(['projections', 'retry-parked', 'user-emails', ...c.args])).toMatchObject({ code: 0, stdout: expect.stringContaining('No parked events') });
+        const runner = await c.startRunner({ poisonEvents: 'park', retry: { maxAttempts: 1 }, pollIntervalMs: 50 });
+        try {
+          await runner.waitUntilCaughtUp({ timeoutMs: 30_000 });
+          expect(await status()).toMatchObject({ state: 'running', lag: 0, parked: 1, lastError: expect.stringContaining('poisoned e-mail poison@example.com') });
+          const human = await runCli(['projections', 'status'], { cwd: c.dir });
+          expect(human.stdout).toMatch(/user-emails\s+running\s+\d+\s+0\s+1\s+1\s+\S+\s+poisoned e-mail/);
+
+          // Still poisoned: the runner tries again, fails again, and the event stays parked.
+          const again = await runCli(['projections', 'retry-parked', 'user-emails', '--timeout', '60'], { cwd: c.dir });
+          expect(again.code, again.stderr).toBe(1);
+          // Progress lines first (stderr is not a terminal), then the error as the last line.
+          expect(again.stderr.trimEnd().split('\n').at(-1)).toMatch(/^eventfold: error: 1 of 1 parked event failed again .*EmailChanged in user-2.*poisoned e-mail/);
+          expect(await status()).toMatchObject({ parked: 1 });
+
+          poison.healed = true;
+          const healed = await runCli(['projections', 'retry-parked', 'user-emails', '--json', '--timeout', '60'], { cwd: c.dir });
+          expect(healed.code, healed.stderr).toBe(0);
+          const lines = jsonLines(healed.stdout);
+          expect(lines.at(-1)).toMatchObject({ projection: 'user-emails', marked: 1, applied: 1, failed: 0, waited: true });
+          expect(lines.some((line) => line['finished'] === true && line['done'] === 1 && line['total'] === 1)).toBe(true);
+          expect(await c.readModel()).toHaveProperty('user-2', 'poison@example.com');
+          expect(await status()).toMatchObject({ parked: 0, lastError: null });
+        } finally {
+          await runner.stop();
+        }
+      });
+
+      it('marks parked events for a later runner when none runs, and names a missing position', async () => {
+        poison.healed = false;
+        await c.store.append('user-3', [{ type: 'EmailChanged', data: { email: 'poison-2@example.com' } }], { expectedVersion: 'any' });
+        const runner = await c.startRunner({ poisonEvents: 'park', retry: { maxAttempts: 1 }, pollIntervalMs: 50 });
+        await runner.waitUntilCaughtUp({ timeoutMs: 30_000 });
+        await runner.stop();
+        const [row] = [await status()];
+        expect(row).toMatchObject({ state: 'stopped', parked: 1 });
+        expectOneLineError(await runCli(['projections', 'retry-parked', 'user-emails', '--position', '1', ...c.args]), 3, /no parked event at position 1/);
+        const marked = await runCli(['projections', 'retry-parked', 'user-emails', '--json', ...c.args]);
+        expect(marked.code, marked.stderr).toBe(0);
+        expect(JSON.parse(marked.stdout)).toMatchObject({ marked: 1, runner: null, waited: false });
+        poison.healed = true;
+        const next = await c.startRunner({ poisonEvents: 'park', retry: { maxAttempts: 1 }, pollIntervalMs: 50 });
+        try {
+          await expect.poll(async () => (await status())['parked'], { timeout: 30_000 }).toBe(0);
+          expect(await c.readModel()).toHaveProperty('user-3', 'poison-2@example.com');
+        } finally {
+          await next.stop();
+        }
       });
     });
 

@@ -1,73 +1,11 @@
-import type { AnyEvent } from '../../events/types.js';
 import { ProjectionLockedError } from '../../projections/errors.js';
-import type { Projection } from '../../projections/projection.js';
-import type { CheckpointSummary } from '../../store/catalog.js';
 import { integerOption, STORE_HELP, STORE_OPTIONS, withStore, writeLine, type Command, type Invocation, type StoreSession } from '../command.js';
 import { CliUsageError, EXIT, ProjectionNotFoundError } from '../errors.js';
 import { ProgressDisplay } from '../progress.js';
 import { safeJsonStringify } from '../sanitize.js';
-import type { OpenedStore } from '../stores.js';
+import { retryParked } from './retry-parked.js';
+import { projectionStatusRows, type AnyProjection, type ProjectionStatusRow } from '../projection-status.js';
 import type { Style } from '../style.js';
-
-/** One row of `projections status`. */
-export interface ProjectionStatusRow {
-  readonly projection: string;
-  /** running: a runner holds the lock; stopped: none does; never-ran: no checkpoint yet. */
-  readonly state: 'running' | 'stopped' | 'never-ran';
-  readonly runner: string | null;
-  readonly position: number;
-  readonly headPosition: number;
-  /** Positions behind the head (an upper bound on events: positions can have gaps). */
-  readonly lag: number;
-  /** The projection version of the checkpoint. */
-  readonly version: number | null;
-  /** The version in the configuration, when the projection is configured there. */
-  readonly configuredVersion: number | null;
-  /** True when the configured version differs from the checkpoint's: the next runner rebuilds. */
-  readonly needsRebuild: boolean;
-  readonly updatedAt: string | null;
-  readonly inConfig: boolean;
-  readonly lastError: string | null;
-  readonly parked: number | null;
-}
-
-type AnyProjection = Projection<AnyEvent, unknown>;
-
-function configuredProjections(session: StoreSession): AnyProjection[] {
-  return (session.config.config.projections ?? []) as unknown as AnyProjection[];
-}
-
-export async function projectionStatusRows(opened: OpenedStore, configured: readonly AnyProjection[]): Promise<ProjectionStatusRow[]> {
-  const admin = opened.projections;
-  if (admin === undefined) return [];
-  const checkpoints = new Map<string, CheckpointSummary>((await admin.listCheckpoints()).map((c) => [c.projection, c]));
-  const byName = new Map(configured.map((p) => [p.name, p]));
-  const names = [...new Set([...byName.keys(), ...checkpoints.keys()])].sort();
-  const head = await opened.store.headPosition();
-  const rows: ProjectionStatusRow[] = [];
-  for (const name of names) {
-    const checkpoint = checkpoints.get(name);
-    const projection = byName.get(name);
-    const runner = (await admin.lockHolder(name)) ?? null;
-    const position = checkpoint?.position ?? 0;
-    rows.push({
-      projection: name,
-      state: runner !== null ? 'running' : checkpoint === undefined ? 'never-ran' : 'stopped',
-      runner,
-      position,
-      headPosition: head,
-      lag: Math.max(0, head - position),
-      version: checkpoint?.version ?? null,
-      configuredVersion: projection?.version ?? null,
-      needsRebuild: checkpoint !== undefined && projection !== undefined && projection.version !== checkpoint.version,
-      updatedAt: checkpoint?.updatedAt.toISOString() ?? null,
-      inConfig: projection !== undefined,
-      lastError: null,
-      parked: null,
-    });
-  }
-  return rows;
-}
 
 function statusTable(rows: readonly ProjectionStatusRow[], style: Style): string[] {
   const header = ['PROJECTION', 'STATE', 'POSITION', 'LAG', 'VERSION', 'PARKED', 'UPDATED', 'LAST ERROR'];
@@ -77,9 +15,9 @@ function statusTable(rows: readonly ProjectionStatusRow[], style: Style): string
     String(row.position),
     String(row.lag),
     row.version === null ? '-' : row.configuredVersion !== null && row.configuredVersion !== row.version ? `${row.version}→${row.configuredVersion}` : String(row.version),
-    row.parked === null ? '-' : String(row.parked),
+    String(row.parked),
     row.updatedAt ?? '-',
-    row.lastError === null ? '-' : style.plain(row.lastError),
+    row.lastError === null ? '-' : style.plain(row.lastError.length > 80 ? `${row.lastError.slice(0, 79)}…` : row.lastError),
   ]);
   const widths = header.map((title, i) => Math.max(title.length, ...cells.map((c) => c[i]!.length)));
   const pad = (line: string[]): string[] => line.map((cell, i) => (i >= 2 && i <= 5 ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!)));
@@ -95,6 +33,10 @@ function statusTable(rows: readonly ProjectionStatusRow[], style: Style): string
         .trimEnd();
     }),
   ];
+}
+
+function configuredProjections(session: StoreSession): AnyProjection[] {
+  return (session.config.config.projections ?? []) as unknown as AnyProjection[];
 }
 
 function findConfigured(session: StoreSession, name: string, action: string): AnyProjection {
@@ -185,19 +127,20 @@ async function reset(invocation: Invocation, name: string): Promise<number> {
   });
 }
 
-async function retryParked(invocation: Invocation, name: string): Promise<number> {
-  return withStore(invocation, {}, async (session) => {
-    void findConfigured(session, name, 'retry the parked events of');
-    throw new CliUsageError('This version of eventfold keeps no parked events: a failing event stops its runner instead.');
-  });
-}
 
 const SUBCOMMANDS = ['status', 'rebuild', 'reset', 'retry-parked'] as const;
 
 export const projectionsCommand: Command = {
   name: 'projections',
   summary: 'Projection status, rebuild, reset, retry parked events',
-  options: { ...STORE_OPTIONS, json: { type: 'boolean' }, 'batch-size': { type: 'string' } },
+  options: {
+    ...STORE_OPTIONS,
+    json: { type: 'boolean' },
+    'batch-size': { type: 'string' },
+    position: { type: 'string' },
+    'no-wait': { type: 'boolean' },
+    timeout: { type: 'string' },
+  },
   positionals: { min: 1, max: 2 },
   help: `Usage: eventfold projections <status | rebuild <name> | reset <name> | retry-parked <name>> [options]
 
@@ -210,14 +153,20 @@ export const projectionsCommand: Command = {
                       holds the projection.
   reset <name>        Empties the read model and sets the checkpoint to 0 without replaying; the
                       next runner replays the log. Refused (exit 4) while a runner runs.
-  retry-parked <name> Retries the events parked for the projection.
+  retry-parked <name> Marks the projection's parked events (dead letters) for another attempt.
+                      With a runner running, waits for it to re-apply them (progress bar, ETA)
+                      and exits 1 if any failed again; without one, they are retried when a
+                      runner starts.
 
-rebuild, reset and retry-parked need the projection's module: export it in 'projections' of
-eventfold.config.mjs (see docs/cli.md).
+rebuild and reset need the projection's module: export it in 'projections' of
+eventfold.config.mjs (see docs/cli.md). status and retry-parked work without it.
 
 Options:
   --json              status: one JSON object per line; rebuild: progress as JSON lines on stdout.
   --batch-size <n>    rebuild: events per read-model transaction (default 500).
+  --position <p>      retry-parked: only the event parked at global position <p>.
+  --no-wait           retry-parked: mark and return without waiting for the runner.
+  --timeout <s>       retry-parked: longest wait for the runner (default 300).
 ${STORE_HELP}`,
   async run(invocation) {
     const [sub, name] = invocation.positionals;
