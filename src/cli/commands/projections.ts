@@ -87,7 +87,9 @@ async function rebuild(invocation: Invocation, name: string): Promise<number> {
       ...(batchSize !== undefined ? { batchSize } : {}),
     });
     try {
-      await Promise.race([runner.rebuild(), io.interrupted.then(() => Promise.reject(new CliUsageError('Interrupted: the rebuild stopped at a consistent checkpoint; run it again to start over.')))]);
+      const interrupted = io.interrupted.then(() => Promise.reject(new Error('Interrupted: the rebuild stopped at a consistent checkpoint; run it again to start over.')));
+      interrupted.catch(() => undefined);
+      await Promise.race([runner.rebuild(), interrupted]);
     } finally {
       await runner.stop();
       display.close();
