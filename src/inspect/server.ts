@@ -6,7 +6,9 @@ import type { OpenedStore } from '../cli/stores.js';
 import { isEventfoldError } from '../errors.js';
 import type { AnyEvent, RecordedEvent } from '../events/types.js';
 import type { Projection } from '../projections/projection.js';
-import { APP_CSS, APP_HTML, APP_JS } from './assets.js';
+import { APP_CSS } from './page-css.js';
+import { APP_HTML } from './page-html.js';
+import { APP_JS } from './page-script.js';
 import { diffJson } from './diff.js';
 import { timeTravel, viewFor } from './time-travel.js';
 
