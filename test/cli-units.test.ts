@@ -165,3 +165,65 @@ describe('eventfold --help and usage errors (spawned)', () => {
     expect(badScheme.stderr).toMatch(/Unknown store URL scheme 'mysql:'/);
   });
 });
+
+describe('eventfold configuration files and pipes (spawned)', () => {
+  it('reports a configuration file that fails to load or has the wrong shape in one line, exit 2', async () => {
+    const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const dir = mkdtempSync(join(tmpdir(), 'eventfold-cli-config-'));
+    try {
+      const cases: [string, RegExp][] = [
+        ['export default 42;\n', /must export an object, got number/],
+        ['export default { projections: {} };\n', /'projections' in .* must be an array/],
+        ['export default { aggregates: [{ streamPrefix: "user" }] };\n', /needs a streamPrefix and either an Aggregate class/],
+        ['export default {;\n', /Cannot load the configuration file .*eventfold\.config\.mjs/],
+        ['throw new Error("boom in config");\n', /Cannot load the configuration file .*: boom in config/],
+      ];
+      for (const [body, pattern] of cases) {
+        writeFileSync(join(dir, 'eventfold.config.mjs'), body);
+        const result = await runCli(['streams', '--db', join(dir, 'none.db')], { cwd: dir });
+        expect(result.code, body).toBe(2);
+        expect(result.stderr.trimEnd().split('\n'), body).toHaveLength(1);
+        expect(result.stderr, body).toMatch(pattern);
+      }
+      const missing = await runCli(['streams', '--config', 'nope.mjs'], { cwd: dir });
+      expect(missing.code).toBe(2);
+      expect(missing.stderr).toBe("eventfold: error: The configuration file 'nope.mjs' does not exist.\n");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('stops quietly when the reader of its output goes away (| head)', async () => {
+    const { execFile } = await import('node:child_process');
+    const { mkdtempSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { SqliteEventStore } = await import('../src/sqlite/index.js');
+    const dir = mkdtempSync(join(tmpdir(), 'eventfold-cli-pipe-'));
+    try {
+      const path = join(dir, 'many.db');
+      const store = new SqliteEventStore({ path });
+      for (let i = 0; i < 20; i++) {
+        const events = Array.from({ length: 250 }, (_, n) => ({ type: 'Counted', data: { n: i * 250 + n, pad: 'x'.repeat(200) } }));
+        await store.append('counter-1', events, { expectedVersion: 'any' });
+      }
+      await store.close();
+      const { bin, tsxLoader } = await import('./support/cli-process.js');
+      const { readFileSync } = await import('node:fs');
+      const errFile = join(dir, 'stderr.txt');
+      // A real shell pipeline: head exits after one line and the CLI's stdout gets EPIPE.
+      const script = `"${process.execPath}" --import "${tsxLoader}" "${bin}" read counter-1 --json --db "${path}" 2>"${errFile}" | head -n 1; echo "exit=\${PIPESTATUS[0]}"`;
+      const stdout = await new Promise<string>((resolve, reject) =>
+        execFile('bash', ['-c', script], { timeout: 60_000 }, (error, out) => (error ? reject(error) : resolve(out))),
+      );
+      const [first, status] = stdout.trimEnd().split('\n');
+      expect(JSON.parse(first!)).toMatchObject({ streamId: 'counter-1', version: 1 });
+      expect(status).toBe('exit=0');
+      expect(readFileSync(errFile, 'utf8')).toBe('');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

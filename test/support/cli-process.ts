@@ -5,8 +5,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const require = createRequire(import.meta.url);
 const root = fileURLToPath(new URL('../../', import.meta.url));
 /** tsx's loader, by absolute URL, so the CLI runs from source in any working directory. */
-const tsxLoader = pathToFileURL(require.resolve('tsx')).href;
-const bin = fileURLToPath(new URL('../../src/cli/bin.ts', import.meta.url));
+export const tsxLoader = pathToFileURL(require.resolve('tsx')).href;
+export const bin = fileURLToPath(new URL('../../src/cli/bin.ts', import.meta.url));
 
 /** Absolute file URL of a source module, for generated config files. */
 export function sourceUrl(path: string): string {
