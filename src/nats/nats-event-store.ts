@@ -1,0 +1,378 @@
+import { connect, headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
+import { jetstream, jetstreamManager, JetStreamApiError, type JetStreamClient, type JetStreamManager, type PubAck } from '@nats-io/jetstream';
+import { BatchTooLargeError, CapabilityNotSupportedError, ConcurrencyError, InvalidArgumentError, StoreClosedError } from '../errors.js';
+import { newId } from '../events/ids.js';
+import { frozenDate } from '../events/frozen-date.js';
+import type { AnyEvent, RecordedEvent } from '../events/types.js';
+import type { EventLimits } from '../events/validation.js';
+import { silentLogger, type Logger } from '../logging.js';
+import type {
+  AppendOptions,
+  AppendResult,
+  EventStore,
+  EventStoreCapabilities,
+  ReadAllOptions,
+  ReadStreamOptions,
+  StreamAppend,
+} from '../store/event-store.js';
+import { PagedEventStream, type EventStream } from '../store/event-stream.js';
+import { checkExpectedVersion } from '../store/expected-version.js';
+import { prepareAppend, prepareAppendMany, recordEvents, resolveLimits, type PreparedAppend } from '../store/store-input.js';
+import {
+  COUNT_HEADER,
+  decodeEvents,
+  encodePayload,
+  POSITION_STRIDE,
+  PREV_HEADER,
+  VERSION_HEADER,
+  type MessageHead,
+} from './codec.js';
+import { NatsStreamMissingError } from './errors.js';
+import {
+  assertConnectionSource,
+  DUPLICATE_WINDOW_MS,
+  positiveInteger,
+  resolveStreamOptions,
+  type NatsEventStoreOptions,
+  type ResolvedStreamOptions,
+} from './options.js';
+import { NatsReader } from './reads.js';
+import { ensureStream, findStream } from './stream-setup.js';
+import { encodeStreamToken } from './subjects.js';
+import { retryTransient } from './transient.js';
+
+/** NATS JetStream 2.9 has no atomic publish across subjects: see `appendMany`. */
+export const NATS_CAPABILITIES: EventStoreCapabilities = Object.freeze({ atomicMultiStreamAppend: false });
+
+/** Room kept in a message for headers and the payload's frame, beyond the events' JSON. */
+const HEADER_ALLOWANCE = 512;
+const WRONG_LAST_SEQUENCE = 10071;
+const VERSION_CACHE_SIZE = 10_000;
+
+/**
+ * The `EventStore` port on a NATS JetStream stream (nats-server 2.9 or later, one node or a
+ * cluster). See docs/adapters.md for the mapping; in short:
+ *
+ * - each append is ONE message on `<prefix>.s.<stream token>` carrying all of its events, so it is
+ *   atomic, and its expected version is enforced by the server through
+ *   `Nats-Expected-Last-Subject-Sequence` (the sequence of the stream's last message);
+ * - positions are `message sequence * 10,000 + index in the message`;
+ * - retries after a lost acknowledgement carry the same `Nats-Msg-Id` (the first event's id),
+ *   which the server deduplicates, so an append is never stored twice;
+ * - `appendMany` across several streams is refused (`capabilities.atomicMultiStreamAppend` is
+ *   false): the server cannot publish to several subjects atomically.
+ *
+ * Create it with `NatsEventStore.create(options)` (connects and runs `migrate()`), or
+ * `NatsEventStore.connect(options)` when the stream is known to exist.
+ */
+export class NatsEventStore implements EventStore {
+  readonly capabilities: EventStoreCapabilities = NATS_CAPABILITIES;
+  readonly options: ResolvedStreamOptions;
+  readonly connection: NatsConnection;
+  private readonly js: JetStreamClient;
+  private readonly ownsConnection: boolean;
+  private readonly limits: EventLimits;
+  private readonly pageSize: number;
+  private readonly publishTimeoutMs: number;
+  private readonly retryWindowMs: number;
+  private readonly logger: Logger;
+  private readonly reader: NatsReader;
+  /** Facts learned from acks and reads: the message at `seq` ends the stream at `version`. */
+  private readonly known = new Map<string, { version: number; seq: number }>();
+  private manager: JetStreamManager | undefined;
+  private maxMessageBytes: number | undefined;
+  private closed = false;
+
+  private constructor(connection: NatsConnection, ownsConnection: boolean, options: NatsEventStoreOptions) {
+    this.connection = connection;
+    this.ownsConnection = ownsConnection;
+    this.options = resolveStreamOptions(options);
+    this.limits = resolveLimits(options.limits);
+    if (this.limits.maxEventsPerAppend > POSITION_STRIDE) {
+      throw new InvalidArgumentError(`maxEventsPerAppend must be at most ${POSITION_STRIDE} on NATS (positions are sequence * ${POSITION_STRIDE} + index).`);
+    }
+    this.pageSize = positiveInteger('pageSize', options.pageSize, 256, 10_000);
+    this.publishTimeoutMs = positiveInteger('publishTimeoutMs', options.publishTimeoutMs, 5_000);
+    this.retryWindowMs = positiveInteger('retryWindowMs', options.retryWindowMs, 30_000, DUPLICATE_WINDOW_MS - 10_000);
+    this.logger = options.logger ?? silentLogger;
+    this.js = jetstream(connection, { timeout: this.publishTimeoutMs });
+    this.reader = new NatsReader({
+      js: this.js,
+      jsm: () => this.jsm(),
+      stream: this.options.stream,
+      eventSubjects: this.options.eventSubjects,
+      pageSize: this.pageSize,
+      retry: (what, attempt) => this.retry(what, attempt),
+      assertOpen: () => this.assertOpen(),
+      lastOf: (streamId) => this.lastOf(streamId),
+      headOf: (seq) => this.messageAt(seq),
+    });
+  }
+
+  /** Connects (unless given a connection) without touching the stream; see `create`. */
+  static async connect(options: NatsEventStoreOptions): Promise<NatsEventStore> {
+    assertConnectionSource(options);
+    resolveStreamOptions(options);
+    if (options.connection !== undefined) return new NatsEventStore(options.connection, false, options);
+    const servers = typeof options.servers === 'string' ? [options.servers] : [...options.servers];
+    const connection = await connect({
+      servers,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: 250,
+      ...options.connectionOptions,
+    });
+    try {
+      return new NatsEventStore(connection, true, options);
+    } catch (error) {
+      await connection.close();
+      throw error;
+    }
+  }
+
+  /** Connects and runs `migrate()`. */
+  static async create(options: NatsEventStoreOptions): Promise<NatsEventStore> {
+    const store = await NatsEventStore.connect(options);
+    try {
+      await store.migrate();
+    } catch (error) {
+      await store.close();
+      throw error;
+    }
+    return store;
+  }
+
+  /**
+   * Creates the JetStream stream, or checks that an existing one fits (subjects, `limits`
+   * retention without limits that drop events, replicas, storage, duplicate window). Idempotent,
+   * safe to run from several processes at once; never changes an existing stream.
+   */
+  async migrate(): Promise<void> {
+    this.assertOpen();
+    const jsm = await this.jsm();
+    const info = await this.retry('set up the JetStream stream', () => ensureStream(jsm, this.options, this.retryWindowMs));
+    this.maxMessageBytes = this.messageLimit(info.config.max_msg_size);
+  }
+
+  /** Largest append (headers + payload) the stream and server accept, in bytes. */
+  async maxAppendBytes(): Promise<number> {
+    return this.ready();
+  }
+
+  async append(streamId: string, events: readonly AnyEvent[], options: AppendOptions): Promise<AppendResult> {
+    this.assertOpen();
+    const prepared = prepareAppend(streamId, events, (options as AppendOptions | undefined)?.expectedVersion, this.limits);
+    return this.appendPrepared(prepared);
+  }
+
+  /**
+   * Atomic only for one stream. An `appendMany` that names two or more streams (even an entry
+   * without events, which would be a separate version check) is refused with
+   * `CapabilityNotSupportedError` before anything is written; bad input is reported first.
+   */
+  async appendMany(appends: readonly StreamAppend[]): Promise<AppendResult[]> {
+    this.assertOpen();
+    const prepared = prepareAppendMany(appends, this.limits);
+    if (prepared.length === 0) return [];
+    if (prepared.length > 1) {
+      throw new CapabilityNotSupportedError(
+        'atomicMultiStreamAppend',
+        `appendMany across ${prepared.length} streams (${prepared.map((p) => `'${p.streamId}'`).join(', ')}) is not ` +
+          `supported on NATS JetStream: the server cannot publish to several subjects atomically. Nothing was written. ` +
+          `Append to one stream at a time, or reserve unique values with NatsUniqueValues.`,
+      );
+    }
+    return [await this.appendPrepared(prepared[0]!)];
+  }
+
+  readStream(streamId: string, options?: ReadStreamOptions): EventStream<RecordedEvent> {
+    return new PagedEventStream(() => this.reader.streamPages(streamId, options));
+  }
+
+  readAll(options?: ReadAllOptions): EventStream<RecordedEvent> {
+    return new PagedEventStream(() => this.reader.logPages(options));
+  }
+
+  async streamVersion(streamId: string): Promise<number> {
+    this.assertOpen();
+    return (await this.lastOf(streamId))?.version ?? 0;
+  }
+
+  async headPosition(): Promise<number> {
+    this.assertOpen();
+    const last = await this.reader.lastEventMessage();
+    return last === undefined ? 0 : last.seq * POSITION_STRIDE + last.count - 1;
+  }
+
+  /** Closes the connection the store opened from `servers` (draining it); a passed connection stays open. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.ownsConnection) await this.connection.drain().catch(() => this.connection.close());
+  }
+
+  // --- appends -----------------------------------------------------------------------------
+
+  private async appendPrepared(append: PreparedAppend): Promise<AppendResult> {
+    const { streamId, expectedVersion } = append;
+    if (append.events.length === 0) {
+      const actual = (await this.lastOf(streamId))?.version ?? 0;
+      checkExpectedVersion(streamId, expectedVersion, actual);
+      return Object.freeze({ streamId, version: actual, position: 0, events: Object.freeze([]) as readonly RecordedEvent[] });
+    }
+    const limit = await this.ready();
+    const subject = this.subjectOf(streamId);
+    const eventIds = append.events.map(() => newId());
+    // Where the stream ends now, as far as we know: version and the sequence of its last message.
+    let base = await this.startingPoint(append);
+    for (let conflicts = 0; ; conflicts++) {
+      const recordedAt = Date.now();
+      const payload = encodePayload(streamId, base.version + 1, recordedAt, append.events, eventIds);
+      const bytes = Buffer.byteLength(payload, 'utf8') + HEADER_ALLOWANCE + subject.length;
+      if (bytes > limit) {
+        throw new BatchTooLargeError(
+          `Append to stream '${streamId}' takes about ${bytes} bytes as one message; the stream and server accept at most ` +
+            `${limit}. An append is one JetStream message (that is what makes it atomic): split it into smaller appends, ` +
+            `or raise the server's max_payload. Nothing was written.`,
+          limit,
+          bytes,
+        );
+      }
+      const version = base.version + append.events.length;
+      const outcome = await this.publish(subject, payload, eventIds[0]!, base.seq, version, append.events.length);
+      if ('ack' in outcome) {
+        if (outcome.ack.duplicate) return this.fromStoredMessage(streamId, outcome.ack.seq);
+        this.remember(streamId, version, outcome.ack.seq);
+        const firstPosition = outcome.ack.seq * POSITION_STRIDE;
+        const events = recordEvents(append, base.version + 1, (i) => firstPosition + i, frozenDate(recordedAt), eventIds);
+        return Object.freeze({ streamId, version, position: firstPosition + events.length - 1, events: Object.freeze(events) });
+      }
+      // The server refused: the stream's last message is not the one we expected.
+      const actual = await this.versionAtSequence(streamId, outcome.lastSeq);
+      if (typeof expectedVersion === 'number' || expectedVersion === 'no-stream') {
+        throw new ConcurrencyError(streamId, expectedVersion, actual.version);
+      }
+      // 'any' and 'stream-exists' hold at any version above 0: number the events anew and retry.
+      base = actual;
+      if (conflicts >= 3) await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(50, conflicts * 2)));
+    }
+  }
+
+  /** The version and last sequence an append starts from, checked against its expected version. */
+  private async startingPoint(append: PreparedAppend): Promise<{ version: number; seq: number }> {
+    const { streamId, expectedVersion } = append;
+    if (expectedVersion === 'no-stream' || expectedVersion === 0) return { version: 0, seq: 0 };
+    const known = this.known.get(streamId);
+    if (typeof expectedVersion === 'number' && known !== undefined && known.version === expectedVersion) return known;
+    if ((expectedVersion === 'any' || expectedVersion === 'stream-exists') && known !== undefined && known.version > 0) return known;
+    const last = await this.lastOf(streamId);
+    const current = last === undefined ? { version: 0, seq: 0 } : { version: last.version, seq: last.seq };
+    if (expectedVersion === 'any') return current;
+    // A read here only picks the sequence to expect: the server still checks it at publish time.
+    checkExpectedVersion(streamId, expectedVersion, current.version);
+    return current;
+  }
+
+  private async publish(
+    subject: string,
+    payload: string,
+    msgId: string,
+    expectedSeq: number,
+    version: number,
+    count: number,
+  ): Promise<{ ack: PubAck } | { lastSeq: number }> {
+    const h = natsHeaders();
+    h.set(VERSION_HEADER, String(version));
+    h.set(COUNT_HEADER, String(count));
+    h.set(PREV_HEADER, String(expectedSeq));
+    try {
+      const ack = await this.retry(`append to '${subject}'`, () =>
+        this.js.publish(subject, payload, {
+          msgID: msgId,
+          expect: { lastSubjectSequence: expectedSeq },
+          headers: h,
+          timeout: this.publishTimeoutMs,
+        }),
+      );
+      return { ack };
+    } catch (error) {
+      if (error instanceof JetStreamApiError && error.code === WRONG_LAST_SEQUENCE) {
+        const match = /wrong last sequence: (\d+)/.exec(error.message);
+        if (match !== null) return { lastSeq: Number(match[1]) };
+      }
+      throw error;
+    }
+  }
+
+  private async versionAtSequence(streamId: string, seq: number): Promise<{ version: number; seq: number }> {
+    if (seq === 0) return { version: 0, seq: 0 };
+    const head = await this.messageAt(seq);
+    this.remember(streamId, head.version, seq);
+    return { version: head.version, seq };
+  }
+
+  /** A retried publish that the server had already stored: its result, as stored. */
+  private async fromStoredMessage(streamId: string, seq: number): Promise<AppendResult> {
+    const message = await this.reader.rawMessage(seq);
+    const events = decodeEvents(seq, message.data);
+    const version = events[events.length - 1]!.version;
+    this.remember(streamId, version, seq);
+    return Object.freeze({ streamId, version, position: events[events.length - 1]!.position, events: Object.freeze(events) });
+  }
+
+  // --- helpers -----------------------------------------------------------------------------
+
+  subjectOf(streamId: string): string {
+    return `${this.options.subjectPrefix}.s.${encodeStreamToken(streamId)}`;
+  }
+
+  /** The stream's last message (headers only), or undefined when the stream has none. */
+  private async lastOf(streamId: string): Promise<MessageHead | undefined> {
+    const subject = this.subjectOf(streamId);
+    const last = await this.reader.lastOnSubject(subject);
+    if (last !== undefined) this.remember(streamId, last.version, last.seq);
+    return last;
+  }
+
+  private messageAt(seq: number): Promise<MessageHead> {
+    return this.reader.headAt(seq);
+  }
+
+  private remember(streamId: string, version: number, seq: number): void {
+    const known = this.known.get(streamId);
+    if (known !== undefined && known.seq >= seq) return;
+    this.known.delete(streamId);
+    this.known.set(streamId, { version, seq });
+    if (this.known.size > VERSION_CACHE_SIZE) {
+      const oldest = this.known.keys().next();
+      if (oldest.done !== true) this.known.delete(oldest.value);
+    }
+  }
+
+  private async jsm(): Promise<JetStreamManager> {
+    this.manager ??= await jetstreamManager(this.connection, { checkAPI: false, timeout: this.publishTimeoutMs });
+    return this.manager;
+  }
+
+  /** Loads the stream's message size limit once; a missing stream is `NatsStreamMissingError`. */
+  private async ready(): Promise<number> {
+    if (this.maxMessageBytes !== undefined) return this.maxMessageBytes;
+    const jsm = await this.jsm();
+    const info = await this.retry('look up the JetStream stream', () => findStream(jsm, this.options.stream));
+    if (info === undefined) throw new NatsStreamMissingError(this.options.stream);
+    this.maxMessageBytes = this.messageLimit(info.config.max_msg_size);
+    return this.maxMessageBytes;
+  }
+
+  private messageLimit(streamMax: number | undefined): number {
+    const serverMax = this.connection.info?.max_payload ?? 1_048_576;
+    return streamMax !== undefined && streamMax > 0 ? Math.min(streamMax, serverMax) : serverMax;
+  }
+
+  private retry<T>(what: string, attempt: () => Promise<T>): Promise<T> {
+    return retryTransient(what, this.retryWindowMs, this.logger, attempt, () => this.closed, () => new StoreClosedError('NATS event store'));
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new StoreClosedError('NATS event store');
+  }
+}

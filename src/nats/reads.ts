@@ -1,0 +1,232 @@
+import {
+  DeliverPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
+  type ConsumerMessages, type JetStreamClient,
+  type JetStreamManager, type JsMsg, type StoredMsg } from '@nats-io/jetstream';
+import { StreamNotFoundError } from '../errors.js';
+import type { RecordedEvent } from '../events/types.js';
+import type { ReadAllOptions, ReadStreamOptions } from '../store/event-store.js';
+import { resolveLogRange, resolveStreamRange } from '../store/store-input.js';
+import { NatsStreamMissingError } from './errors.js';
+import { decodeEvents, firstVersionOf, headOf, POSITION_STRIDE, type MessageHead } from './codec.js';
+
+export interface ReaderContext {
+  readonly js: JetStreamClient;
+  jsm(): Promise<JetStreamManager>;
+  readonly stream: string;
+  readonly eventSubjects: string;
+  readonly pageSize: number;
+  retry<T>(what: string, attempt: () => Promise<T>): Promise<T>;
+  assertOpen(): void;
+  lastOf(streamId: string): Promise<MessageHead | undefined>;
+  headOf(seq: number): Promise<MessageHead>;
+}
+
+/** Backwards hops a forward read takes to find its first message before it reads the subject from the start. */
+const SEEK_HOPS = 8;
+
+/**
+ * Reads for `NatsEventStore`. Single messages come from the stream's message API (last message of
+ * a subject, message at a sequence); runs of messages from an ordered consumer filtered to one
+ * subject (one stream) or to all event subjects (the log), read up to the last message that
+ * existed when the read began.
+ */
+export class NatsReader {
+  constructor(private readonly ctx: ReaderContext) {}
+
+  async lastOnSubject(subject: string): Promise<MessageHead | undefined> {
+    const message = await this.get({ last_by_subj: subject });
+    return message === null ? undefined : headOf(message.seq, message.header);
+  }
+
+  async headAt(seq: number): Promise<MessageHead> {
+    const message = await this.rawMessage(seq);
+    return headOf(seq, message.header);
+  }
+
+  async rawMessage(seq: number): Promise<StoredMsg> {
+    const message = await this.get({ seq });
+    if (message === null) throw new Error(`JetStream message ${seq} of stream '${this.ctx.stream}' is missing`);
+    return message;
+  }
+
+  /** The log's last event message, or undefined when there is none. */
+  async lastEventMessage(): Promise<MessageHead | undefined> {
+    return this.lastOnSubject(this.ctx.eventSubjects);
+  }
+
+  private async get(query: { seq: number } | { last_by_subj: string }): Promise<StoredMsg | null> {
+    try {
+      return await this.ctx.retry('read from the JetStream stream', () =>
+        this.ctx.jsm().then((jsm) => jsm.streams.getMessage(this.ctx.stream, query)).catch(nullOnNotFound),
+      );
+    } catch (error) {
+      if (error instanceof JetStreamApiError && error.code === JetStreamApiCodes.StreamNotFound) throw new NatsStreamMissingError(this.ctx.stream);
+      throw error;
+    }
+  }
+
+  async *streamPages(streamId: string, options: ReadStreamOptions | undefined): AsyncGenerator<readonly RecordedEvent[]> {
+    this.ctx.assertOpen();
+    const range = resolveStreamRange(streamId, options);
+    const last = await this.ctx.lastOf(streamId);
+    if (last === undefined) throw new StreamNotFoundError(streamId);
+    const high = Math.min(range.high, last.version);
+    if (range.low > high || range.limit === 0) return;
+    let remaining = range.limit;
+    if (range.backwards) {
+      // Walk the stream's messages newest first through their Eventfold-Prev links.
+      let seq = last.seq;
+      while (seq > 0 && remaining > 0) {
+        this.ctx.assertOpen();
+        const message = await this.rawMessage(seq);
+        const head = headOf(seq, message.header);
+        if (firstVersionOf(head) <= high) {
+          const page: RecordedEvent[] = [];
+          const events = decodeEvents(seq, message.data);
+          for (let i = events.length - 1; i >= 0 && remaining > 0; i--) {
+            const event = events[i]!;
+            if (event.version > high || event.version < range.low) continue;
+            page.push(event);
+            remaining--;
+          }
+          if (page.length > 0) yield page;
+        }
+        if (firstVersionOf(head) <= range.low) break;
+        seq = head.prev;
+      }
+      return;
+    }
+    // Forwards: the last few messages hold the range more often than not (a tail after a snapshot).
+    const chain: StoredMsg[] = [];
+    let seq = last.seq;
+    for (let hop = 0; hop < SEEK_HOPS && seq > 0; hop++) {
+      const message = await this.rawMessage(seq);
+      chain.unshift(message);
+      const head = headOf(seq, message.header);
+      if (firstVersionOf(head) <= range.low) break;
+      seq = head.prev;
+    }
+    const first = chain[0]!;
+    const firstHead = headOf(first.seq, first.header);
+    const startsInChain = firstVersionOf(firstHead) <= range.low || firstHead.prev === 0;
+    if (startsInChain) {
+      for (const message of chain) {
+        this.ctx.assertOpen();
+        const page = clip(decodeEvents(message.seq, message.data), range.low, high, remaining);
+        remaining -= page.length;
+        if (page.length > 0) yield page;
+        if (remaining <= 0) return;
+      }
+      return;
+    }
+    for await (const messages of this.orderedRun(subjectOf(first), 1, last.seq)) {
+      const page: RecordedEvent[] = [];
+      for (const message of messages) {
+        const head = headOf(message.seq, message.headers);
+        if (head.version < range.low || firstVersionOf(head) > high) continue;
+        for (const event of clip(decodeEvents(message.seq, message.data), range.low, high, remaining)) {
+          page.push(event);
+          remaining--;
+        }
+      }
+      if (page.length > 0) yield page;
+      if (remaining <= 0) return;
+    }
+  }
+
+  async *logPages(options: ReadAllOptions | undefined): AsyncGenerator<readonly RecordedEvent[]> {
+    this.ctx.assertOpen();
+    const { fromPosition, limit } = resolveLogRange(options);
+    if (limit === 0) return;
+    const last = await this.lastEventMessage();
+    if (last === undefined) return;
+    const startSeq = Math.max(1, Math.floor(fromPosition / POSITION_STRIDE));
+    if (startSeq > last.seq) return;
+    let remaining = limit;
+    for await (const messages of this.orderedRun(this.ctx.eventSubjects, startSeq, last.seq)) {
+      const page: RecordedEvent[] = [];
+      for (const message of messages) {
+        const events = decodeEvents(message.seq, message.data);
+        for (const event of events) {
+          if (event.position < fromPosition) continue;
+          if (remaining <= 0) break;
+          page.push(event);
+          remaining--;
+        }
+      }
+      if (page.length > 0) yield page;
+      if (remaining <= 0) return;
+    }
+  }
+
+  /**
+   * Messages on `filter` from `startSeq` through `endSeq` (which must exist), in pages, from an
+   * ordered consumer (which recreates itself after a gap or a lost consumer). The ephemeral
+   * consumer is removed when the run ends.
+   */
+  private async *orderedRun(filter: string, startSeq: number, endSeq: number): AsyncGenerator<JsMsg[]> {
+    let nextSeq = startSeq;
+    while (nextSeq <= endSeq) {
+      this.ctx.assertOpen();
+      const consumer = await this.ctx.retry('open a JetStream reader', () =>
+        this.ctx.js.consumers.get(this.ctx.stream, {
+          filter_subjects: filter,
+          deliver_policy: DeliverPolicy.StartSequence,
+          opt_start_seq: nextSeq,
+        }),
+      );
+      let batch: ConsumerMessages | undefined;
+      try {
+        while (nextSeq <= endSeq) {
+          this.ctx.assertOpen();
+          batch = await consumer.fetch({ max_messages: this.ctx.pageSize, expires: 5_000 });
+          const page: JsMsg[] = [];
+          let done = false;
+          for await (const message of batch) {
+            if (message.seq > endSeq) {
+              done = true;
+              break;
+            }
+            page.push(message);
+            nextSeq = message.seq + 1;
+            if (message.seq === endSeq || message.info.pending === 0) {
+              done = true;
+              break;
+            }
+          }
+          batch.stop();
+          batch = undefined;
+          if (page.length > 0) yield page;
+          if (done) return;
+          if (page.length === 0) break; // nothing came in time: open a fresh consumer from nextSeq
+        }
+      } finally {
+        batch?.stop();
+        await consumer.delete().catch(() => false);
+      }
+    }
+  }
+}
+
+function subjectOf(message: StoredMsg): string {
+  return message.subject;
+}
+
+function clip(events: RecordedEvent[], low: number, high: number, remaining: number): RecordedEvent[] {
+  if (events.length === 0) return events;
+  if (events[0]!.version >= low && events[events.length - 1]!.version <= high && events.length <= remaining) return events;
+  const out: RecordedEvent[] = [];
+  for (const event of events) {
+    if (event.version < low || event.version > high) continue;
+    if (out.length >= remaining) break;
+    out.push(event);
+  }
+  return out;
+}
+
+function nullOnNotFound(error: unknown): null {
+  if (error instanceof JetStreamApiError && error.code === JetStreamApiCodes.NoMessageFound) return null;
+  throw error;
+}

@@ -1,0 +1,13 @@
+import { afterAll } from 'vitest';
+import { describeEventStoreConformance } from '../src/testing/conformance.js';
+import { natsStores } from './support/nats.js';
+
+// Every store its own JetStream stream on the shared server, with a small page size so reads span
+// several consumer pulls.
+const stores = natsStores('conf', { pageSize: 7 });
+afterAll(() => stores.cleanup());
+
+describeEventStoreConformance('NatsEventStore (single server)', () => stores.create(), {
+  createStoreWithLimits: (limits) => stores.create({ limits }),
+  propertyRuns: 15,
+});
