@@ -27,3 +27,16 @@ export class NatsStreamMissingError extends EventfoldError {
     super(`JetStream stream '${stream}' does not exist. Run store.migrate() (or NatsEventStore.create) once before use.`);
   }
 }
+
+/** A unique value (a user name, an e-mail address) is reserved by another owner. Nothing was written. */
+export class UniqueValueTakenError extends EventfoldError {
+  readonly code = 'UNIQUE_VALUE_TAKEN' as const;
+
+  constructor(
+    readonly scope: string,
+    readonly value: string,
+    readonly owner: string,
+  ) {
+    super(`The ${scope} '${value}' is already reserved by another owner. Choose another ${scope}.`);
+  }
+}

@@ -10,16 +10,21 @@ import { InvalidArgumentError } from '../errors.js';
  */
 export function encodeStreamToken(streamId: string): string {
   assertValidStreamId(streamId);
-  let plain = true;
-  for (let i = 0; i < streamId.length; i++) {
-    if (!isPlain(streamId.charCodeAt(i))) {
+  return encodeToken(streamId);
+}
+
+/** The same encoding for any non-empty text (projection names, unique values, scopes). */
+export function encodeToken(text: string): string {
+  let plain = text.length > 0;
+  for (let i = 0; i < text.length; i++) {
+    if (!isPlain(text.charCodeAt(i))) {
       plain = false;
       break;
     }
   }
-  if (plain) return streamId;
+  if (plain) return text;
   let out = '';
-  for (const byte of Buffer.from(streamId, 'utf8')) {
+  for (const byte of Buffer.from(text, 'utf8')) {
     out += isPlain(byte) ? String.fromCharCode(byte) : `=${byte.toString(16).toUpperCase().padStart(2, '0')}`;
   }
   return out;

@@ -25,6 +25,12 @@ export function natsStores(tag: string, defaults: Partial<NatsEventStoreOptions>
       streams.push(names.stream);
       return NatsEventStore.create({ servers: NATS_URL, storage: 'memory', ...names, ...defaults, ...options } as NatsEventStoreOptions);
     },
+    /** A fresh KV bucket name, deleted by `cleanup()`. */
+    bucket(kind: string): string {
+      const name = `${uniqueStreamNames(kind).stream}_kv`;
+      streams.push(`KV_${name}`);
+      return name;
+    },
     async cleanup(): Promise<void> {
       admin ??= await connect({ servers: NATS_URL });
       const jsm = await jetstreamManager(admin, { checkAPI: false });
