@@ -11,3 +11,9 @@ describeEventStoreConformance('NatsEventStore (single server)', () => stores.cre
   createStoreWithLimits: (limits) => stores.create({ limits }),
   propertyRuns: 15,
 });
+
+// The mode a replicated stream uses by default: the server checks the whole stream's last sequence.
+describeEventStoreConformance("NatsEventStore (single server, expectedSequence 'stream')", () => stores.create({ expectedSequence: 'stream' }), {
+  createStoreWithLimits: (limits) => stores.create({ limits, expectedSequence: 'stream' }),
+  propertyRuns: 10,
+});

@@ -34,6 +34,7 @@ import {
   positiveInteger,
   resolveStreamOptions,
   type NatsEventStoreOptions,
+  type NatsExpectedSequence,
   type ResolvedStreamOptions,
 } from './options.js';
 import { NatsReader } from './reads.js';
@@ -48,6 +49,13 @@ export const NATS_CAPABILITIES: EventStoreCapabilities = Object.freeze({ atomicM
 const HEADER_ALLOWANCE = 512;
 const WRONG_LAST_SEQUENCE = 10071;
 const VERSION_CACHE_SIZE = 10_000;
+
+/** Where an append starts: the stream's version and last message; `head` see `reread`. */
+interface Base {
+  readonly version: number;
+  readonly seq: number;
+  readonly head?: number;
+}
 
 /**
  * The `EventStore` port on a NATS JetStream stream (nats-server 2.9 or later, one node or a
@@ -81,6 +89,9 @@ export class NatsEventStore implements EventStore {
   private readonly known = new Map<string, { version: number; seq: number }>();
   private manager: JetStreamManager | undefined;
   private maxMessageBytes: number | undefined;
+  /** The highest stream sequence seen (acks, refusals, reads): what 'stream' mode expects first. */
+  private streamHead = 0;
+  private readonly expectedSequence: NatsExpectedSequence;
   private closed = false;
 
   private constructor(connection: NatsConnection, ownsConnection: boolean, options: NatsEventStoreOptions) {
@@ -95,6 +106,11 @@ export class NatsEventStore implements EventStore {
     this.publishTimeoutMs = positiveInteger('publishTimeoutMs', options.publishTimeoutMs, 5_000);
     this.retryWindowMs = positiveInteger('retryWindowMs', options.retryWindowMs, 30_000, DUPLICATE_WINDOW_MS - 10_000);
     this.logger = options.logger ?? silentLogger;
+    const mode = options.expectedSequence ?? (this.options.replicas > 1 ? 'stream' : 'subject');
+    if (mode !== 'subject' && mode !== 'stream') {
+      throw new InvalidArgumentError(`expectedSequence must be 'subject' or 'stream', got ${String(mode)}.`);
+    }
+    this.expectedSequence = mode;
     this.js = jetstream(connection, { timeout: this.publishTimeoutMs });
     this.reader = new NatsReader({
       js: this.js,
@@ -238,72 +254,111 @@ export class NatsEventStore implements EventStore {
         );
       }
       const version = base.version + append.events.length;
-      const outcome = await this.publish(subject, payload, eventIds[0]!, base.seq, version, append.events.length);
+      // The sequence the server must find: the subject's last (exact on one server, and for a
+      // new stream everywhere) or, in 'stream' mode, the whole stream's last.
+      const checkStream = this.expectedSequence === 'stream' && base.seq > 0;
+      if (checkStream && base.head === undefined) {
+        base = await this.reread(append);
+        continue;
+      }
+      const expect = checkStream ? { lastSequence: base.head! } : { lastSubjectSequence: base.seq };
+      const outcome = await this.publish(subject, payload, eventIds[0]!, expect, base.seq, version, append.events.length);
       if ('ack' in outcome) {
+        this.streamHead = Math.max(this.streamHead, outcome.ack.seq);
         if (outcome.ack.duplicate) return this.fromStoredMessage(streamId, outcome.ack.seq);
         this.remember(streamId, version, outcome.ack.seq);
         const firstPosition = outcome.ack.seq * POSITION_STRIDE;
         const events = recordEvents(append, base.version + 1, (i) => firstPosition + i, frozenDate(recordedAt), eventIds);
         return Object.freeze({ streamId, version, position: firstPosition + events.length - 1, events: Object.freeze(events) });
       }
-      // The server refused: the stream's last message is not the one we expected.
-      const actual = await this.versionAtSequence(streamId, outcome.lastSeq);
+      // The server refused. A publish retried after a lost acknowledgement may have been stored
+      // by its first attempt: then the refusal is about our own message.
+      if (outcome.ambiguous) {
+        const ours = await this.reader.nextOnSubject(subject, base.seq + 1);
+        if (ours !== undefined && ours.msgId === eventIds[0]) return this.fromStoredMessage(streamId, ours.seq);
+      }
+      let actual: Base;
+      if (checkStream) {
+        this.streamHead = Math.max(this.streamHead, outcome.lastSeq);
+        // Another append somewhere in the stream: a conflict only if it was on this stream.
+        actual = await this.reread(append, false);
+        if (actual.seq === base.seq) {
+          base = actual;
+          continue;
+        }
+      } else {
+        actual = await this.versionAtSequence(streamId, outcome.lastSeq);
+      }
       if (typeof expectedVersion === 'number' || expectedVersion === 'no-stream') {
         throw new ConcurrencyError(streamId, expectedVersion, actual.version);
       }
+      if (expectedVersion === 'stream-exists' && actual.version === 0) throw new ConcurrencyError(streamId, expectedVersion, 0);
       // 'any' and 'stream-exists' hold at any version above 0: number the events anew and retry.
       base = actual;
       if (conflicts >= 3) await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(50, conflicts * 2)));
     }
   }
 
+  /**
+   * Reads the stream's last message now; with `check`, applies the expected version to it. `head`
+   * is a stream sequence at which that message was the stream's last: the stream head known
+   * before the read (or the message itself, if later).
+   */
+  private async reread(append: PreparedAppend, check = true): Promise<Base> {
+    const before = this.streamHead;
+    const last = await this.lastOf(append.streamId);
+    const current = last === undefined ? { version: 0, seq: 0, head: before } : { version: last.version, seq: last.seq, head: Math.max(before, last.seq) };
+    this.streamHead = Math.max(this.streamHead, current.seq);
+    if (check && append.expectedVersion !== 'any') checkExpectedVersion(append.streamId, append.expectedVersion, current.version);
+    return current;
+  }
+
   /** The version and last sequence an append starts from, checked against its expected version. */
-  private async startingPoint(append: PreparedAppend): Promise<{ version: number; seq: number }> {
+  private async startingPoint(append: PreparedAppend): Promise<Base> {
     const { streamId, expectedVersion } = append;
     if (expectedVersion === 'no-stream' || expectedVersion === 0) return { version: 0, seq: 0 };
     const known = this.known.get(streamId);
-    if (typeof expectedVersion === 'number' && known !== undefined && known.version === expectedVersion) return known;
-    if ((expectedVersion === 'any' || expectedVersion === 'stream-exists') && known !== undefined && known.version > 0) return known;
-    const last = await this.lastOf(streamId);
-    const current = last === undefined ? { version: 0, seq: 0 } : { version: last.version, seq: last.seq };
-    if (expectedVersion === 'any') return current;
+    const usable =
+      known !== undefined &&
+      (typeof expectedVersion === 'number' ? known.version === expectedVersion : known.version > 0);
+    if (usable) {
+      // In 'stream' mode a remembered message is a usable base only if it is the stream's head.
+      return known.seq === this.streamHead ? { ...known, head: known.seq } : { ...known };
+    }
     // A read here only picks the sequence to expect: the server still checks it at publish time.
-    checkExpectedVersion(streamId, expectedVersion, current.version);
-    return current;
+    return this.reread(append);
   }
 
   private async publish(
     subject: string,
     payload: string,
     msgId: string,
-    expectedSeq: number,
+    expect: { lastSubjectSequence: number } | { lastSequence: number },
+    prevSeq: number,
     version: number,
     count: number,
-  ): Promise<{ ack: PubAck } | { lastSeq: number }> {
+  ): Promise<{ ack: PubAck } | { lastSeq: number; ambiguous: boolean }> {
     const h = natsHeaders();
     h.set(VERSION_HEADER, String(version));
     h.set(COUNT_HEADER, String(count));
-    h.set(PREV_HEADER, String(expectedSeq));
+    h.set(PREV_HEADER, String(prevSeq));
+    let attempts = 0;
     try {
-      const ack = await this.retry(`append to '${subject}'`, () =>
-        this.js.publish(subject, payload, {
-          msgID: msgId,
-          expect: { lastSubjectSequence: expectedSeq },
-          headers: h,
-          timeout: this.publishTimeoutMs,
-        }),
-      );
+      const ack = await this.retry(`append to '${subject}'`, () => {
+        attempts++;
+        return this.js.publish(subject, payload, { msgID: msgId, expect, headers: h, timeout: this.publishTimeoutMs });
+      });
       return { ack };
     } catch (error) {
       if (error instanceof JetStreamApiError && error.code === WRONG_LAST_SEQUENCE) {
         const match = /wrong last sequence: (\d+)/.exec(error.message);
-        if (match !== null) return { lastSeq: Number(match[1]) };
+        if (match !== null) return { lastSeq: Number(match[1]), ambiguous: attempts > 1 };
       }
       throw error;
     }
   }
 
-  private async versionAtSequence(streamId: string, seq: number): Promise<{ version: number; seq: number }> {
+  private async versionAtSequence(streamId: string, seq: number): Promise<Base> {
     if (seq === 0) return { version: 0, seq: 0 };
     const head = await this.messageAt(seq);
     this.remember(streamId, head.version, seq);

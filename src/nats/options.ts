@@ -47,7 +47,22 @@ export type NatsEventStoreOptions = NatsConnectionSource &
      */
     readonly retryWindowMs?: number;
     readonly logger?: Logger;
+    /**
+     * Which sequence the server checks on each append (see docs/adapters.md):
+     * - `'subject'`: `Nats-Expected-Last-Subject-Sequence`, the stream's own last message. Appends
+     *   to different streams never contend. Exact on a single server; on a nats-server 2.9
+     *   cluster concurrent publishes with the same expected subject sequence can all be accepted
+     *   (the check is a pre-check on the leader, outside RAFT), so do not use it there.
+     * - `'stream'`: `Nats-Expected-Last-Sequence`, the whole JetStream stream's last message,
+     *   which the leader serialises even on 2.9 clusters. Every append contends with every other
+     *   one (a refusal caused by another stream is retried, not reported).
+     * Default: `'stream'` when `replicas > 1`, else `'subject'`. A new stream's first append
+     * always uses the subject check with sequence 0, which is exact everywhere.
+     */
+    readonly expectedSequence?: NatsExpectedSequence;
   };
+
+export type NatsExpectedSequence = 'subject' | 'stream';
 
 export interface ResolvedStreamOptions {
   readonly stream: string;

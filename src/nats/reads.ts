@@ -40,6 +40,12 @@ export class NatsReader {
     return message === null ? undefined : headOf(message.seq, message.header);
   }
 
+  /** The first message on `subject` at or after `seq`, with its `Nats-Msg-Id`. */
+  async nextOnSubject(subject: string, seq: number): Promise<{ seq: number; msgId: string | undefined } | undefined> {
+    const message = await this.get({ next_by_subj: subject, seq });
+    return message === null ? undefined : { seq: message.seq, msgId: message.header?.get('Nats-Msg-Id') || undefined };
+  }
+
   async headAt(seq: number): Promise<MessageHead> {
     const message = await this.rawMessage(seq);
     return headOf(seq, message.header);
@@ -56,7 +62,7 @@ export class NatsReader {
     return this.lastOnSubject(this.ctx.eventSubjects);
   }
 
-  private async get(query: { seq: number } | { last_by_subj: string }): Promise<StoredMsg | null> {
+  private async get(query: { seq: number } | { last_by_subj: string } | { next_by_subj: string; seq: number }): Promise<StoredMsg | null> {
     try {
       return await this.ctx.retry('read from the JetStream stream', () =>
         this.ctx.jsm().then((jsm) => jsm.streams.getMessage(this.ctx.stream, query)).catch(nullOnNotFound),
