@@ -63,7 +63,7 @@ export async function startNatsCluster(options: ClusterOptions = {}): Promise<Na
       `listen: 127.0.0.1:${spec.port}`,
       options.maxPayload === undefined ? '' : `max_payload: ${options.maxPayload}`,
       `jetstream { store_dir: "${join(dir, 'store')}", max_memory_store: 256MB, max_file_store: 2GB }`,
-      `cluster { name: eventfold_test, listen: 127.0.0.1:${spec.clusterPort}, routes: [${routes.join(', ')}] }`,
+      size === 1 ? '' : `cluster { name: eventfold_test, listen: 127.0.0.1:${spec.clusterPort}, routes: [${routes.join(', ')}] }`,
     ].join('\n');
     const configFile = join(dir, 'nats.conf');
     writeFileSync(configFile, config);
