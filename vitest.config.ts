@@ -7,7 +7,7 @@ export default defineConfig({
   resolve: {
     // The examples import the package by name, as an application would; point it at the source.
     alias: [
-      { find: /^eventfold\/(testing|sqlite|postgres)$/, replacement: src('$1/index.ts') },
+      { find: /^eventfold\/(testing|sqlite|postgres|nats)$/, replacement: src('$1/index.ts') },
       { find: /^eventfold$/, replacement: src('index.ts') },
     ],
   },
