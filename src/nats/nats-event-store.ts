@@ -91,6 +91,14 @@ export class NatsEventStore implements EventStore {
   private maxMessageBytes: number | undefined;
   /** The highest stream sequence seen (acks, refusals, reads): what 'stream' mode expects first. */
   private streamHead = 0;
+  /**
+   * Every message in `(contiguousSince, streamHead]` was acknowledged to this store, so a
+   * remembered last message of a stream with a sequence in `[contiguousSince, streamHead]` is
+   * still that stream's last at `streamHead`: 'stream' mode can expect `streamHead` without a read.
+   */
+  private contiguousSince = 0;
+  /** 'stream' mode: this store's appends go one at a time (the server admits one per sequence anyway). */
+  private serial: Promise<unknown> = Promise.resolve();
   private readonly expectedSequence: NatsExpectedSequence;
   private closed = false;
 
@@ -238,6 +246,14 @@ export class NatsEventStore implements EventStore {
     const limit = await this.ready();
     const subject = this.subjectOf(streamId);
     const eventIds = append.events.map(() => newId());
+    if (this.expectedSequence === 'subject') return this.appendLoop(append, subject, eventIds, limit);
+    const turn = this.serial.then(() => this.appendLoop(append, subject, eventIds, limit));
+    this.serial = turn.catch(() => undefined);
+    return turn;
+  }
+
+  private async appendLoop(append: PreparedAppend, subject: string, eventIds: string[], limit: number): Promise<AppendResult> {
+    const { streamId, expectedVersion } = append;
     // Where the stream ends now, as far as we know: version and the sequence of its last message.
     let base = await this.startingPoint(append);
     for (let conflicts = 0; ; conflicts++) {
@@ -264,7 +280,7 @@ export class NatsEventStore implements EventStore {
       const expect = checkStream ? { lastSequence: base.head! } : { lastSubjectSequence: base.seq };
       const outcome = await this.publish(subject, payload, eventIds[0]!, expect, base.seq, version, append.events.length);
       if ('ack' in outcome) {
-        this.streamHead = Math.max(this.streamHead, outcome.ack.seq);
+        this.observe(outcome.ack.seq, true);
         if (outcome.ack.duplicate) return this.fromStoredMessage(streamId, outcome.ack.seq);
         this.remember(streamId, version, outcome.ack.seq);
         const firstPosition = outcome.ack.seq * POSITION_STRIDE;
@@ -279,8 +295,10 @@ export class NatsEventStore implements EventStore {
       }
       let actual: Base;
       if (checkStream) {
-        this.streamHead = Math.max(this.streamHead, outcome.lastSeq);
-        // Another append somewhere in the stream: a conflict only if it was on this stream.
+        // Another append somewhere in the stream: a conflict only if it was on this stream. The
+        // refusal may name a message still being replicated: read once it is stored.
+        this.observe(outcome.lastSeq, false);
+        await this.reader.waitStored(outcome.lastSeq);
         actual = await this.reread(append, false);
         if (actual.seq === base.seq) {
           base = actual;
@@ -308,7 +326,7 @@ export class NatsEventStore implements EventStore {
     const before = this.streamHead;
     const last = await this.lastOf(append.streamId);
     const current = last === undefined ? { version: 0, seq: 0, head: before } : { version: last.version, seq: last.seq, head: Math.max(before, last.seq) };
-    this.streamHead = Math.max(this.streamHead, current.seq);
+    this.observe(current.seq, false);
     if (check && append.expectedVersion !== 'any') checkExpectedVersion(append.streamId, append.expectedVersion, current.version);
     return current;
   }
@@ -323,7 +341,8 @@ export class NatsEventStore implements EventStore {
       (typeof expectedVersion === 'number' ? known.version === expectedVersion : known.version > 0);
     if (usable) {
       // In 'stream' mode a remembered message is a usable base only if it is the stream's head.
-      return known.seq === this.streamHead ? { ...known, head: known.seq } : { ...known };
+      const stillLast = this.streamHead > 0 && known.seq >= this.contiguousSince && known.seq <= this.streamHead;
+      return stillLast ? { ...known, head: this.streamHead } : { ...known };
     }
     // A read here only picks the sequence to expect: the server still checks it at publish time.
     return this.reread(append);
@@ -390,6 +409,17 @@ export class NatsEventStore implements EventStore {
 
   private messageAt(seq: number): Promise<MessageHead> {
     return this.reader.headAt(seq);
+  }
+
+  /** Moves the known stream head; `acknowledged`: the message at `seq` was this store's own. */
+  private observe(seq: number, acknowledged: boolean): void {
+    if (seq <= this.streamHead) return;
+    if (acknowledged && seq === this.streamHead + 1) {
+      this.streamHead = seq;
+      return;
+    }
+    this.streamHead = seq;
+    this.contiguousSince = acknowledged ? seq : seq + 1;
   }
 
   private remember(streamId: string, version: number, seq: number): void {

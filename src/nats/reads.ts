@@ -46,6 +46,14 @@ export class NatsReader {
     return message === null ? undefined : { seq: message.seq, msgId: message.header?.get('Nats-Msg-Id') || undefined };
   }
 
+  /** Resolves once the message at `seq` can be read (a refusal may name one still being replicated). */
+  async waitStored(seq: number): Promise<void> {
+    for (let attempt = 0; (await this.get({ seq })) === null; attempt++) {
+      if (attempt > 200) throw new Error(`JetStream message ${seq} of stream '${this.ctx.stream}' did not appear`);
+      await new Promise((resolve) => setTimeout(resolve, Math.min(50, 2 ** attempt)));
+    }
+  }
+
   async headAt(seq: number): Promise<MessageHead> {
     const message = await this.rawMessage(seq);
     return headOf(seq, message.header);
