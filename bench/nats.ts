@@ -29,7 +29,7 @@ import { collectGarbage, formatNumber, median, printTable, type Row } from './su
 const APPENDS = Number(process.env.BENCH_NATS_APPENDS ?? 2000);
 const REHYDRATE_EVENTS = Number(process.env.BENCH_NATS_REHYDRATE ?? 100_000);
 const PROJECTION_EVENTS = Number(process.env.BENCH_NATS_PROJECTION ?? 100_000);
-const ROUNDS = 3;
+const ROUNDS = Number(process.env.BENCH_NATS_ROUNDS ?? 5);
 
 type BenchEvent = Event<'Deposited', { amount: number }> | Event<'Withdrawn', { amount: number }>;
 const event = (n: number) => ({ type: 'Deposited', data: { amount: n % 100, note: 'bench' } });
@@ -40,8 +40,8 @@ const fresh = (tag: string) => ({ stream: `BENCH_${tag}_${++streamCounter}`, sub
 // ------------------------------------------------------------------ appends
 
 /** eventfold: `workers` writers, each on its own stream, each append with its exact expected version. */
-async function libraryAppends(options: NatsEventStoreOptions, workers: number): Promise<number> {
-  const store = await NatsEventStore.create(options);
+async function libraryAppends(nc: NatsConnection, options: NatsEventStoreOptions, workers: number): Promise<number> {
+  const store = await NatsEventStore.create({ ...options, connection: nc, servers: undefined } as NatsEventStoreOptions);
   try {
     const perWorker = Math.ceil(APPENDS / workers);
     collectGarbage();
@@ -103,7 +103,7 @@ async function rawAppends(nc: NatsConnection, options: NatsEventStoreOptions, wo
 }
 
 async function appendRows(label: string, servers: string[], replicas: number): Promise<Row[]> {
-  const nc = await connect({ servers });
+  const nc = await connect({ servers, noAsyncTraces: true });
   const rows: Row[] = [];
   try {
     for (const workers of [1, 16]) {
@@ -111,8 +111,16 @@ async function appendRows(label: string, servers: string[], replicas: number): P
       const raw: number[] = [];
       for (let round = 0; round < ROUNDS; round++) {
         const base = { servers, replicas, storage: 'file' as const };
-        raw.push(await rawAppends(nc, { ...base, ...fresh('raw') }, workers, replicas > 1 ? 'stream' : 'subject'));
-        lib.push(await libraryAppends({ ...base, ...fresh('lib') }, workers));
+        // Alternate which side goes first, so neither always meets a server still flushing the other's writes.
+        const runRaw = async () => raw.push(await rawAppends(nc, { ...base, ...fresh('raw') }, workers, replicas > 1 ? 'stream' : 'subject'));
+        const runLib = async () => lib.push(await libraryAppends(nc, { ...base, ...fresh('lib') }, workers));
+        if (round % 2 === 0) {
+          await runRaw();
+          await runLib();
+        } else {
+          await runLib();
+          await runRaw();
+        }
       }
       const l = median(lib);
       const r = median(raw);

@@ -143,6 +143,8 @@ export class NatsEventStore implements EventStore {
       servers,
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,
+      // Async stack traces cost an Error object per request; the store's errors name the call.
+      noAsyncTraces: true,
       ...options.connectionOptions,
     });
     try {
