@@ -76,9 +76,17 @@ interface Payload {
 }
 
 /** The frozen events of one message, in version order. */
+let lastMs = Number.NaN;
+let lastDate = frozenDate(0);
+
 export function decodeEvents(seq: number, data: Uint8Array): RecordedEvent[] {
   const payload = JSON.parse(decoder.decode(data)) as Payload;
-  const recordedAt = frozenDate(payload.t);
+  // Messages of one busy millisecond share one (immutable) Date.
+  if (payload.t !== lastMs) {
+    lastMs = payload.t;
+    lastDate = frozenDate(payload.t);
+  }
+  const recordedAt = lastDate;
   const out = new Array<RecordedEvent>(payload.e.length);
   const base = seq * POSITION_STRIDE;
   for (let i = 0; i < payload.e.length; i++) {

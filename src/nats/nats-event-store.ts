@@ -129,6 +129,7 @@ export class NatsEventStore implements EventStore {
       retry: (what, attempt) => this.retry(what, attempt),
       assertOpen: () => this.assertOpen(),
       lastOf: (streamId) => this.lastOf(streamId),
+      subjectOf: (streamId) => this.subjectOf(streamId),
       headOf: (seq) => this.messageAt(seq),
     });
   }
