@@ -39,25 +39,24 @@ const fresh = (tag: string) => ({ stream: `BENCH_${tag}_${++streamCounter}`, sub
 
 // ------------------------------------------------------------------ appends
 
+/** Runs `count` appends per worker and returns the elapsed ms; state carries over between calls. */
+type AppendSide = (count: number) => Promise<number>;
+
 /** eventfold: `workers` writers, each on its own stream, each append with its exact expected version. */
-async function libraryAppends(nc: NatsConnection, options: NatsEventStoreOptions, workers: number): Promise<number> {
+async function librarySide(nc: NatsConnection, options: NatsEventStoreOptions, workers: number): Promise<AppendSide> {
   const store = await NatsEventStore.create({ ...options, connection: nc, servers: undefined } as NatsEventStoreOptions);
-  try {
-    const perWorker = Math.ceil(APPENDS / workers);
-    collectGarbage();
+  const versions = new Array<number>(workers).fill(0);
+  return async (count) => {
     const start = performance.now();
     await Promise.all(
-      Array.from({ length: workers }, async (_, w) => {
-        let version = 0;
-        for (let i = 0; i < perWorker; i++) {
-          version = (await store.append(`w-${w}`, [event(i)], { expectedVersion: version })).version;
+      versions.map(async (_, w) => {
+        for (let i = 0; i < count; i++) {
+          versions[w] = (await store.append(`w-${w}`, [event(i)], { expectedVersion: versions[w]! })).version;
         }
       }),
     );
-    return (perWorker * workers) / ((performance.now() - start) / 1000);
-  } finally {
-    await store.close();
-  }
+    return performance.now() - start;
+  };
 }
 
 /**
@@ -65,41 +64,44 @@ async function libraryAppends(nc: NatsConnection, options: NatsEventStoreOptions
  * header the store would use (`lastSubjectSequence`, or for replicated streams `lastSequence`),
  * retried with the server's actual sequence when refused, each awaiting its ack.
  */
-async function rawAppends(nc: NatsConnection, options: NatsEventStoreOptions, workers: number, mode: 'subject' | 'stream'): Promise<number> {
+async function rawSide(nc: NatsConnection, options: NatsEventStoreOptions, workers: number, mode: 'subject' | 'stream'): Promise<AppendSide> {
   const setup = await NatsEventStore.create({ ...options, connection: nc, servers: undefined } as NatsEventStoreOptions);
   await setup.close();
   const js: JetStreamClient = jetstream(nc);
   const prefix = options.subjectPrefix!;
-  const perWorker = Math.ceil(APPENDS / workers);
+  const lasts = new Array<number>(workers).fill(0);
+  const versions = new Array<number>(workers).fill(0);
   let head = 0;
-  collectGarbage();
-  const start = performance.now();
-  await Promise.all(
-    Array.from({ length: workers }, async (_, w) => {
-      let last = 0;
-      for (let i = 0; i < perWorker; i++) {
-        const payload = encodePayload(`w-${w}`, i + 1, Date.now(), prepareEvents(`w-${w}`, [event(i)]), [crypto.randomUUID()]);
-        const h = headers();
-        h.set(VERSION_HEADER, String(i + 1));
-        h.set(COUNT_HEADER, '1');
-        h.set(PREV_HEADER, String(last));
-        for (;;) {
-          const expect = mode === 'stream' && last > 0 ? { lastSequence: Math.max(head, last) } : { lastSubjectSequence: last };
-          try {
-            const ack = await js.publish(`${prefix}.s.w-${w}`, payload, { expect, headers: h, msgID: crypto.randomUUID() });
-            last = ack.seq;
-            head = Math.max(head, ack.seq);
-            break;
-          } catch (error) {
-            const match = error instanceof JetStreamApiError ? /wrong last sequence: (\d+)/.exec(error.message) : null;
-            if (match === null || mode !== 'stream') throw error;
-            head = Math.max(head, Number(match[1]));
+  return async (count) => {
+    const start = performance.now();
+    await Promise.all(
+      lasts.map(async (_, w) => {
+        for (let i = 0; i < count; i++) {
+          const version = ++versions[w]!;
+          const payload = encodePayload(`w-${w}`, version, Date.now(), prepareEvents(`w-${w}`, [event(i)]), [crypto.randomUUID()]);
+          const h = headers();
+          h.set(VERSION_HEADER, String(version));
+          h.set(COUNT_HEADER, '1');
+          h.set(PREV_HEADER, String(lasts[w]));
+          for (;;) {
+            const last = lasts[w]!;
+            const expect = mode === 'stream' && last > 0 ? { lastSequence: Math.max(head, last) } : { lastSubjectSequence: last };
+            try {
+              const ack = await js.publish(`${prefix}.s.w-${w}`, payload, { expect, headers: h, msgID: crypto.randomUUID() });
+              lasts[w] = ack.seq;
+              head = Math.max(head, ack.seq);
+              break;
+            } catch (error) {
+              const match = error instanceof JetStreamApiError ? /wrong last sequence: (\d+)/.exec(error.message) : null;
+              if (match === null || mode !== 'stream') throw error;
+              head = Math.max(head, Number(match[1]));
+            }
           }
         }
-      }
-    }),
-  );
-  return (perWorker * workers) / ((performance.now() - start) / 1000);
+      }),
+    );
+    return performance.now() - start;
+  };
 }
 
 async function appendRows(label: string, servers: string[], replicas: number): Promise<Row[]> {
@@ -107,23 +109,27 @@ async function appendRows(label: string, servers: string[], replicas: number): P
   const rows: Row[] = [];
   try {
     for (const workers of [1, 16]) {
-      const lib: number[] = [];
-      const raw: number[] = [];
-      for (let round = 0; round < ROUNDS; round++) {
-        const base = { servers, replicas, storage: 'file' as const };
-        // Alternate which side goes first, so neither always meets a server still flushing the other's writes.
-        const runRaw = async () => raw.push(await rawAppends(nc, { ...base, ...fresh('raw') }, workers, replicas > 1 ? 'stream' : 'subject'));
-        const runLib = async () => lib.push(await libraryAppends(nc, { ...base, ...fresh('lib') }, workers));
-        if (round % 2 === 0) {
-          await runRaw();
-          await runLib();
+      const base = { servers, replicas, storage: 'file' as const };
+      const lib = await librarySide(nc, { ...base, ...fresh('lib') }, workers);
+      const raw = await rawSide(nc, { ...base, ...fresh('raw') }, workers, replicas > 1 ? 'stream' : 'subject');
+      // Warm both, then alternate short chunks so both sides meet the same machine load.
+      await lib(20);
+      await raw(20);
+      const chunk = Math.max(1, Math.round(APPENDS / workers / 10));
+      let libMs = 0;
+      let rawMs = 0;
+      for (let i = 0; i < ROUNDS * 2; i++) {
+        if (i % 2 === 0) {
+          libMs += await lib(chunk);
+          rawMs += await raw(chunk);
         } else {
-          await runLib();
-          await runRaw();
+          rawMs += await raw(chunk);
+          libMs += await lib(chunk);
         }
       }
-      const l = median(lib);
-      const r = median(raw);
+      const total = chunk * workers * ROUNDS * 2;
+      const l = total / (libMs / 1000);
+      const r = total / (rawMs / 1000);
       rows.push({
         workload: `append 1 event, expected version, ${label}, concurrency ${workers} (appends/s)`,
         eventfold: formatNumber(l),
