@@ -7,6 +7,7 @@ import {
 import { StreamNotFoundError } from '../errors.js';
 import type { RecordedEvent } from '../events/types.js';
 import type { ReadAllOptions, ReadStreamOptions } from '../store/event-store.js';
+import { matchesFilter } from '../store/read-filter.js';
 import { resolveLogRange, resolveStreamRange } from '../store/store-input.js';
 import { NatsStreamMissingError } from './errors.js';
 import { decodeEvents, firstVersionOf, headOf, POSITION_STRIDE, type MessageHead } from './codec.js';
@@ -165,7 +166,7 @@ export class NatsReader {
 
   async *logPages(options: ReadAllOptions | undefined): AsyncGenerator<readonly RecordedEvent[]> {
     this.ctx.assertOpen();
-    const { fromPosition, limit } = resolveLogRange(options);
+    const { fromPosition, limit, filter } = resolveLogRange(options);
     if (limit === 0) return;
     const last = await this.lastEventMessage();
     if (last === undefined) return;
@@ -178,6 +179,8 @@ export class NatsReader {
         const events = decodeEvents(message.seq, message.data);
         for (const event of events) {
           if (event.position < fromPosition) continue;
+          // Filters are applied here: a category is part of a subject token, not a whole token.
+          if (filter !== undefined && !matchesFilter(event, filter)) continue;
           if (remaining <= 0) break;
           page.push(event);
           remaining--;
