@@ -354,10 +354,14 @@ try {
     await nc.close();
   }
   const rows: Row[] = [];
-  rows.push(...(await appendRows('single node', single.servers, 1)));
-  rows.push(...(await appendRows('3-node cluster R3', cluster.servers, 3)));
-  rows.push(await rehydrateRow(single.servers));
-  rows.push(await projectionRow(single.servers));
+  // BENCH_NATS_PARTS=appends,rehydrate,projection runs a subset.
+  const parts = (process.env.BENCH_NATS_PARTS ?? 'appends,rehydrate,projection').split(',');
+  if (parts.includes('appends')) {
+    rows.push(...(await appendRows('single node', single.servers, 1)));
+    rows.push(...(await appendRows('3-node cluster R3', cluster.servers, 3)));
+  }
+  if (parts.includes('rehydrate')) rows.push(await rehydrateRow(single.servers));
+  if (parts.includes('projection')) rows.push(await projectionRow(single.servers));
   printTable(`NATS JetStream (nats-server ${process.env.NATS_SERVER_VERSION ?? '2.9'}, file storage; medians of ${ROUNDS} rounds)`, rows);
 } finally {
   await single?.stop();

@@ -7,3 +7,4 @@ export { NatsUniqueValues, type NatsUniqueValuesOptions } from './unique-values.
 export { natsWakeUps } from './wake-ups.js';
 export { decodeStreamToken, encodeStreamToken, encodeToken } from './subjects.js';
 export { POSITION_STRIDE } from './codec.js';
+export { NatsBroker, type NatsBrokerOptions } from './nats-broker.js';

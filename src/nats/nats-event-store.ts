@@ -1,6 +1,6 @@
-import { connect, headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node';
-import { jetstream, jetstreamManager, JetStreamApiError, type JetStreamClient, type JetStreamManager, type PubAck } from '@nats-io/jetstream';
-import { BatchTooLargeError, CapabilityNotSupportedError, ConcurrencyError, InvalidArgumentError, StoreClosedError } from '../errors.js';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { CapabilityNotSupportedError, ConcurrencyError, InvalidArgumentError, StoreClosedError } from '../errors.js';
 import { newId } from '../events/ids.js';
 import { frozenDate } from '../events/frozen-date.js';
 import type { AnyEvent, RecordedEvent } from '../events/types.js';
@@ -19,15 +19,14 @@ import { PagedEventStream, type EventStream } from '../store/event-stream.js';
 import { checkExpectedVersion } from '../store/expected-version.js';
 import { prepareAppend, prepareAppendMany, recordEvents, resolveLimits, type PreparedAppend } from '../store/store-input.js';
 import {
-  COUNT_HEADER,
   decodeEvents,
   encodePayload,
   POSITION_STRIDE,
-  PREV_HEADER,
-  VERSION_HEADER,
   type MessageHead,
 } from './codec.js';
 import { NatsStreamMissingError } from './errors.js';
+import { KnownHeads, type Base } from './known-heads.js';
+import { assertFitsOneMessage, publishAppend, type PublishExpectation, type PublishOutcome } from './publish.js';
 import {
   assertConnectionSource,
   DUPLICATE_WINDOW_MS,
@@ -45,17 +44,7 @@ import { retryTransient } from './transient.js';
 /** NATS JetStream 2.9 has no atomic publish across subjects: see `appendMany`. */
 export const NATS_CAPABILITIES: EventStoreCapabilities = Object.freeze({ atomicMultiStreamAppend: false });
 
-/** Room kept in a message for headers and the payload's frame, beyond the events' JSON. */
-const HEADER_ALLOWANCE = 512;
-const WRONG_LAST_SEQUENCE = 10071;
-const VERSION_CACHE_SIZE = 10_000;
 
-/** Where an append starts: the stream's version and last message; `head` see `reread`. */
-interface Base {
-  readonly version: number;
-  readonly seq: number;
-  readonly head?: number;
-}
 
 /**
  * The `EventStore` port on a NATS JetStream stream (nats-server 2.9 or later, one node or a
@@ -85,18 +74,9 @@ export class NatsEventStore implements EventStore {
   private readonly retryWindowMs: number;
   private readonly logger: Logger;
   private readonly reader: NatsReader;
-  /** Facts learned from acks and reads: the message at `seq` ends the stream at `version`. */
-  private readonly known = new Map<string, { version: number; seq: number }>();
+  private readonly heads = new KnownHeads();
   private manager: JetStreamManager | undefined;
   private maxMessageBytes: number | undefined;
-  /** The highest stream sequence seen (acks, refusals, reads): what 'stream' mode expects first. */
-  private streamHead = 0;
-  /**
-   * Every message in `(contiguousSince, streamHead]` was acknowledged to this store, so a
-   * remembered last message of a stream with a sequence in `[contiguousSince, streamHead]` is
-   * still that stream's last at `streamHead`: 'stream' mode can expect `streamHead` without a read.
-   */
-  private contiguousSince = 0;
   /** 'stream' mode: this store's appends go one at a time (the server admits one per sequence anyway). */
   private serial: Promise<unknown> = Promise.resolve();
   private readonly expectedSequence: NatsExpectedSequence;
@@ -262,16 +242,7 @@ export class NatsEventStore implements EventStore {
     for (let conflicts = 0; ; conflicts++) {
       const recordedAt = Date.now();
       const payload = encodePayload(streamId, base.version + 1, recordedAt, append.events, eventIds);
-      const bytes = Buffer.byteLength(payload, 'utf8') + HEADER_ALLOWANCE + subject.length;
-      if (bytes > limit) {
-        throw new BatchTooLargeError(
-          `Append to stream '${streamId}' takes about ${bytes} bytes as one message; the stream and server accept at most ` +
-            `${limit}. An append is one JetStream message (that is what makes it atomic): split it into smaller appends, ` +
-            `or raise the server's max_payload. Nothing was written.`,
-          limit,
-          bytes,
-        );
-      }
+      assertFitsOneMessage(streamId, subject, payload, limit);
       const version = base.version + append.events.length;
       // The sequence the server must find: the subject's last (exact on one server, and for a
       // new stream everywhere) or, in 'stream' mode, the whole stream's last.
@@ -283,9 +254,9 @@ export class NatsEventStore implements EventStore {
       const expect = checkStream ? { lastSequence: base.head! } : { lastSubjectSequence: base.seq };
       const outcome = await this.publish(subject, payload, eventIds[0]!, expect, base.seq, version, append.events.length);
       if ('ack' in outcome) {
-        this.observe(outcome.ack.seq, true);
+        this.heads.observe(outcome.ack.seq, true);
         if (outcome.ack.duplicate) return this.fromStoredMessage(streamId, outcome.ack.seq);
-        this.remember(streamId, version, outcome.ack.seq);
+        this.heads.remember(streamId, version, outcome.ack.seq);
         const firstPosition = outcome.ack.seq * POSITION_STRIDE;
         const events = recordEvents(append, base.version + 1, (i) => firstPosition + i, frozenDate(recordedAt), eventIds);
         return Object.freeze({ streamId, version, position: firstPosition + events.length - 1, events: Object.freeze(events) });
@@ -300,7 +271,7 @@ export class NatsEventStore implements EventStore {
       if (checkStream) {
         // Another append somewhere in the stream: a conflict only if it was on this stream. The
         // refusal may name a message still being replicated: read once it is stored.
-        this.observe(outcome.lastSeq, false);
+        this.heads.observe(outcome.lastSeq, false);
         await this.reader.waitStored(outcome.lastSeq);
         actual = await this.reread(append, false);
         if (actual.seq === base.seq) {
@@ -326,10 +297,10 @@ export class NatsEventStore implements EventStore {
    * before the read (or the message itself, if later).
    */
   private async reread(append: PreparedAppend, check = true): Promise<Base> {
-    const before = this.streamHead;
+    const before = this.heads.streamHead;
     const last = await this.lastOf(append.streamId);
     const current = last === undefined ? { version: 0, seq: 0, head: before } : { version: last.version, seq: last.seq, head: Math.max(before, last.seq) };
-    this.observe(current.seq, false);
+    this.heads.observe(current.seq, false);
     if (check && append.expectedVersion !== 'any') checkExpectedVersion(append.streamId, append.expectedVersion, current.version);
     return current;
   }
@@ -338,52 +309,43 @@ export class NatsEventStore implements EventStore {
   private async startingPoint(append: PreparedAppend): Promise<Base> {
     const { streamId, expectedVersion } = append;
     if (expectedVersion === 'no-stream' || expectedVersion === 0) return { version: 0, seq: 0 };
-    const known = this.known.get(streamId);
+    const known = this.heads.get(streamId);
     const usable =
       known !== undefined &&
       (typeof expectedVersion === 'number' ? known.version === expectedVersion : known.version > 0);
     if (usable) {
       // In 'stream' mode a remembered message is a usable base only if it is the stream's head.
-      const stillLast = this.streamHead > 0 && known.seq >= this.contiguousSince && known.seq <= this.streamHead;
-      return stillLast ? { ...known, head: this.streamHead } : { ...known };
+      return this.heads.base(known);
     }
     // A read here only picks the sequence to expect: the server still checks it at publish time.
     return this.reread(append);
   }
 
-  private async publish(
+  private publish(
     subject: string,
     payload: string,
     msgId: string,
-    expect: { lastSubjectSequence: number } | { lastSequence: number },
+    expect: PublishExpectation,
     prevSeq: number,
     version: number,
     count: number,
-  ): Promise<{ ack: PubAck } | { lastSeq: number; ambiguous: boolean }> {
-    const h = natsHeaders();
-    h.set(VERSION_HEADER, String(version));
-    h.set(COUNT_HEADER, String(count));
-    h.set(PREV_HEADER, String(prevSeq));
-    let attempts = 0;
-    try {
-      const ack = await this.retry(`append to '${subject}'`, () => {
-        attempts++;
-        return this.js.publish(subject, payload, { msgID: msgId, expect, headers: h, timeout: this.publishTimeoutMs });
-      });
-      return { ack };
-    } catch (error) {
-      if (error instanceof JetStreamApiError && error.code === WRONG_LAST_SEQUENCE) {
-        const match = /wrong last sequence: (\d+)/.exec(error.message);
-        if (match !== null) return { lastSeq: Number(match[1]), ambiguous: attempts > 1 };
-      }
-      throw error;
-    }
+  ): Promise<PublishOutcome> {
+    return publishAppend(this.js, (what, attempt) => this.retry(what, attempt), this.publishTimeoutMs, {
+      subject,
+      payload,
+      msgId,
+      expect,
+      prevSeq,
+      version,
+      count,
+    });
   }
+
 
   private async versionAtSequence(streamId: string, seq: number): Promise<Base> {
     if (seq === 0) return { version: 0, seq: 0 };
     const head = await this.messageAt(seq);
-    this.remember(streamId, head.version, seq);
+    this.heads.remember(streamId, head.version, seq);
     return { version: head.version, seq };
   }
 
@@ -392,7 +354,7 @@ export class NatsEventStore implements EventStore {
     const message = await this.reader.rawMessage(seq);
     const events = decodeEvents(seq, message.data);
     const version = events[events.length - 1]!.version;
-    this.remember(streamId, version, seq);
+    this.heads.remember(streamId, version, seq);
     return Object.freeze({ streamId, version, position: events[events.length - 1]!.position, events: Object.freeze(events) });
   }
 
@@ -406,34 +368,12 @@ export class NatsEventStore implements EventStore {
   private async lastOf(streamId: string): Promise<MessageHead | undefined> {
     const subject = this.subjectOf(streamId);
     const last = await this.reader.lastOnSubject(subject);
-    if (last !== undefined) this.remember(streamId, last.version, last.seq);
+    if (last !== undefined) this.heads.remember(streamId, last.version, last.seq);
     return last;
   }
 
   private messageAt(seq: number): Promise<MessageHead> {
     return this.reader.headAt(seq);
-  }
-
-  /** Moves the known stream head; `acknowledged`: the message at `seq` was this store's own. */
-  private observe(seq: number, acknowledged: boolean): void {
-    if (seq <= this.streamHead) return;
-    if (acknowledged && seq === this.streamHead + 1) {
-      this.streamHead = seq;
-      return;
-    }
-    this.streamHead = seq;
-    this.contiguousSince = acknowledged ? seq : seq + 1;
-  }
-
-  private remember(streamId: string, version: number, seq: number): void {
-    const known = this.known.get(streamId);
-    if (known !== undefined && known.seq >= seq) return;
-    this.known.delete(streamId);
-    this.known.set(streamId, { version, seq });
-    if (this.known.size > VERSION_CACHE_SIZE) {
-      const oldest = this.known.keys().next();
-      if (oldest.done !== true) this.known.delete(oldest.value);
-    }
   }
 
   private async jsm(): Promise<JetStreamManager> {
