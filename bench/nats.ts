@@ -257,11 +257,17 @@ function accountsProjection() {
   });
 }
 
+const upserts = new WeakMap<SqliteProjectionContext['db'], { run(streamId: string, amount: number): unknown }>();
 function upsert(db: SqliteProjectionContext['db'], streamId: string, amount: number): void {
-  db.prepare(
-    `INSERT INTO accounts (stream_id, balance, events) VALUES (?, ?, 1)
-     ON CONFLICT (stream_id) DO UPDATE SET balance = balance + excluded.balance, events = events + 1`,
-  ).run(streamId, amount);
+  let statement = upserts.get(db);
+  if (statement === undefined) {
+    statement = db.prepare<[string, number]>(
+      `INSERT INTO accounts (stream_id, balance, events) VALUES (?, ?, 1)
+       ON CONFLICT (stream_id) DO UPDATE SET balance = balance + excluded.balance, events = events + 1`,
+    );
+    upserts.set(db, statement);
+  }
+  statement.run(streamId, amount);
 }
 
 async function projectionRow(servers: string[]): Promise<Row> {
@@ -342,6 +348,12 @@ async function projectionRow(servers: string[]): Promise<Row> {
 
 let single: NatsCluster | undefined;
 let cluster: NatsCluster | undefined;
+// Interrupted: stop the nodes this bench started before leaving.
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    void Promise.all([single?.stop(), cluster?.stop()]).finally(() => process.exit(130));
+  });
+}
 try {
   single = await startNatsCluster({ size: 1 });
   cluster = await startNatsCluster({ size: 3 });
