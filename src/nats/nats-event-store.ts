@@ -106,6 +106,7 @@ export class NatsEventStore implements EventStore {
       stream: this.options.stream,
       eventSubjects: this.options.eventSubjects,
       pageSize: this.pageSize,
+      logger: this.logger,
       retry: (what, attempt) => this.retry(what, attempt),
       assertOpen: () => this.assertOpen(),
       lastOf: (streamId) => this.lastOf(streamId),

@@ -4,7 +4,9 @@ import {
   JetStreamApiError,
   type ConsumerMessages, type JetStreamClient,
   type JetStreamManager, type JsMsg, type StoredMsg } from '@nats-io/jetstream';
-import { StreamNotFoundError } from '../errors.js';
+import { StoreUnavailableError, StreamNotFoundError } from '../errors.js';
+import type { Logger } from '../logging.js';
+import { describe, isTransient } from './transient.js';
 import type { RecordedEvent } from '../events/types.js';
 import type { ReadAllOptions, ReadStreamOptions } from '../store/event-store.js';
 import { matchesFilter } from '../store/read-filter.js';
@@ -18,6 +20,7 @@ export interface ReaderContext {
   readonly stream: string;
   readonly eventSubjects: string;
   readonly pageSize: number;
+  readonly logger: Logger;
   retry<T>(what: string, attempt: () => Promise<T>): Promise<T>;
   assertOpen(): void;
   lastOf(streamId: string): Promise<MessageHead | undefined>;
@@ -198,6 +201,7 @@ export class NatsReader {
    */
   private async *orderedRun(filter: string, startSeq: number, endSeq: number): AsyncGenerator<JsMsg[]> {
     let nextSeq = startSeq;
+    let setbacks = 0;
     while (nextSeq <= endSeq) {
       this.ctx.assertOpen();
       const consumer = await this.ctx.retry('open a JetStream reader', () =>
@@ -211,26 +215,48 @@ export class NatsReader {
       try {
         while (nextSeq <= endSeq) {
           this.ctx.assertOpen();
-          batch = await consumer.fetch({ max_messages: this.ctx.pageSize, expires: 5_000 });
           const page: JsMsg[] = [];
           let done = false;
-          for await (const message of batch) {
-            if (message.seq > endSeq) {
-              done = true;
-              break;
+          try {
+            batch = await consumer.fetch({ max_messages: this.ctx.pageSize, expires: 5_000 });
+            for await (const message of batch) {
+              if (message.seq > endSeq) {
+                done = true;
+                break;
+              }
+              page.push(message);
+              if (message.seq === endSeq || message.info.pending === 0) {
+                done = true;
+                break;
+              }
             }
-            page.push(message);
-            nextSeq = message.seq + 1;
-            if (message.seq === endSeq || message.info.pending === 0) {
-              done = true;
-              break;
-            }
+          } catch (error) {
+            // A lost connection or leader mid-read: start again after the last message handed out.
+            if (!isTransient(error) && !(error instanceof Error && /heartbeat|consumer deleted|reset/i.test(error.message))) throw error;
+            this.ctx.logger.warn('NATS: a read was interrupted; resuming', { error: describe(error), nextSeq });
+            page.length = 0;
+            done = false;
+          } finally {
+            batch?.stop();
+            batch = undefined;
           }
-          batch.stop();
-          batch = undefined;
-          if (page.length > 0) yield page;
+          if (page.length > 0) {
+            setbacks = 0;
+            yield page;
+            nextSeq = page[page.length - 1]!.seq + 1;
+          }
           if (done) return;
-          if (page.length === 0) break; // nothing came in time: open a fresh consumer from nextSeq
+          if (page.length === 0) {
+            // Nothing came in time though the messages exist: a fresh consumer, a bounded number of times.
+            if (++setbacks > 12) {
+              throw new StoreUnavailableError(
+                `Could not read JetStream stream '${this.ctx.stream}' from sequence ${nextSeq}: no messages arrived. ` +
+                  `Check that the servers are up and the stream has a leader, then retry.`,
+              );
+            }
+            await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 50 * 2 ** setbacks)));
+            break;
+          }
         }
       } finally {
         batch?.stop();
@@ -238,6 +264,7 @@ export class NatsReader {
       }
     }
   }
+
 }
 
 function clip(events: RecordedEvent[], low: number, high: number, remaining: number): RecordedEvent[] {
