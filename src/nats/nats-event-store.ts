@@ -99,6 +99,13 @@ export class NatsEventStore implements EventStore {
       throw new InvalidArgumentError(`expectedSequence must be 'subject' or 'stream', got ${String(mode)}.`);
     }
     this.expectedSequence = mode;
+    if (mode === 'subject' && this.options.replicas > 1) {
+      this.logger.warn(
+        "NATS: expectedSequence 'subject' on a replicated stream: nats-server 2.9 clusters check it before RAFT, " +
+          "so concurrent appends to one stream can all be accepted. Use 'stream' unless the servers are newer.",
+        { stream: this.options.stream, replicas: this.options.replicas },
+      );
+    }
     this.js = jetstream(connection, { timeout: this.publishTimeoutMs });
     this.reader = new NatsReader({
       js: this.js,
