@@ -23,7 +23,7 @@ afterAll(() => db.cleanup());
 interface Setup {
   readonly store: EventStore;
   readonly checkpoints: CheckpointStore;
-  readonly wakeUps: WakeUpSource | undefined;
+  readonly wakeUps: WakeUpSource;
   readonly extra: Partial<SubscriptionOptions>;
 }
 
