@@ -26,7 +26,7 @@ describeSnapshotStoreConformance('NatsSnapshotStore (JetStream KV)', async () =>
   const events = await stores.create();
   const snapshots = await NatsSnapshotStore.create({ connection: events.connection, bucket: stores.bucket('snap'), storage: 'memory' });
   return { events, snapshots };
-});
+}, { framework: { describe, it } });
 
 async function failure(action: () => unknown): Promise<Error & { code?: string } & Record<string, unknown>> {
   try {
