@@ -1,3 +1,4 @@
+import { describe, it } from 'vitest';
 import { describeEventStoreConformance } from '../src/testing/index.js';
 import {
   CryptoShreddingEventStore,
@@ -23,5 +24,6 @@ function layered(limits?: Partial<EventLimits>) {
 }
 
 describeEventStoreConformance('evolution and privacy layers over InMemoryEventStore', () => layered(), {
+  framework: { describe, it },
   createStoreWithLimits: (limits) => layered(limits),
 });

@@ -10,16 +10,18 @@ export interface AppOptions {
   readonly onProjectionProgress?: (progress: ProjectionProgress) => void;
   readonly clock?: WriteSideOptions['clock'];
   readonly hash?: WriteSideOptions['hash'];
+  readonly hashing?: WriteSideOptions['hashing'];
 }
 
 /** Wires the write side (commands) and the read side (queries) over one infrastructure. */
 export async function createUserDetailsApp(infrastructure: Infrastructure, options: AppOptions = {}) {
-  const write = createWriteSide({
+  const write = (infrastructure.writeSide ?? createWriteSide)({
     store: infrastructure.store,
     snapshots: infrastructure.snapshots,
     ...(options.clock === undefined ? {} : { clock: options.clock }),
     ...(options.hash === undefined ? {} : { hash: options.hash }),
-    forget: (userId) => infrastructure.evolved.forget(userId),
+    ...(options.hashing === undefined ? {} : { hashing: options.hashing }),
+    ...(infrastructure.evolved === undefined ? {} : { forget: infrastructure.evolved.forget }),
   });
   // Schema validation, then idempotency (commands with a commandId run once): see evolution.ts.
   for (const middleware of commandMiddleware(infrastructure.evolved)) write.commandBus.use(middleware);

@@ -59,6 +59,8 @@ const passwordHash = z.object({
 });
 const userId = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'a user id is 1–64 characters of A–Z, a–z, 0–9, _ or -');
 const version = z.number().int().min(0);
+/** `VersionPrecondition`: a version, the versions a client accepts, or 'exists'. */
+const precondition = z.union([version, z.array(version).min(1).max(100), z.literal('exists')]);
 
 /** Every event the example stores, as zod schemas: appends of anything else are refused. */
 export const userEventSchemas = defineSchemas({
@@ -78,10 +80,10 @@ export const userEventSchemas = defineSchemas({
  */
 export const userCommandSchemas = defineSchemas({
   RegisterUser: z.object({ userId, userName: z.string().min(1).max(64), email: z.string().min(1).max(254), password: z.string().min(1).max(1024) }),
-  ChangePassword: z.object({ userId, newPassword: z.string().min(1).max(1024), originalVersion: version }),
-  ChangeEmail: z.object({ userId, email: z.string().min(1).max(254), originalVersion: version }),
-  RenameUser: z.object({ userId, userName: z.string().min(1).max(64), originalVersion: version }),
-  DeactivateUser: z.object({ userId, reason: z.string().max(200), originalVersion: version.optional() }),
+  ChangePassword: z.object({ userId, newPassword: z.string().min(1).max(1024), originalVersion: precondition }),
+  ChangeEmail: z.object({ userId, email: z.string().min(1).max(254), originalVersion: precondition }),
+  RenameUser: z.object({ userId, userName: z.string().min(1).max(64), originalVersion: precondition }),
+  DeactivateUser: z.object({ userId, reason: z.string().max(200), originalVersion: precondition.optional() }),
   ForgetUser: z.object({ userId }),
 });
 export type UserCommand = CommandsFromSchemas<typeof userCommandSchemas>;
@@ -132,7 +134,8 @@ export function evolveStore(raw: EventStore, keys: KeyStore): EvolvedStore {
   };
 }
 
-/** Command bus middleware of the example: schema validation first, then idempotency. */
-export function commandMiddleware(evolved: EvolvedStore) {
-  return [validateCommands(userCommandSchemas), evolved.idempotency.middleware()] as const;
+/** Command bus middleware of the example: schema validation first, then idempotency (where wired). */
+export function commandMiddleware(evolved: EvolvedStore | undefined) {
+  const validation = validateCommands(userCommandSchemas);
+  return evolved === undefined ? [validation] : [validation, evolved.idempotency.middleware()];
 }

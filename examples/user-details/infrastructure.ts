@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import pg from 'pg';
-import type { EventStore, ProjectionProgress, SnapshotStore } from 'eventfold';
+import { consoleLogger, type EventStore, type Logger, type ProjectionProgress, type SnapshotStore } from 'eventfold';
 import {
   addInlineSqliteProjection,
   SqliteEventStore,
@@ -24,6 +24,7 @@ import { evolveStore, type EvolvedStore } from './evolution.js';
 import { postgresUserReadModel, postgresUsersProjection } from './read-model/postgres-users.js';
 import { sqliteUserReadModel, sqliteUsersProjection } from './read-model/sqlite-users.js';
 import type { UserReadModel } from './read-model/user-view.js';
+import type { WriteSide, WriteSideOptions } from './commands.js';
 
 /**
  * How the `users` read model is kept: `inline` in each append's transaction (read-your-writes),
@@ -42,27 +43,42 @@ export interface ReadSide {
 }
 
 export interface Infrastructure {
-  readonly kind: 'sqlite' | 'postgres';
+  readonly kind: 'sqlite' | 'postgres' | 'nats';
   /** Where the events live, for humans. */
   readonly description: string;
   /** The store with the evolution and privacy layers (see evolution.ts); the raw store stays inside. */
   readonly store: EventStore;
-  readonly evolved: EvolvedStore;
+  /**
+   * The evolution and privacy layers under `store` (SQLite, PostgreSQL). Undefined where they are
+   * not wired (the NATS infrastructure, which has no key store yet): commands are then validated but
+   * neither idempotent nor forgettable.
+   */
+  readonly evolved?: EvolvedStore;
   readonly snapshots: SnapshotStore;
   readonly readModel: UserReadModel;
   startReadSide(mode: ProjectionMode, onProgress?: (progress: ProjectionProgress) => void): Promise<ReadSide>;
+  /** A write side of its own, for stores without atomic multi-stream appends (NATS). */
+  readonly writeSide?: (options: WriteSideOptions) => WriteSide;
   close(): Promise<void>;
 }
 
-/** PostgreSQL when DATABASE_URL is set, else the embedded SQLite default. */
-export async function openInfrastructure(env: NodeJS.ProcessEnv = process.env): Promise<Infrastructure> {
-  const url = env['DATABASE_URL'];
-  if (url !== undefined && url !== '') return openPostgres(url, env['EVENTFOLD_PG_SCHEMA'] ?? 'user_details');
-  const path = env['EVENTFOLD_SQLITE_PATH'] ?? resolve(env['EVENTFOLD_DATA_DIR'] ?? '.eventfold', 'user-details.sqlite');
-  return openSqlite(path);
+export interface InfrastructureOptions {
+  /** Where operational problems go (a dropped idle database connection, ...). Default: the console. */
+  readonly logger?: Logger;
 }
 
-export function openSqlite(path: string): Infrastructure {
+/** PostgreSQL when DATABASE_URL is set, else the embedded SQLite default. */
+export async function openInfrastructure(env: NodeJS.ProcessEnv = process.env, options: InfrastructureOptions = {}): Promise<Infrastructure> {
+  const nats = env['EVENTFOLD_STORE'];
+  if (nats !== undefined && /^(nats|tls):\/\//.test(nats)) return (await import('./nats/infrastructure.js')).openNats(nats, env);
+  const url = env['DATABASE_URL'];
+  if (url !== undefined && url !== '') return openPostgres(url, env['EVENTFOLD_PG_SCHEMA'] ?? 'user_details', options);
+  const path = env['EVENTFOLD_SQLITE_PATH'] ?? resolve(env['EVENTFOLD_DATA_DIR'] ?? '.eventfold', 'user-details.sqlite');
+  return openSqlite(path, options);
+}
+
+export function openSqlite(path: string, options: InfrastructureOptions = {}): Infrastructure {
+  const logger = options.logger ?? consoleLogger;
   if (path !== ':memory:') mkdirSync(resolve(path, '..'), { recursive: true });
   const raw = new SqliteEventStore({ path });
   // The keys live in the same file; forgetting zeroes the key's bytes in it (secure_delete).
@@ -88,7 +104,7 @@ export function openSqlite(path: string): Infrastructure {
           evolved.runner(
             sqliteUsersProjection,
             { target: new SqliteProjectionTarget(raw), lock: new SqliteProjectionLock(raw.database), wakeUps: (wake) => raw.onAppended(() => wake()) },
-            { pollIntervalMs: 250, ...(onProgress === undefined ? {} : { onProgress }) },
+            { pollIntervalMs: 250, logger, ...(onProgress === undefined ? {} : { onProgress }) },
           ),
       );
       readSides.push(side);
@@ -102,12 +118,28 @@ export function openSqlite(path: string): Infrastructure {
   };
 }
 
-export async function openPostgres(connectionString: string, schema: string): Promise<Infrastructure> {
+export async function openPostgres(connectionString: string, schema: string, options: InfrastructureOptions = {}): Promise<Infrastructure> {
   assertValidSchemaName(schema);
-  const pool = new pg.Pool({ connectionString, max: 10 });
-  const raw = new PostgresEventStore({ pool, schema });
-  await raw.migrate();
-  const evolved = evolveStore(raw, await PostgresKeyStore.create({ pool, schema }));
+  const logger = options.logger ?? consoleLogger;
+  // A bounded connect wait: when the server is unreachable, requests fail fast (503) instead of queueing.
+  const pool = new pg.Pool({ connectionString, max: 10, connectionTimeoutMillis: 5_000 });
+  // An idle pooled connection that the server terminates (restart, failover, idle cull) is reported
+  // on the pool; without a listener Node would crash the process. The pool replaces it on demand.
+  pool.on('error', (error: Error & { code?: string }) => {
+    logger.warn('PostgreSQL closed an idle pooled connection; it will be replaced on next use.', {
+      ...(error.code === undefined ? {} : { code: error.code }),
+      error: error.message,
+    });
+  });
+  const raw = new PostgresEventStore({ pool, schema, logger });
+  let evolved: EvolvedStore;
+  try {
+    await raw.migrate();
+    evolved = evolveStore(raw, await PostgresKeyStore.create({ pool, schema }));
+  } catch (error) {
+    await pool.end();
+    throw error;
+  }
   const snapshots = evolved.snapshots(new PostgresSnapshotStore({ pool, schema }));
   const readModel = await postgresUserReadModel(pool, schema);
   const projection = postgresUsersProjection(schema);
@@ -131,7 +163,7 @@ export async function openPostgres(connectionString: string, schema: string): Pr
           evolved.runner(
             projection,
             { target: new PostgresProjectionTarget(raw), lock: new PostgresProjectionLock(pool, schema), wakeUps: postgresWakeUps(raw) },
-            onProgress === undefined ? {} : { onProgress },
+            { logger, ...(onProgress === undefined ? {} : { onProgress }) },
           ),
       );
       readSides.push(side);

@@ -19,6 +19,7 @@ export {
   type PostgresProjectionRunnerOptions,
 } from './projections.js';
 export { PostgresInbox, type PostgresInboxOptions } from './inbox.js';
+export { PostgresCatalog } from './catalog.js';
 // Crypto-shredding keys and stream pruning on PostgreSQL.
 export { PostgresKeyStore, type PostgresKeyStoreOptions } from './key-store.js';
 export { PostgresStreamPruning } from './lifecycle.js';

@@ -27,6 +27,7 @@ export {
 export { SqliteInbox, type SqliteInboxOptions } from './inbox.js';
 export { SqliteDeadLetterStore } from './projection-dead-letters.js';
 export { classifySqliteError } from './sqlite-transient.js';
+export { SqliteCatalog } from './catalog.js';
 // Crypto-shredding keys and stream pruning on SQLite.
 export { SqliteKeyStore } from './key-store.js';
 export { SqliteStreamPruning } from './lifecycle.js';
