@@ -142,7 +142,7 @@ export class IdempotentCommands {
     try {
       await this.inner.append(streamId, [running.received, completed], { expectedVersion: expectedAt(running.claimFrom) });
     } catch (error) {
-      if (!isEventfoldError(error, 'CONCURRENCY_CONFLICT')) throw error;
+      if (!isVersionConflict(error)) throw error;
       const twin = await this.readRecord(streamId);
       if (twin !== undefined && twin.status !== 'abandoned') return this.answerRepeat(commandId, streamId, fingerprint, twin);
       throw error;
@@ -210,6 +210,15 @@ export class IdempotentCommands {
         return { status: 'pending', fingerprint: fingerprintOf(last), result: undefined, version: last.version };
     }
   }
+}
+
+/** A failed expected-version check, whichever kind (a conflict, or a stream that already exists). */
+function isVersionConflict(error: unknown): boolean {
+  return (
+    isEventfoldError(error, 'CONCURRENCY_CONFLICT') ||
+    isEventfoldError(error, 'STREAM_ALREADY_EXISTS') ||
+    isEventfoldError(error, 'AGGREGATE_ALREADY_EXISTS')
+  );
 }
 
 /** The reservation stream id of a command id; validates it. */

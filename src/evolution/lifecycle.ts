@@ -98,7 +98,13 @@ export class LifecycleEventStore extends EventStoreDecorator {
       try {
         return await this.inner.appendMany(pinned);
       } catch (error) {
-        if (!(error instanceof ConcurrencyError) && !isEventfoldError(error, 'CONCURRENCY_CONFLICT')) throw error;
+        if (
+          !(error instanceof ConcurrencyError) &&
+          !isEventfoldError(error, 'CONCURRENCY_CONFLICT') &&
+          !isEventfoldError(error, 'STREAM_ALREADY_EXISTS')
+        ) {
+          throw error;
+        }
         const streamId = (error as ConcurrencyError).streamId;
         const last = await this.lastEvent(streamId);
         if (last !== undefined && isTombstone(last)) throw new StreamDeletedError(streamId, last.version);

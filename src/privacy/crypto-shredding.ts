@@ -251,9 +251,11 @@ export class CryptoShreddingEventStore<E extends AnyEvent = AnyEvent> extends Ev
 
 /** The event without a `$personal` mark it brought itself (readers would try to decrypt those paths). */
 function unmarked(event: AnyEvent): AnyEvent {
-  if (event?.metadata === undefined || event.metadata === null || !(PERSONAL_PATHS_KEY in event.metadata)) return event;
-  const { [PERSONAL_PATHS_KEY]: _dropped, ...metadata } = event.metadata;
-  return { ...event, metadata };
+  const metadata = event?.metadata as unknown;
+  // Not an object: the store below refuses it with its own typed error.
+  if (typeof metadata !== 'object' || metadata === null || !(PERSONAL_PATHS_KEY in metadata)) return event;
+  const { [PERSONAL_PATHS_KEY]: _dropped, ...rest } = metadata as { [key: string]: unknown };
+  return { ...event, metadata: rest };
 }
 
 function wrapAny<P extends AnyEvent, Ctx>(
