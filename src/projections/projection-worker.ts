@@ -211,7 +211,7 @@ export class ProjectionWorker<E extends AnyEvent, Ctx> implements ConsumerWorker
         const willRetry = attempt < retry.maxAttempts;
         const parks = !willRetry && this.o.poisonEvents === 'park';
         const delayMs = willRetry && !prefixFirst ? backoffDelay(retry, attempt) : 0;
-        this.session.report(error, { attempt, willRetry: willRetry || parks, delayMs, transient: false });
+        this.session.report(error, { attempt, willRetry, delayMs, transient: false });
         if (!willRetry && !prefixFirst) {
           if (!parks) throw error.withAttempts(attempt, batch[index]!);
           await this.park(batch[index]!, error, attempt);

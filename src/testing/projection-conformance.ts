@@ -8,6 +8,7 @@ import type { ProjectionProgress } from '../projections/progress.js';
 import type { ProjectionRunner, ProjectionRunnerSettings, ProjectionState } from '../projections/runner.js';
 import type { EventStore } from '../store/event-store.js';
 import { isEventfoldError } from '../errors.js';
+import { describeProjectionDeadLetterConformance } from './projection-dead-letter-conformance.js';
 
 export type AccountDeposited = Event<'Deposited', { amount: number }>;
 export type AccountWithdrawn = Event<'Withdrawn', { amount: number }>;
@@ -516,4 +517,7 @@ export function describeProjectionConformance<Ctx>(
       );
     });
   });
+
+  // Dead letters (poisonEvents: 'park'): every runner is held to them too.
+  describeProjectionDeadLetterConformance(name, createFixture, { timeoutMs });
 }
