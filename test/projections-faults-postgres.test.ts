@@ -206,6 +206,36 @@ describe('PostgresProjectionRunner under faults', () => {
     expect(runners.rows.map((r) => r.runner)).toEqual(['a', 'b']);
   });
 
+  it('reopens its LISTEN connection when that connection alone is killed (woken by NOTIFY again, not by polling)', async () => {
+    const direct = await directStore('listen');
+    await seed(direct, 20);
+    const rec = recorder();
+    const runner = new PostgresProjectionRunner(direct, postgresAccountsProjection({ schema: direct.schema }), {
+      pollIntervalMs: 120_000,
+      retry: fastRetry,
+      onError: rec.onError,
+    });
+    closers.push(() => runner.stop());
+    await runner.start();
+    await runner.waitUntilCaughtUp({ timeoutMs: 30_000 });
+    const listenQuery = `LISTEN "${direct.notifyChannel}"`;
+    const killed = await db.pool.query(`SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity WHERE query = $1`, [listenQuery]);
+    expect(killed.rows).toEqual([{ killed: true }]);
+    await expect.poll(() => rec.errors.length, { timeout: 20_000 }).toBeGreaterThan(0);
+    expect(rec.errors[0]!.info.transient).toBe(true);
+    // A new LISTEN connection is up again.
+    await expect
+      .poll(async () => (await db.pool.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE query = $1`, [listenQuery])).rows[0].n, {
+        timeout: 20_000,
+      })
+      .toBe(1);
+    await seed(direct, 10);
+    await runner.waitUntilCaughtUp({ timeoutMs: 20_000 });
+    expect(runner.state).toBe('live');
+    await runner.stop();
+    await expectFolded(direct);
+  });
+
   for (const mode of ['runner', 'handed-pool'] as const) {
     it(
       mode === 'runner'
