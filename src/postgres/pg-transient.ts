@@ -1,4 +1,4 @@
-import { isEventfoldError } from '../errors.js';
+import { EventfoldError } from '../errors.js';
 import { isConnectionError, isNotMigratedError } from './pg-errors.js';
 
 /**
@@ -16,7 +16,7 @@ const TRANSIENT_SQLSTATES = new Set(['40001', '40P01', '55P03', '57014', '25P03'
  * to their codes (undefined), so is anything that is not a driver error.
  */
 export function classifyPgError(error: unknown): boolean | undefined {
-  if (!(error instanceof Error) || isEventfoldError(error)) return undefined;
+  if (!(error instanceof Error) || error instanceof EventfoldError) return undefined;
   if (isNotMigratedError(error)) return false;
   if (isConnectionError(error)) return true;
   const code = (error as { code?: unknown }).code;

@@ -1,7 +1,7 @@
 import type { ConsumerSession, ConsumerWorker } from '../consumers/consumer-loop.js';
 import { asError } from '../consumers/consumer-loop.js';
 import { backoffDelay, type RetryPolicy } from '../consumers/retry.js';
-import { InvalidArgumentError, isEventfoldError } from '../errors.js';
+import { EventfoldError, InvalidArgumentError } from '../errors.js';
 import type { AnyEvent, RecordedEvent } from '../events/types.js';
 import type { EventStore } from '../store/event-store.js';
 import { errorText, newDeadLetter, type DeadLetterWrite, type PoisonEventPolicy } from './dead-letters.js';
@@ -81,7 +81,7 @@ export class ProjectionWorker<E extends AnyEvent, Ctx> implements ConsumerWorker
       await this.process();
     } catch (error) {
       // A fault the loop will not retry ends the runner: give raw driver errors a typed wrapper.
-      if (this.o.isTransient(error) || isEventfoldError(error)) throw error;
+      if (this.o.isTransient(error) || error instanceof EventfoldError) throw error;
       throw new ProjectionFailedError(this.name, this.current?.position ?? 0, 1, error);
     }
   }
