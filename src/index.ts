@@ -1,5 +1,6 @@
 export * from './errors.js';
 export * from './logging.js';
+export * from './backoff.js';
 export * from './events/types.js';
 export {
   assertValidStreamId,
@@ -21,5 +22,6 @@ export * from './queries/query-bus.js';
 export * from './bus/event-bus.js';
 export * from './repository/unit-of-work.js';
 export * from './projections/index.js';
+export * from './publishing/index.js';
 // Consumers: the loop projection runners share (lock, retry with backoff, status), for other consumers too.
 export * from './consumers/index.js';

@@ -18,3 +18,4 @@ export {
   type PostgresProjectionContext,
   type PostgresProjectionRunnerOptions,
 } from './projections.js';
+export { PostgresInbox, type PostgresInboxOptions } from './inbox.js';
