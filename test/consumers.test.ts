@@ -30,7 +30,9 @@ describe('retry policy', () => {
     fc.assert(
       fc.property(policyArb, fc.integer({ min: 1, max: 100_000 }), fc.double({ min: 0, max: 1, noNaN: true }), (raw, attempt, r) => {
         const policy = resolveRetryPolicy(raw);
-        const capped = Math.min(policy.maxDelayMs, policy.initialDelayMs * policy.factor ** Math.min(attempt - 1, 1_000));
+        const grown = policy.initialDelayMs === 0 ? 0 : policy.initialDelayMs * policy.factor ** Math.min(attempt - 1, 1_000);
+        const capped = Math.min(policy.maxDelayMs, grown);
+        expect(Number.isFinite(backoffDelay(policy, attempt))).toBe(true);
         const delay = backoffDelay(policy, attempt, () => r);
         expect(delay).toBeGreaterThanOrEqual(0);
         expect(delay).toBeLessThanOrEqual(policy.maxDelayMs + 1e-9);

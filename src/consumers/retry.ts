@@ -57,7 +57,9 @@ export function resolveRetryPolicy(overrides: Partial<RetryPolicy> | undefined):
  */
 export function backoffDelay(policy: RetryPolicy, attempt: number, random: () => number = Math.random): number {
   const exponent = Math.min(Math.max(0, attempt - 1), 1_000);
-  const capped = Math.min(policy.maxDelayMs, policy.initialDelayMs * policy.factor ** exponent);
+  // factor^exponent may overflow to Infinity; 0 · Infinity would be NaN.
+  const grown = policy.initialDelayMs === 0 ? 0 : policy.initialDelayMs * policy.factor ** exponent;
+  const capped = Math.min(policy.maxDelayMs, grown);
   const r = Math.min(1, Math.max(0, random()));
   return capped * (1 - policy.jitter) + capped * policy.jitter * r;
 }

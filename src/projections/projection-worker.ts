@@ -157,7 +157,8 @@ export class ProjectionWorker<E extends AnyEvent, Ctx> implements ConsumerWorker
       let applied = 0;
       for (const e of events) if (e.position > before && e.position <= after) applied++;
       meter?.record(applied, after);
-      this.o.onAdvance();
+      // Waiters for this phase's goal are settled after its last progress report (below).
+      if (after < head) this.o.onAdvance();
       await this.session.yieldToEventLoop();
       return this.session.interrupted || this.rebuildReason !== undefined;
     };
@@ -180,6 +181,7 @@ export class ProjectionWorker<E extends AnyEvent, Ctx> implements ConsumerWorker
     }
     if (buffer.length > 0 && (await flush(buffer))) return;
     if (this.rebuilding === undefined && !this.everLive) meter?.finish(this.current?.position ?? 0);
+    this.o.onAdvance();
   }
 
   /**
