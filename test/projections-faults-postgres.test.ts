@@ -10,6 +10,7 @@ import type { ProjectionErrorInfo } from '../src/projections/index.js';
 import { foldAccounts } from './fixtures/projection-model.js';
 import { postgresAccountsProjection, readPostgresAccounts } from './fixtures/projection-postgres-accounts.js';
 import { DATABASE_URL, pgTestDatabase } from './support/postgres.js';
+import { startPrivatePostgres } from './support/private-postgres.js';
 import { hostAndPort, startTcpProxy, viaPort, type TcpProxy } from './support/tcp-proxy.js';
 
 const db = pgTestDatabase({ max: 10 });
@@ -234,6 +235,47 @@ describe('PostgresProjectionRunner under faults', () => {
     expect(runner.state).toBe('live');
     await runner.stop();
     await expectFolded(direct);
+  });
+
+  it('survives a real server restart (its own private PostgreSQL, down for about 2 s) during catch-up, then tails again', async () => {
+    const server = await startPrivatePostgres();
+    try {
+      const store = await PostgresEventStore.create({
+        connectionString: server.url,
+        schema: 'restart',
+        pageSize: 50,
+        poolConfig: { max: 4, connectionTimeoutMillis: 2_000 },
+      });
+      closers.push(() => store.close());
+      await seed(store, 400);
+      const rec = recorder();
+      const runner = new PostgresProjectionRunner(store, postgresAccountsProjection({ schema: 'restart', delayMs: 1 }), {
+        batchSize: 20,
+        pollIntervalMs: 50,
+        retry: fastRetry,
+        onError: rec.onError,
+      });
+      closers.push(() => runner.stop());
+      await runner.start();
+      await expect.poll(() => runner.checkpoint?.position ?? 0, { timeout: 30_000 }).toBeGreaterThan(40);
+      await server.stop();
+      await expect.poll(() => rec.errors.length, { timeout: 20_000 }).toBeGreaterThan(1);
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      expect(runner.state).not.toBe('failed');
+      await server.start();
+      await runner.waitUntilCaughtUp({ timeoutMs: 60_000 });
+      await seed(store, 20);
+      await runner.waitUntilCaughtUp({ timeoutMs: 30_000 });
+      expect(rec.errors.every((e) => e.info.transient)).toBe(true);
+      await runner.stop();
+      const expected = foldAccounts(await store.readAll().toArray());
+      const actual = await readPostgresAccounts(store.pool, 'restart');
+      expect(actual.accounts).toEqual(expected.accounts);
+      expect(actual.applied.map((row) => row.position)).toEqual(expected.applied);
+      await store.close();
+    } finally {
+      await server.destroy();
+    }
   });
 
   for (const mode of ['runner', 'handed-pool'] as const) {
