@@ -278,6 +278,29 @@ describe('PostgresProjectionRunner under faults', () => {
     }
   });
 
+  it('a fault retrying cannot fix (the checkpoint table dropped) ends the runner with a typed error, not endless retries', async () => {
+    const direct = await directStore('schema');
+    await seed(direct, 10);
+    const rec = recorder();
+    const runner = new PostgresProjectionRunner(direct, postgresAccountsProjection({ schema: direct.schema }), {
+      pollIntervalMs: 20,
+      retry: fastRetry,
+      onError: rec.onError,
+    });
+    closers.push(() => runner.stop());
+    await runner.start();
+    await runner.waitUntilCaughtUp({ timeoutMs: 30_000 });
+    await db.pool.query(`DROP TABLE "${direct.schema}".projection_checkpoints`);
+    await seed(direct, 5);
+    const status = await runner.whenStopped();
+    expect(status.state).toBe('failed');
+    expect(status.error).toMatchObject({ code: 'STORE_UNAVAILABLE' });
+    expect(status.error?.message).toMatch(/missing or outdated/);
+    // Reported once, as the end, not retried.
+    expect(rec.errors.map((e) => [e.info.transient, e.info.willRetry])).toEqual([[false, false]]);
+    expect(rec.errors[0]!.message).toBe(status.error?.message);
+  });
+
   for (const mode of ['runner', 'handed-pool'] as const) {
     it(
       mode === 'runner'
