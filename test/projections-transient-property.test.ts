@@ -1,7 +1,7 @@
 // Property: whatever transient faults hit a runner — reading the head or the log, reading the
 // checkpoint, taking the lock, committing (before the commit, or after it, so the runner does not
 // learn that it committed) — it ends with the read model equal to the fold of the log, each event
-// applied exactly once, and reports every fault as transient.
+// applied exactly once, a poison event parked exactly once, and reports every fault as transient.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { StoreUnavailableError } from '../src/errors.js';
@@ -95,7 +95,8 @@ describe('ProjectionRunner under random transient faults', () => {
         fc.array(eventArb, { minLength: 1, maxLength: 60 }),
         fc.array(fc.boolean(), { maxLength: 80 }),
         fc.integer({ min: 1, max: 16 }),
-        async (kinds, schedule, batchSize) => {
+        fc.option(fc.integer({ min: 1, max: 60 }), { nil: undefined }),
+        async (kinds, schedule, batchSize, poison) => {
           const inner = new InMemoryEventStore();
           for (const plan of planEvents(kinds)) await inner.append(plan.streamId, plan.events, { expectedVersion: 'any' });
           const faults = new Faults(schedule);
@@ -103,13 +104,15 @@ describe('ProjectionRunner under random transient faults', () => {
           const errors: { error: Error; info: ProjectionErrorInfo }[] = [];
           const runner = new ProjectionRunner({
             store: faultyStore(inner, faults),
-            projection: memoryAccountsProjection(),
+            // A poison event (when its type has a handler) is parked; the faults must not change that.
+            projection: memoryAccountsProjection(poison === undefined ? {} : { failAt: { position: poison, armed: () => true } }),
+            poisonEvents: 'park',
             target: faultyTarget(new InMemoryProjectionTarget(readModel), faults),
             lock: faultyLock(new InMemoryProjectionLock(), faults),
             batchSize,
             pollIntervalMs: 5,
             lockRetryMs: 1,
-            retry: { initialDelayMs: 0, maxDelayMs: 0 },
+            retry: { maxAttempts: 2, initialDelayMs: 0, maxDelayMs: 0 },
             onError: (error, info) => errors.push({ error, info }),
           });
           await runner.start();
@@ -122,12 +125,17 @@ describe('ProjectionRunner under random transient faults', () => {
           }
           await runner.stop();
           expect(runner.state).toBe('stopped');
-          const expected = foldAccounts(await inner.readAll().toArray());
+          const log = await inner.readAll().toArray();
+          const parked = log.filter((e) => e.position === poison && e.type !== 'Noted').map((e) => e.position);
+          const expected = foldAccounts(log.filter((e) => !parked.includes(e.position)));
           const actual = readMemoryAccounts(readModel);
           expect(new Map(actual.accounts)).toEqual(expected.accounts);
           expect(actual.applied.map((row) => row.position)).toEqual(expected.applied);
+          expect((await runner.deadLetters!.list('accounts')).map((l) => l.position)).toEqual(parked);
           expect(errors.length).toBeGreaterThanOrEqual(Math.min(1, faults.injected));
-          expect(errors.every((e) => e.info.transient && e.info.willRetry)).toBe(true);
+          expect(errors.filter((e) => e.info.transient).every((e) => e.info.willRetry && e.error.message.includes('injected'))).toBe(true);
+          // Handler failures: only the poison event's, never a fault taken for one.
+          expect(errors.filter((e) => !e.info.transient).every((e) => e.error.message.includes(`boom at ${poison}`))).toBe(true);
         },
       ),
       { numRuns: 60 },
