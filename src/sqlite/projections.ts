@@ -1,7 +1,7 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import { InvalidArgumentError } from '../errors.js';
 import type { AnyEvent } from '../events/types.js';
-import type { CheckpointStore } from '../projections/checkpoint-store.js';
+import type { CheckpointStore, StoredCheckpoint } from '../projections/checkpoint-store.js';
 import type { DeadLetterWrite } from '../projections/dead-letters.js';
 import { CheckpointConflictError } from '../projections/errors.js';
 import { applyEventsSync, assertValidProjectionName, runHookSync, type MaybePromise, type Projection } from '../projections/projection.js';
@@ -106,6 +106,19 @@ export class SqliteCheckpointStore implements CheckpointStore {
     assertValidProjectionName(projection);
     try {
       this.db.transaction(() => this.compareAndSetIn(projection, expected, next)).immediate();
+    } catch (error) {
+      throw translateSqliteError(error, 'SqliteCheckpointStore');
+    }
+  }
+
+  async list(): Promise<StoredCheckpoint[]> {
+    try {
+      const rows = this.db.prepare('SELECT name, position, version FROM eventfold_projection_checkpoints ORDER BY name').all() as {
+        name: string;
+        position: number;
+        version: number;
+      }[];
+      return rows.map((r) => Object.freeze({ projection: r.name, position: r.position, version: r.version }));
     } catch (error) {
       throw translateSqliteError(error, 'SqliteCheckpointStore');
     }

@@ -1,7 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { isEventfoldError } from '../errors.js';
 import type { RecordedEvent } from '../events/types.js';
+import type { CheckpointStore } from '../projections/checkpoint-store.js';
 import type { Projection } from '../projections/projection.js';
+import { readProjectionStatus } from '../projections/status.js';
 import type { ProjectionErrorInfo, ProjectionRunner, ProjectionRunnerSettings } from '../projections/runner.js';
 import type { EventStore } from '../store/event-store.js';
 
@@ -11,6 +13,8 @@ import type { EventStore } from '../store/event-store.js';
  */
 export interface DeadLetterConformanceFixture<Ctx> {
   readonly store: EventStore;
+  /** The adapter's checkpoint store over the runners' storage. */
+  readonly checkpoints: CheckpointStore;
   accounts(options?: { readonly failAt?: { readonly position: number; readonly armed: () => boolean } }): Projection<never, Ctx>;
   runner(projection: Projection<never, Ctx>, settings?: ProjectionRunnerSettings): ProjectionRunner<never, Ctx>;
   readModel():
@@ -197,6 +201,33 @@ export function describeProjectionDeadLetterConformance<Ctx>(
       await seed(f.store, 5);
       await runner.waitUntilCaughtUp({ timeoutMs });
       await expectFoldOf(f, (e) => e.position !== 21);
+    });
+
+    it('status from storage: position, lag and parked count without a running runner; checkpoints listed', async () => {
+      const { f, run } = await fresh();
+      await seedWithPoison(f.store);
+      const runner = run(f.accounts({ failAt: { position: 21, armed: () => true } }), {
+        poisonEvents: 'park',
+        retry: { maxAttempts: 1 },
+        onError: () => {},
+      });
+      await runner.start();
+      await runner.waitUntilCaughtUp({ timeoutMs });
+      await runner.stop();
+      await seed(f.store, 4);
+      const sources = { store: f.store, checkpoints: f.checkpoints, deadLetters: runner.deadLetters! };
+      expect(await readProjectionStatus(sources, 'accounts')).toEqual({
+        projection: 'accounts',
+        position: 31,
+        version: 1,
+        headPosition: 35,
+        lag: 4,
+        parked: 1,
+      });
+      expect(await readProjectionStatus(sources, 'never-ran')).toMatchObject({ position: 0, version: undefined, lag: 35, parked: 0 });
+      if (f.checkpoints.list !== undefined) {
+        expect(await f.checkpoints.list()).toEqual([{ projection: 'accounts', position: 31, version: 1 }]);
+      }
     });
 
     it("with the default poisonEvents 'stop' nothing is parked, and bad dead-letter arguments are refused", async () => {
