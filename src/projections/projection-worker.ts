@@ -121,13 +121,15 @@ export class ProjectionWorker<E extends AnyEvent, Ctx> implements ConsumerWorker
     const head = await this.o.store.headPosition();
     const next: Checkpoint = { position: 0, version: this.o.projection.version };
     try {
-      await this.o.target.commit(this.name, this.current, next, (ctx) => this.runHook('reset', reset, ctx));
+      const clear: DeadLetterWrite | undefined = this.o.target.deadLetters === undefined ? undefined : { kind: 'clear' };
+      await this.o.target.commit(this.name, this.current, next, (ctx) => this.runHook('reset', reset, ctx), clear);
     } catch (error) {
       // Not done: ask again, so a retried session resets before anything else.
       this.rebuildReason = reason;
       throw error;
     }
     this.current = next;
+    this.parked = 0;
     const meter = new ProgressMeter(this.name, 'rebuild', reason, 0, head, this.o.progressIntervalMs, this.o.onProgress);
     this.rebuilding = { generation, meter };
     meter.record(0, 0);

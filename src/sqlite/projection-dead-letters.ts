@@ -126,6 +126,9 @@ export class SqliteDeadLetterStore implements DeadLetterQueue {
           )
           .run(write.error, projection, write.position);
         return;
+      case 'clear':
+        this.db.prepare('DELETE FROM eventfold_projection_dead_letters WHERE projection = ?').run(projection);
+        return;
     }
   }
 

@@ -203,6 +203,25 @@ export function describeProjectionDeadLetterConformance<Ctx>(
       await expectFoldOf(f, (e) => e.position !== 21);
     });
 
+    it('a rebuild replays parked events too, so their letters go with the old read model', async () => {
+      const { f, run } = await fresh();
+      await seedWithPoison(f.store);
+      let armed = true;
+      const runner = run(f.accounts({ failAt: { position: 21, armed: () => armed } }), {
+        poisonEvents: 'park',
+        retry: { maxAttempts: 1 },
+        onError: () => {},
+      });
+      await runner.start();
+      await runner.waitUntilCaughtUp({ timeoutMs });
+      expect(await runner.deadLetters!.count('accounts')).toBe(1);
+      armed = false;
+      await runner.rebuild({ timeoutMs });
+      expect(await runner.deadLetters!.count('accounts')).toBe(0);
+      expect(runner.status.parked).toBe(0);
+      await expectFoldOf(f, () => true);
+    });
+
     it('status from storage: position, lag and parked count without a running runner; checkpoints listed', async () => {
       const { f, run } = await fresh();
       await seedWithPoison(f.store);
