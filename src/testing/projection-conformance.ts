@@ -129,6 +129,8 @@ export interface ProjectionConformanceOptions {
   readonly wakeUpSettleMs?: number;
   /** Timeout of a catch-up or rebuild in the tests. Default 20,000 ms. */
   readonly timeoutMs?: number;
+  /** False when the adapter's runners keep no dead letters (then `poisonEvents: 'park'` must be refused). Default true. */
+  readonly deadLetters?: boolean;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -519,5 +521,8 @@ export function describeProjectionConformance<Ctx>(
   });
 
   // Dead letters (poisonEvents: 'park'): every runner is held to them too.
-  describeProjectionDeadLetterConformance(name, createFixture, { timeoutMs });
+  describeProjectionDeadLetterConformance(name, createFixture, {
+    timeoutMs,
+    ...(options.deadLetters === undefined ? {} : { deadLetters: options.deadLetters }),
+  });
 }

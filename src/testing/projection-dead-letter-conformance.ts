@@ -74,9 +74,27 @@ async function seedWithPoison(store: EventStore): Promise<RecordedEvent> {
 export function describeProjectionDeadLetterConformance<Ctx>(
   name: string,
   createFixture: () => DeadLetterConformanceFixture<Ctx> | Promise<DeadLetterConformanceFixture<Ctx>>,
-  options: { readonly timeoutMs?: number } = {},
+  options: {
+    readonly timeoutMs?: number;
+    /** False for runners whose read model keeps no dead letters: the suite then checks that 'park' is refused. Default true. */
+    readonly deadLetters?: boolean;
+  } = {},
 ): void {
   const timeoutMs = options.timeoutMs ?? 20_000;
+
+  if (options.deadLetters === false) {
+    describe(`${name} — projection dead letters (declared unsupported)`, () => {
+      it("refuses poisonEvents 'park' with InvalidArgumentError, so no event can be parked where nobody can see it", async () => {
+        const f = await createFixture();
+        try {
+          expect(() => f.runner(f.accounts(), { poisonEvents: 'park' })).toThrow(/keeps none|dead letters/);
+        } finally {
+          await f.close();
+        }
+      });
+    });
+    return;
+  }
 
   describe(`${name} — projection dead letters`, () => {
     const open: { fixture: DeadLetterConformanceFixture<Ctx>; runners: ProjectionRunner<never, Ctx>[] }[] = [];
