@@ -23,12 +23,14 @@ const schema = `bench_${Date.now().toString(36)}_${process.pid}`;
 const raw = `"${schema}"`;
 const pool = new pg.Pool({ connectionString: DATABASE_URL, max: 20, application_name: 'eventfold-bench' });
 pool.on('error', () => {});
-/** The default configuration (notify 'after-commit'). */
+/** The default configuration (notify 'after-commit', group commit on). */
 const store = new PostgresEventStore({ pool, schema });
+/** The same with group commit off: one transaction per append (the behaviour before group commit). */
+const ungrouped = new PostgresEventStore({ pool, schema, groupCommit: false });
 const storesByNotify: Record<PostgresNotifyMode, PostgresEventStore> = {
-  'in-transaction': new PostgresEventStore({ pool, schema, notify: 'in-transaction' }),
-  'after-commit': store,
-  off: new PostgresEventStore({ pool, schema, notify: 'off' }),
+  'in-transaction': new PostgresEventStore({ pool, schema, notify: 'in-transaction', groupCommit: false }),
+  'after-commit': ungrouped,
+  off: new PostgresEventStore({ pool, schema, notify: 'off', groupCommit: false }),
 };
 /**
  * BENCH_APPEND_ROUNDS=n (default 1) repeats each single-append measurement n times, baseline and
@@ -131,6 +133,81 @@ async function singleAppends(concurrency: number, modes: readonly PostgresNotify
     });
   }
 }
+
+
+function percentile(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!;
+}
+
+/**
+ * (a2) Group commit: one event per append with an exact expected version, `concurrency` callers on
+ * different streams; raw single-row INSERTs (one transaction each), the store with group commit off
+ * and on, interleaved round by round. At concurrency 1 also each append's latency (p50/p99).
+ */
+async function groupAppends(concurrency: number): Promise<void> {
+  const total = STREAMS * PER_STREAM;
+  const data = (stream: number, version: number) => ({ by: (stream + version) % 7, note: 'a short payload' });
+  const latencies = new Map<string, number[]>([['off', []], ['on', []]]);
+  const run = (tag: string, append: (stream: number, version: number) => Promise<unknown>): Promise<number> =>
+    timed(() =>
+      runWorkers(concurrency, async (stream, version) => {
+        if (concurrency > 1) {
+          await append(stream, version);
+          return;
+        }
+        const start = process.hrtime.bigint();
+        await append(stream, version);
+        latencies.get(tag)?.push(Number(process.hrtime.bigint() - start) / 1e3);
+      }),
+    );
+  const seconds = new Map<string, number[]>([['raw', []], ['off', []], ['on', []]]);
+  const rounds = Math.max(APPEND_ROUNDS, 3);
+  for (let round = 0; round < rounds; round++) {
+    const tag = `g${concurrency}-r${round}`;
+    const raw = () =>
+      run('raw', (stream, version) =>
+        pool.query({
+          name: 'raw-insert',
+          text: `INSERT INTO ${rawSchema}.raw_events (stream_id, version, type, data, metadata) VALUES ($1, $2, $3, $4, $5)`,
+          values: [`raw-${tag}-${stream}`, version + 1, 'Incremented', JSON.stringify(data(stream, version)), '{}'],
+        }),
+      );
+    const lib = (target: PostgresEventStore, name: 'off' | 'on') =>
+      run(name, (stream, version) =>
+        target.append(`${name}-${tag}-${stream}`, [{ type: 'Incremented', data: data(stream, version) }], { expectedVersion: version }),
+      );
+    // Rotate who goes first, so drift in the machine's load does not favour one side.
+    const order = [() => raw().then((t) => seconds.get('raw')!.push(t)), () => lib(ungrouped, 'off').then((t) => seconds.get('off')!.push(t)), () => lib(store, 'on').then((t) => seconds.get('on')!.push(t))];
+    for (let k = 0; k < order.length; k++) await order[(round + k) % order.length]!();
+  }
+  const rawRate = total / median(seconds.get('raw')!);
+  const stats = store.groupCommitStats;
+  rows.push({
+    name: `append 1 event with expected version, ${STREAMS} streams × ${PER_STREAM}, concurrency ${concurrency}, group commit off (one transaction per append)`,
+    unit: 'appends/s',
+    library: total / median(seconds.get('off')!),
+    baseline: rawRate,
+    goal: concurrency === 1 ? '≥ 0.8×' : '≥ 0.8×',
+    note: `median of ${rounds} interleaved rounds`,
+  });
+  rows.push({
+    name: `same, group commit on (the default)`,
+    unit: 'appends/s',
+    library: total / median(seconds.get('on')!),
+    baseline: rawRate,
+    goal: concurrency === 1 ? 'within 10% of group commit off' : '≥ 2×',
+    note: stats === undefined ? '' : `${(stats.appends / Math.max(1, stats.groups)).toFixed(1)} appends per transaction on average so far, largest ${stats.largestGroup}`,
+  });
+  if (concurrency === 1) {
+    const describe = (tag: string) => {
+      const sorted = [...latencies.get(tag)!].sort((a, b) => a - b);
+      return `p50 ${percentile(sorted, 0.5).toFixed(0)} µs, p99 ${percentile(sorted, 0.99).toFixed(0)} µs`;
+    };
+    latencyNotes.push(`concurrency 1 latency, group commit off: ${describe('off')}; on: ${describe('on')}`);
+  }
+}
+const latencyNotes: string[] = [];
+const rawSchema = raw;
 
 
 /** (b) Fold a 100,000-event stream. */
@@ -282,15 +359,19 @@ try {
   await setup();
   const only = process.env.BENCH_ONLY?.split(',');
   const want = (name: string) => only === undefined || only.includes(name);
-  if (want('append1')) await singleAppends(1, ['after-commit']);
-  if (want('append16')) await singleAppends(16, ['in-transaction', 'after-commit', 'off']);
+  if (want('group1')) await groupAppends(1);
+  if (want('group16')) await groupAppends(16);
+  if (want('group64')) await groupAppends(64);
+  if (want('append16')) await singleAppends(16, ['in-transaction', 'off']);
   if (want('rehydrate')) await rehydrate();
   if (want('batch')) await batchAppends();
   if (want('replay')) await replay();
   printTable();
+  for (const note of latencyNotes) console.log(`\n${note}`);
   console.log(`\ntotal ${((Date.now() - started) / 1000).toFixed(0)} s`);
 } finally {
   await pool.query(`DROP SCHEMA IF EXISTS ${raw} CASCADE`);
   for (const s of Object.values(storesByNotify)) await s.close();
+  await store.close();
   await pool.end();
 }

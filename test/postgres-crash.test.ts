@@ -25,8 +25,14 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * or (`inHook`) as soon as a hooked append reports its hook ran, i.e. inside its transaction.
  * Resolves to true when the kill landed inside a hooked append (its hook ran, it had not returned).
  */
-async function runAndKill(schema: string, writer: string, ms: number, inHook: boolean): Promise<boolean> {
-  const child = spawn(process.execPath, ['--import', 'tsx', writerScript, schema, writer], {
+async function runAndKill(
+  schema: string,
+  writer: string,
+  ms: number,
+  inHook: boolean,
+  loops = 1,
+): Promise<{ midAppend: boolean; acknowledged: string[]; largestGroup: number }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', writerScript, schema, writer, String(loops)], {
     cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -59,7 +65,13 @@ async function runAndKill(schema: string, writer: string, ms: number, inHook: bo
   expect(await exited).toBe('SIGKILL');
   await waitForBackendsToEnd(writer);
   const lines = stdout.trim().split('\n');
-  return lines[lines.length - 1]!.startsWith('begin ');
+  // A `done` line is printed only after the append's promise resolved: it was acknowledged.
+  const done = lines.filter((line) => line.startsWith('done ')).map((line) => line.split(' '));
+  return {
+    midAppend: lines[lines.length - 1]!.startsWith('begin '),
+    acknowledged: done.map(([, tag, batch]) => `${tag}/${batch}`),
+    largestGroup: Math.max(0, ...done.map(([, , , largest]) => Number(largest))),
+  };
 }
 
 /** The server notices a dead client on its own schedule; check only once its sessions are gone. */
@@ -75,7 +87,7 @@ async function waitForBackendsToEnd(writer: string): Promise<void> {
 }
 
 /** What a fresh store must show after the crashes. Returns the number of events stored. */
-async function verify(schema: string): Promise<number> {
+async function verify(schema: string, acknowledged: readonly string[] = []): Promise<number> {
   const store = new PostgresEventStore({ pool: db.pool, schema, pageSize: 100 });
   try {
     const log = await store.readAll().toArray();
@@ -96,6 +108,9 @@ async function verify(schema: string): Promise<number> {
       const indexes = events.map((e) => (e.data as Marker).index).sort((a, b) => a - b);
       expect(indexes, `batch ${key}`).toEqual(Array.from({ length: of }, (_, i) => i));
     }
+
+    // Every acknowledged append survived the kill.
+    expect(acknowledged.filter((key) => !batches.has(key)), 'acknowledged appends lost').toEqual([]);
 
     // Streams: versions 1..n without gaps, the streams table agrees, positions grow with versions.
     const byStream = new Map<string, RecordedEvent[]>();
@@ -122,24 +137,25 @@ async function verify(schema: string): Promise<number> {
   }
 }
 
+async function createSchema(schema: string): Promise<void> {
+  const store = await PostgresEventStore.create({ pool: db.pool, schema });
+  await store.close();
+  await db.pool.query(`CREATE TABLE "${schema}".crash_batches (writer text NOT NULL, batch integer NOT NULL, events integer NOT NULL)`);
+}
+
 describe('PostgresEventStore: crash safety', () => {
   const schema = db.schema('crash');
 
-  beforeAll(async () => {
-    const store = await PostgresEventStore.create({ pool: db.pool, schema });
-    await store.close();
-    await db.pool.query(
-      `CREATE TABLE "${schema}".crash_batches (writer text NOT NULL, batch integer NOT NULL, events integer NOT NULL)`,
-    );
-  });
+  beforeAll(() => createSchema(schema));
 
   it('a writer SIGKILLed mid-append leaves only whole appends, contiguous versions and a consistent log', async () => {
     let total = 0;
     let insideAppend = 0;
     const runs = 6;
     for (let run = 0; run < runs; run++) {
-      if (await runAndKill(schema, `w${run}`, 150 + run * 60, run % 2 === 1)) insideAppend++;
-      const stored = await verify(schema);
+      const killed = await runAndKill(schema, `w${run}`, 150 + run * 60, run % 2 === 1);
+      if (killed.midAppend) insideAppend++;
+      const stored = await verify(schema, killed.acknowledged);
       expect(stored).toBeGreaterThanOrEqual(total);
       total = stored;
     }
@@ -159,4 +175,25 @@ describe('PostgresEventStore: crash safety', () => {
       await store.close();
     }
   });
+
+  it('with group commit and 8 concurrent writers, SIGKILL loses no acknowledged append and leaves only whole ones', async () => {
+    let total = 0;
+    let insideAppend = 0;
+    let largestGroup = 0;
+    const runs = 6;
+    const grouped = db.schema('crash_grouped');
+    await createSchema(grouped);
+    for (let run = 0; run < runs; run++) {
+      const killed = await runAndKill(grouped, `g${run}`, 150 + run * 60, run % 2 === 1, 8);
+      if (killed.midAppend) insideAppend++;
+      largestGroup = Math.max(largestGroup, killed.largestGroup);
+      expect(killed.acknowledged.length).toBeGreaterThan(0);
+      const stored = await verify(grouped, killed.acknowledged);
+      expect(stored).toBeGreaterThan(total);
+      total = stored;
+    }
+    console.info(`grouped crash: ${runs} kills, ${insideAppend} inside a hooked append's transaction, largest group ${largestGroup}`);
+    expect(insideAppend).toBeGreaterThan(0);
+    expect(largestGroup).toBeGreaterThan(1);
+  }, 180_000);
 });

@@ -23,8 +23,8 @@ interface Marker {
  * Starts the writer, waits until it is appending, lets it run `ms` more, then SIGKILLs it.
  * Resolves to true when the kill landed inside an append (its hook ran, the append had not returned).
  */
-async function runAndKill(file: string, writer: string, ms: number): Promise<boolean> {
-  const child = spawn(process.execPath, ['--import', 'tsx', writerScript, file, writer], {
+async function runAndKill(file: string, writer: string, ms: number, loops = 1): Promise<{ midAppend: boolean; acknowledged: string[]; largestGroup: number }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', writerScript, file, writer, String(loops)], {
     cwd: repoRoot,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -45,11 +45,17 @@ async function runAndKill(file: string, writer: string, ms: number): Promise<boo
   child.kill('SIGKILL');
   expect(await exited).toBe('SIGKILL');
   const lines = stdout.trim().split('\n');
-  return lines[lines.length - 1]!.startsWith('begin ');
+  // A `done` line is printed only after the append's promise resolved: it was acknowledged.
+  const done = lines.filter((line) => line.startsWith('done ')).map((line) => line.split(' '));
+  return {
+    midAppend: lines[lines.length - 1]!.startsWith('begin '),
+    acknowledged: done.map(([, tag, batch]) => `${tag}/${batch}`),
+    largestGroup: Math.max(0, ...done.map(([, , , largest]) => Number(largest))),
+  };
 }
 
 /** Everything a reopened store must show after a crash. Returns the number of events stored. */
-async function verify(file: string): Promise<number> {
+async function verify(file: string, acknowledged: readonly string[] = []): Promise<number> {
   const raw = new Database(file, { readonly: true });
   expect(raw.pragma('integrity_check', { simple: true })).toBe('ok');
   const hookRows = raw.prepare('SELECT writer, batch, events FROM crash_batches').raw().all() as Array<[string, number, number]>;
@@ -75,6 +81,9 @@ async function verify(file: string): Promise<number> {
       expect(markers.length, `batch ${key}`).toBe(of);
       expect(markers.map((m) => m.index).sort((a, b) => a - b)).toEqual(Array.from({ length: of }, (_, i) => i));
     }
+    // Every acknowledged append survived the kill.
+    const missing = acknowledged.filter((key) => !batches.has(key));
+    expect(missing, 'acknowledged appends lost').toEqual([]);
     // The hook's row committed exactly with its batch.
     expect(new Set(hookRows.map(([w, b]) => `${w}/${b}`))).toEqual(new Set(batches.keys()));
     expect(hookRows.reduce((sum, [, , n]) => sum + n, 0)).toBe(log.length);
@@ -105,13 +114,34 @@ describe('SqliteEventStore crash safety', () => {
     let midAppendKills = 0;
     // At least 6 rounds, and more (up to 20) until some kill provably landed inside an append.
     for (let round = 1; round <= 20 && (round <= 6 || midAppendKills === 0); round++) {
-      if (await runAndKill(file, `w${round}`, 30 + Math.floor(Math.random() * 250))) midAppendKills++;
-      const now = await verify(file);
+      const run = await runAndKill(file, `w${round}`, 30 + Math.floor(Math.random() * 250));
+      if (run.midAppend) midAppendKills++;
+      const now = await verify(file, run.acknowledged);
       // Each round made progress on top of what earlier rounds left behind.
       expect(now).toBeGreaterThan(stored);
       stored = now;
     }
     console.log(`crash test: ${midAppendKills} kill(s) landed inside an append`);
     expect(midAppendKills).toBeGreaterThan(0);
+  }, 180_000);
+
+  it('with group commit and 8 concurrent writers, SIGKILL loses no acknowledged append and leaves only whole ones', async () => {
+    const file = temp.file('crash-grouped.db');
+    let stored = 0;
+    let midAppendKills = 0;
+    let largestGroup = 0;
+    for (let round = 1; round <= 20 && (round <= 6 || midAppendKills === 0); round++) {
+      const run = await runAndKill(file, `g${round}`, 30 + Math.floor(Math.random() * 250), 8);
+      if (run.midAppend) midAppendKills++;
+      largestGroup = Math.max(largestGroup, run.largestGroup);
+      expect(run.acknowledged.length).toBeGreaterThan(0);
+      const now = await verify(file, run.acknowledged);
+      expect(now).toBeGreaterThan(stored);
+      stored = now;
+    }
+    console.log(`grouped crash test: ${midAppendKills} kill(s) inside an append, largest group ${largestGroup}`);
+    expect(midAppendKills).toBeGreaterThan(0);
+    // The writers' appends did share transactions.
+    expect(largestGroup).toBeGreaterThan(1);
   }, 180_000);
 });

@@ -19,10 +19,11 @@ const PERMANENT_CODES = new Set([
   'PROJECTION_HANDLER_FAILED',
   'SCHEMA_NOT_MIGRATED',
   'SCHEMA_TOO_NEW',
+  'MESSAGE_REFUSED',
 ]);
 
 /** Codes of eventfold errors that mean "try again later". */
-const TRANSIENT_CODES = new Set(['STORE_UNAVAILABLE', 'STORE_BUSY', 'CONNECTION_LOST', 'STORE_TIMEOUT']);
+const TRANSIENT_CODES = new Set(['STORE_UNAVAILABLE', 'STORE_BUSY', 'CONNECTION_LOST', 'STORE_TIMEOUT', 'BROKER_UNAVAILABLE']);
 
 function codeOf(error: unknown): string | undefined {
   return isEventfoldError(error) ? error.code : undefined;

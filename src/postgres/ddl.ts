@@ -1,3 +1,4 @@
+import { groupCommitSql } from './ddl-group.js';
 import { LOG_COLUMNS } from './rows.js';
 import { assertValidSchemaName, LOCK_CLASS, notifyChannel, quoteIdentifier, schemaLockKey, streamLockClasses } from './schema-name.js';
 
@@ -6,7 +7,7 @@ const BUCKETS = 64;
 const MANY_STREAMS = 32;
 
 /** Version of the table layout `migrate()` creates; recorded in `<schema>.eventfold_schema`. */
-export const POSTGRES_SCHEMA_VERSION = 1;
+export const POSTGRES_SCHEMA_VERSION = 2;
 
 /**
  * The DDL `migrate()` runs (inside one transaction, under an advisory lock, so concurrent
@@ -22,7 +23,8 @@ export const POSTGRES_SCHEMA_VERSION = 1;
  *   `data`/`metadata` are `json` (text kept exactly as written, key order included).
  * - `snapshots`: one row per (stream, version) for `PostgresSnapshotStore`.
  * - `append_events(...)`: the whole append in one round trip (checks, positions, rows, NOTIFY);
- *   `append_event(...)`: the same for the common case of one event to one stream, leaner.
+ *   `append_event(...)`: the same for the common case of one event to one stream, leaner;
+ *   `append_group(...)`: several appends in one transaction for group commit (see ddl-group.ts).
  * - `read_log(from, limit)` / `log_head()`: readAll's page and headPosition, gap-safe (see the
  *   comment above `log_watch` for how).
  *
@@ -350,6 +352,30 @@ BEGIN
 END
 $fn$;
 
+-- readAll with a filter: the same page, only events of the given types and/or stream categories
+-- (the part of the stream id before the first '-'). Planned per call (EXECUTE) so that a type
+-- filter can use events_type_position; a category filter reads in position order.
+CREATE INDEX IF NOT EXISTS events_type_position ON ${s}.events (type, position);
+
+CREATE OR REPLACE FUNCTION ${s}.read_log_filtered(p_from bigint, p_limit integer, p_types text[], p_categories text[])
+RETURNS TABLE (o_position bigint, o_stream_id text, o_version bigint, o_event_id uuid, o_type text,
+               o_data json, o_metadata json, o_recorded_seconds float8)
+LANGUAGE plpgsql VOLATILE AS $fn$
+DECLARE
+  w record;
+BEGIN
+  w := ${s}.log_watch();
+  -- As in read_log: the horizon is computed by the statement that reads the events.
+  RETURN QUERY EXECUTE
+    'SELECT ${LOG_COLUMNS.replace(/'/g, "''")} FROM ${s}.events'
+    || ' WHERE position >= $1 AND transaction_id < (SELECT ${s}.log_horizon($2, $3))'
+    || CASE WHEN p_types IS NULL THEN '' ELSE ' AND type = ANY ($4)' END
+    || CASE WHEN p_categories IS NULL THEN '' ELSE ' AND split_part(stream_id, ''-'', 1) = ANY ($5)' END
+    || ' ORDER BY position LIMIT $6'
+    USING p_from, w.floor, w.writers, p_types, p_categories, p_limit;
+END
+$fn$;
+
 -- headPosition: the last position a readAll reader can see now.
 CREATE OR REPLACE FUNCTION ${s}.log_head() RETURNS bigint
 LANGUAGE plpgsql VOLATILE AS $fn$
@@ -365,6 +391,7 @@ BEGIN
 END
 $fn$;
 
+${groupCommitSql(schema)}
 INSERT INTO ${s}.eventfold_schema (version) VALUES (${POSTGRES_SCHEMA_VERSION}) ON CONFLICT DO NOTHING;
 `;
 }

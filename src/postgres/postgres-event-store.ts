@@ -1,6 +1,5 @@
-import type { Pool, PoolClient, QueryArrayConfig, QueryConfig } from 'pg';
-import { ConcurrencyError, InvalidArgumentError, StreamNotFoundError } from '../errors.js';
-import { frozenDate } from '../events/frozen-date.js';
+import type { Pool, PoolClient, QueryArrayConfig } from 'pg';
+import { InvalidArgumentError, StreamNotFoundError } from '../errors.js';
 import type { AnyEvent, RecordedEvent } from '../events/types.js';
 import type { EventLimits } from '../events/validation.js';
 import {
@@ -14,11 +13,11 @@ import {
   type StreamAppend,
 } from '../store/event-store.js';
 import { PagedEventStream, type EventStream } from '../store/event-stream.js';
-import type { ExpectedVersion } from '../store/expected-version.js';
+import type { ResolvedReadAllFilter } from '../store/read-filter.js';
+import { GroupCommitter, resolveGroupCommit, type GroupCommitSetting, type GroupCommitStats, type GroupMember } from '../store/group-commit.js';
 import {
   prepareAppend,
   prepareAppendMany,
-  recordEvents,
   resolveLimits,
   resolveLogRange,
   resolveStreamRange,
@@ -28,16 +27,11 @@ import {
 import { PgConnection, type PostgresConnectionOptions, type PostgresSchemaOptions } from './connection.js';
 import { migrateSchema } from './migrate.js';
 import { AfterCommitNotifier } from './notifier.js';
-import { CONFLICT_SQLSTATE } from './pg-errors.js';
+import { PostgresAppendWriter, type PostgresAppendHook } from './postgres-append-writer.js';
 import { logRowsToEvents, ROW_TYPES, STREAM_COLUMNS, streamRowsToEvents, type LogRow, type StreamRow } from './rows.js';
 import { notifyChannel, quoteIdentifier } from './schema-name.js';
 
-/**
- * Runs inside an append's transaction, on its client, after the events are inserted and before
- * COMMIT. Write your own rows with `client` (inline projections, an outbox); a throw (or a
- * rejected promise) rolls back the whole append, the hook's writes included.
- */
-export type PostgresAppendHook = (events: readonly RecordedEvent[], client: PoolClient) => Promise<void>;
+export type { PostgresAppendHook } from './postgres-append-writer.js';
 
 export type PostgresEventStoreOptions = PostgresConnectionOptions &
   PostgresSchemaOptions & {
@@ -57,40 +51,23 @@ export type PostgresEventStoreOptions = PostgresConnectionOptions &
      * - `'off'`: no NOTIFY; listeners rely on polling.
      */
     readonly notify?: PostgresNotifyMode;
+    /**
+     * Group commit (default on): appends that arrive while another append is committing are written
+     * together in one transaction and one round trip, each with its own checks and outcome. See
+     * `GroupCommitSetting` and docs/performance.md.
+     */
+    readonly groupCommit?: GroupCommitSetting;
   };
 
 export type PostgresNotifyMode = 'in-transaction' | 'after-commit' | 'off';
 
 const MAX_VERSION = Number.MAX_SAFE_INTEGER;
 
+/** Group commits under way at once, each on its own pooled connection. */
+const GROUPS_IN_FLIGHT = 2;
+
 /** Stream pages requested ahead of the one being folded (each on its own pooled connection). */
 const READ_AHEAD = 2;
-
-/** One row of `append_events` per stream, in input order. */
-interface AppendRow {
-  readonly stream_version: number;
-  readonly first_position: number;
-}
-
-/** A prepared `append_event(s)` call and the event ids it assigns, per stream. */
-interface AppendCall {
-  readonly query: QueryConfig;
-  readonly eventIds: string[][];
-}
-
-/** How `append_events` and `append_event` encode the non-numeric expected versions. */
-function encodeExpected(expected: ExpectedVersion): number {
-  switch (expected) {
-    case 'any':
-      return -1;
-    case 'stream-exists':
-      return -2;
-    case 'no-stream':
-      return 0;
-    default:
-      return expected;
-  }
-}
 
 /**
  * The `EventStore` port on PostgreSQL (via `pg`). Call `migrate()` once (idempotent) before use.
@@ -109,8 +86,9 @@ export class PostgresEventStore implements EventStore {
   private readonly pageSize: number;
   private readonly hooks: PostgresAppendHook[] = [];
   private readonly sql: ReturnType<typeof statements>;
-  private readonly notifyMode: PostgresNotifyMode;
   private readonly notifier: AfterCommitNotifier | undefined;
+  private readonly writer: PostgresAppendWriter;
+  private readonly committer: GroupCommitter<GroupMember, AppendResult[]> | undefined;
 
   constructor(options: PostgresEventStoreOptions) {
     this.connection = new PgConnection(options, 'PostgreSQL event store');
@@ -125,8 +103,15 @@ export class PostgresEventStore implements EventStore {
     if (notify !== 'in-transaction' && notify !== 'after-commit' && notify !== 'off') {
       throw new InvalidArgumentError(`notify must be 'in-transaction', 'after-commit' or 'off', got ${String(notify)}.`);
     }
-    this.notifyMode = notify;
+    const groupCommit = resolveGroupCommit(options.groupCommit);
     this.notifier = notify === 'after-commit' ? new AfterCommitNotifier(this.connection.pool, this.notifyChannel) : undefined;
+    this.writer = new PostgresAppendWriter(this.connection, this.hooks, notify === 'in-transaction', this.notifier);
+    // Up to GROUPS_IN_FLIGHT groups commit at once, each on its own connection; appends arriving
+    // meanwhile wait for the next free slot and go together.
+    this.committer =
+      groupCommit === undefined
+        ? undefined
+        : new GroupCommitter(groupCommit, 'now', GROUPS_IN_FLIGHT, (members) => this.writer.commitGroup(members));
   }
 
   /** Creates the store and runs `migrate()`. */
@@ -154,6 +139,11 @@ export class PostgresEventStore implements EventStore {
   /** The LISTEN channel every append notifies (payload: the append's last position). */
   get notifyChannel(): string {
     return notifyChannel(this.connection.schema);
+  }
+
+  /** How group commit has batched appends so far; `undefined` when it is switched off. */
+  get groupCommitStats(): GroupCommitStats | undefined {
+    return this.committer?.stats;
   }
 
   /** Creates (or completes) the schema, tables, indexes and functions. Safe to run concurrently. */
@@ -190,112 +180,9 @@ export class PostgresEventStore implements EventStore {
     return this.commit(prepared);
   }
 
-  private async commit(appends: readonly PreparedAppend[]): Promise<AppendResult[]> {
-    const recordedAt = frozenDate(Date.now());
-    const single = appends.length === 1 && appends[0]!.events.length === 1;
-    const call = single ? this.appendOneCall(appends[0]!, recordedAt) : this.appendCall(appends, recordedAt);
-    const hooks = this.hooks.slice();
-    let results: AppendResult[];
-    try {
-      if (hooks.length === 0) {
-        const { rows } = await this.connection.query<AppendRow>(call.query, 'append events', true);
-        results = buildResults(appends, rows, call.eventIds, recordedAt);
-      } else {
-        results = await this.connection.transaction('append events', async (client) => {
-          const { rows } = await client.query<AppendRow>(call.query);
-          const built = buildResults(appends, rows, call.eventIds, recordedAt);
-          const all: RecordedEvent[] = [];
-          for (const result of built) for (const event of result.events) all.push(event);
-          for (const hook of hooks) await hook(all, client);
-          return built;
-        });
-      }
-    } catch (error) {
-      throw conflictFrom(error, appends) ?? error;
-    }
-    if (this.notifier !== undefined) {
-      let last = 0;
-      for (const result of results) if (result.position > last) last = result.position;
-      if (last > 0) this.notifier.committed(last);
-    }
-    return results;
-  }
-
-  /** One event to one stream: `append_event`, scalar parameters (see its comment in ddl.ts). */
-  private appendOneCall(append: PreparedAppend, recordedAt: Date): AppendCall {
-    const event = append.events[0]!;
-    const id = crypto.randomUUID();
-    return {
-      query: {
-        name: this.sql.appendOneName,
-        text: this.sql.appendOne,
-        values: [
-          append.streamId,
-          encodeExpected(append.expectedVersion),
-          id,
-          event.type,
-          event.dataJson,
-          event.metadataJson,
-          recordedAt.toISOString(),
-          this.notifyMode === 'in-transaction',
-        ],
-        types: ROW_TYPES,
-      },
-      eventIds: [[id]],
-    };
-  }
-
-  private appendCall(appends: readonly PreparedAppend[], recordedAt: Date): AppendCall {
-    const streamIds: string[] = [];
-    const expected: number[] = [];
-    const counts: number[] = [];
-    const eventStreams: number[] = [];
-    const ids: string[] = [];
-    const types: string[] = [];
-    let data = '[';
-    let metadata = '[';
-    const eventIds: string[][] = [];
-    for (let s = 0; s < appends.length; s++) {
-      const append = appends[s]!;
-      streamIds.push(append.streamId);
-      expected.push(encodeExpected(append.expectedVersion));
-      counts.push(append.events.length);
-      const streamEventIds: string[] = [];
-      for (const event of append.events) {
-        const id = crypto.randomUUID();
-        streamEventIds.push(id);
-        ids.push(id);
-        types.push(event.type);
-        eventStreams.push(s + 1);
-        if (data.length > 1) {
-          data += ',';
-          metadata += ',';
-        }
-        data += event.dataJson;
-        metadata += event.metadataJson;
-      }
-      eventIds.push(streamEventIds);
-    }
-    return {
-      query: {
-        name: this.sql.appendName,
-        text: this.sql.append,
-        values: [
-          streamIds,
-          expected,
-          counts,
-          eventStreams,
-          ids,
-          types,
-          data + ']',
-          metadata + ']',
-          recordedAt.toISOString(),
-          this.notifyMode === 'in-transaction',
-        ],
-        types: ROW_TYPES,
-      },
-      eventIds,
-    };
+  private commit(appends: readonly PreparedAppend[]): Promise<AppendResult[]> {
+    if (this.committer !== undefined) return this.committer.submit({ appends });
+    return this.writer.commitOne(appends);
   }
 
   readStream(streamId: string, options?: ReadStreamOptions): EventStream<RecordedEvent> {
@@ -355,15 +242,22 @@ export class PostgresEventStore implements EventStore {
 
   readAll(options?: ReadAllOptions): EventStream<RecordedEvent> {
     const range = resolveLogRange(options);
-    return new PagedEventStream(() => this.logPages(range.fromPosition, range.limit));
+    return new PagedEventStream(() => this.logPages(range.fromPosition, range.limit, range.filter));
   }
 
-  private async *logPages(fromPosition: number, limit: number): AsyncGenerator<readonly RecordedEvent[]> {
+  private async *logPages(fromPosition: number, limit: number, filter: ResolvedReadAllFilter | undefined): AsyncGenerator<readonly RecordedEvent[]> {
     this.connection.assertOpen();
     let remaining = limit;
     let from = fromPosition;
     const fetch = (): Promise<RecordedEvent[]> =>
-      this.readRows<LogRow>(this.sql.readAll, [from, Math.min(this.pageSize, remaining)], 'read the event log').then(logRowsToEvents);
+      (filter === undefined
+        ? this.readRows<LogRow>(this.sql.readAll, [from, Math.min(this.pageSize, remaining)], 'read the event log')
+        : this.readRows<LogRow>(
+            this.sql.readAllFiltered,
+            [from, Math.min(this.pageSize, remaining), filter.types ?? null, filter.categories ?? null],
+            'read the event log (filtered)',
+          )
+      ).then(logRowsToEvents);
     if (remaining === 0) return;
     let next = fetch();
     for (;;) {
@@ -411,6 +305,8 @@ export class PostgresEventStore implements EventStore {
 
   /** Ends the pool the store created from a connection string; a pool passed in stays open. */
   async close(): Promise<void> {
+    // Appends already accepted are committed (or fail) before the pool ends.
+    if (this.committer !== undefined && !this.connection.isClosed) await this.committer.drain();
     if (this.notifier !== undefined && !this.connection.isClosed) await this.notifier.flush();
     await this.connection.close();
   }
@@ -419,50 +315,14 @@ export class PostgresEventStore implements EventStore {
 function statements(schema: string) {
   const s = quoteIdentifier(schema);
   return {
-    // Prepared-statement names: at most 63 bytes (the server truncates longer ones, and two
-    // schemas' names could then collide on one connection), so 6 + at most 53.
-    appendName: `ef_am_${schema}`,
-    append: `SELECT stream_version, first_position FROM ${s}.append_events($1::text[], $2::bigint[], $3::integer[], $4::integer[], $5::uuid[], $6::text[], $7::json, $8::json, $9::timestamptz, $10::boolean)`,
-    appendOneName: `ef_a1_${schema}`,
-    appendOne: `SELECT stream_version, first_position FROM ${s}.append_event($1::text, $2::bigint, $3::uuid, $4::text, $5::json, $6::json, $7::timestamptz, $8::boolean)`,
     readStream: `SELECT ${STREAM_COLUMNS} FROM ${s}.events WHERE stream_id = $1 AND version BETWEEN $2 AND $3 ORDER BY version`,
     readStreamBackwards:
       `SELECT ${STREAM_COLUMNS} FROM ${s}.events WHERE stream_id = $1 AND version BETWEEN $2 AND $3 ORDER BY version DESC`,
     readAll: `SELECT * FROM ${s}.read_log($1, $2)`,
+    readAllFiltered: `SELECT * FROM ${s}.read_log_filtered($1, $2, $3::text[], $4::text[])`,
     streamVersion: `SELECT version FROM ${s}.streams WHERE stream_id = $1`,
     headPosition: `SELECT ${s}.log_head() AS head`,
   };
-}
-
-function buildResults(
-  appends: readonly PreparedAppend[],
-  rows: readonly AppendRow[],
-  eventIds: readonly string[][],
-  recordedAt: Date,
-): AppendResult[] {
-  return appends.map((append, index) => {
-    const row = rows[index]!;
-    const count = append.events.length;
-    const events = Object.freeze(
-      recordEvents(append, row.stream_version - count + 1, (i) => row.first_position + i, recordedAt, eventIds[index]),
-    );
-    return {
-      streamId: append.streamId,
-      version: row.stream_version,
-      position: count === 0 ? 0 : row.first_position + count - 1,
-      events,
-    };
-  });
-}
-
-/** Turns `append_events`' EF001 error (DETAIL '<stream index>:<actual>') into a ConcurrencyError. */
-function conflictFrom(error: unknown, appends: readonly PreparedAppend[]): ConcurrencyError | undefined {
-  const pgError = error as { code?: unknown; detail?: unknown };
-  if (pgError?.code !== CONFLICT_SQLSTATE || typeof pgError.detail !== 'string') return undefined;
-  const [index, actual] = pgError.detail.split(':').map(Number);
-  const append = appends[(index ?? 0) - 1];
-  if (append === undefined || actual === undefined || !Number.isSafeInteger(actual)) return undefined;
-  return new ConcurrencyError(append.streamId, append.expectedVersion, actual);
 }
 
 /** A prefetched page nobody awaits (the reader stopped early) must not become an unhandled rejection. */

@@ -3,7 +3,7 @@ import { asError } from '../consumers/consumer-loop.js';
 import { backoffDelay, type RetryPolicy } from '../consumers/retry.js';
 import { EventfoldError, InvalidArgumentError } from '../errors.js';
 import type { AnyEvent, RecordedEvent } from '../events/types.js';
-import type { EventStore } from '../store/event-store.js';
+import type { EventStore, ReadAllFilter } from '../store/event-store.js';
 import { errorText, newDeadLetter, type DeadLetterWrite, type PoisonEventPolicy } from './dead-letters.js';
 import { ProjectionFailedError, ProjectionHandlerError } from './errors.js';
 import { ProgressMeter, type ProjectionProgress } from './progress.js';
@@ -16,6 +16,8 @@ export interface ProjectionWorkerOptions<E extends AnyEvent, Ctx> {
   readonly projection: Projection<E, Ctx>;
   readonly target: ProjectionTarget<Ctx>;
   readonly batchSize: number;
+  /** Only these events are read (pushed down to the store); the checkpoint still moves to the head. */
+  readonly filter: ReadAllFilter | undefined;
   readonly pollIntervalMs: number;
   readonly progressIntervalMs: number;
   readonly retry: RetryPolicy;
@@ -164,7 +166,8 @@ export class ProjectionWorker<E extends AnyEvent, Ctx> implements ConsumerWorker
       await this.session.yieldToEventLoop();
       return this.session.interrupted || this.rebuildReason !== undefined;
     };
-    for await (const page of o.store.readAll({ fromPosition: from + 1 }).pages()) {
+    const read = o.filter === undefined ? { fromPosition: from + 1 } : { fromPosition: from + 1, filter: o.filter };
+    for await (const page of o.store.readAll(read).pages()) {
       let offset = 0;
       if (buffer.length > 0) {
         offset = Math.min(page.length, o.batchSize - buffer.length);
@@ -182,6 +185,10 @@ export class ProjectionWorker<E extends AnyEvent, Ctx> implements ConsumerWorker
       for (let i = offset; i < page.length; i++) buffer.push(page[i]!);
     }
     if (buffer.length > 0 && (await flush(buffer))) return;
+    // A filtered read skips what does not pass; having read to the end, everything up to `head`
+    // (taken before the read, and gap-safe) was seen: move the checkpoint there, or the runner
+    // would read the same skipped events again and again.
+    if (o.filter !== undefined && (this.current?.position ?? 0) < head) await this.advanceTo(head);
     if (this.rebuilding === undefined && !this.everLive) meter?.finish(this.current?.position ?? 0);
     this.o.onAdvance();
   }
@@ -247,6 +254,13 @@ export class ProjectionWorker<E extends AnyEvent, Ctx> implements ConsumerWorker
         await this.session.pause(backoffDelay(retry, attempt));
       }
     }
+  }
+
+  private async advanceTo(position: number): Promise<void> {
+    const next: Checkpoint = { position, version: this.o.projection.version };
+    await this.o.target.commit(this.name, this.current, next, () => undefined);
+    this.current = next;
+    this.o.onAdvance();
   }
 
   /** Moves the checkpoint past a poison event and records it as a dead letter, in one commit. */

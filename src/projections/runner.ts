@@ -3,7 +3,8 @@ import { isTransientError } from '../consumers/transient.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { AnyEvent } from '../events/types.js';
 import type { Logger } from '../logging.js';
-import type { EventStore } from '../store/event-store.js';
+import type { EventStore, ReadAllFilter } from '../store/event-store.js';
+import { resolveReadAllFilter } from '../store/read-filter.js';
 import { resolvePoisonEventPolicy, type DeadLetterStore } from './dead-letters.js';
 import { CheckpointConflictError, ProjectionLockedError, ProjectionLockLostError, ProjectionStoppedError } from './errors.js';
 import type { Projection } from './projection.js';
@@ -21,6 +22,8 @@ export interface ProjectionRunnerOptions<E extends AnyEvent, Ctx> extends Projec
   readonly target: ProjectionTarget<Ctx>;
   readonly lock: ProjectionLock;
   readonly wakeUps?: WakeUpSource;
+  /** Read only these events (types, stream categories), filtered by the store. Default: all. */
+  readonly filter?: ReadAllFilter;
 }
 
 /**
@@ -75,6 +78,7 @@ export class ProjectionRunner<E extends AnyEvent, Ctx> {
       projection: options.projection,
       target: options.target,
       batchSize: positiveInteger('batchSize', options.batchSize, 500),
+      filter: options.filter === undefined ? undefined : (resolveReadAllFilter(options.filter) as ReadAllFilter | undefined),
       pollIntervalMs: positiveInteger('pollIntervalMs', options.pollIntervalMs, 1_000),
       progressIntervalMs: options.progressIntervalMs ?? 500,
       retry,

@@ -1,5 +1,6 @@
 import { EventfoldError } from '../errors.js';
 import type { RecordedEvent } from '../events/types.js';
+import { categoryOf } from '../store/read-filter.js';
 
 /**
  * Where a relay delivers the log to other services: RabbitMQ, NATS JetStream, or any transport a
@@ -51,10 +52,7 @@ export class MessageRefusedError extends EventfoldError {
 }
 
 /** The stream's category: the part of its id before the first `-` (`user-42` → `user`), as a Repository names streams. */
-export function streamCategory(streamId: string): string {
-  const dash = streamId.indexOf('-');
-  return dash === -1 ? streamId : streamId.slice(0, dash);
-}
+export const streamCategory: (streamId: string) => string = categoryOf;
 
 /** Header names every broker adapter sets (AMQP headers, NATS headers). */
 export const EVENT_HEADERS = Object.freeze({

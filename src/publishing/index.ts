@@ -10,3 +10,4 @@ export {
   type EventEnvelope,
 } from './broker.js';
 export { assertInboxKey, InMemoryInbox, type Inbox, type InboxOutcome } from './inbox.js';
+export { OutboxRelay, type OutboxRelayOptions } from './relay.js';

@@ -13,11 +13,18 @@ import {
   type StreamAppend,
 } from '../store/event-store.js';
 import { PagedEventStream, type EventStream } from '../store/event-stream.js';
-import { checkExpectedVersion } from '../store/expected-version.js';
+import type { ResolvedReadAllFilter } from '../store/read-filter.js';
+import {
+  GroupCommitter,
+  resolveGroupCommit,
+  type GroupCommitSetting,
+  type GroupCommitStats,
+  type GroupMember,
+  type GroupOutcome,
+} from '../store/group-commit.js';
 import {
   prepareAppend,
   prepareAppendMany,
-  recordEvents,
   resolveLimits,
   resolveLogRange,
   resolveStreamRange,
@@ -31,16 +38,11 @@ import {
   type SqliteTuningOptions,
 } from './connection.js';
 import { EVENT_MIGRATIONS, EVENTS_COMPONENT } from './event-schema.js';
-import { metadataColumn, RowDecoder, type LeanStreamRow, type LogRow, type StreamRow } from './rows.js';
+import { RowDecoder, type LeanStreamRow, type LogRow, type StreamRow } from './rows.js';
 import { migrateSchema } from './schema.js';
-import { frozenDate } from '../events/frozen-date.js';
+import { SqliteAppendWriter, type SqliteAppendHook } from './sqlite-append-writer.js';
 
-/**
- * Runs inside every append's write transaction, on the store's connection, after the events are
- * inserted and before COMMIT. Writes it makes through `db` commit or roll back with the events; a
- * throw aborts the append and nothing is written. Must be synchronous.
- */
-export type SqliteAppendHook = (events: readonly RecordedEvent[], db: BetterSqlite3.Database) => void;
+export type { SqliteAppendHook } from './sqlite-append-writer.js';
 
 /** Called after an append committed, with the position of its last event (in this process only). */
 export type SqliteAppendedListener = (lastPosition: number) => void;
@@ -51,13 +53,17 @@ export type SqliteEventStoreOptions = SqliteConnectionOptions &
     readonly limits?: Partial<EventLimits>;
     /** Events fetched per database round trip when reading (and per `pages()` page). Default 1000. */
     readonly pageSize?: number;
+    /**
+     * Group commit (default on): appends made by concurrent callers in the same turn of the event
+     * loop are written in one transaction (one fsync), each in its own savepoint. See
+     * `GroupCommitSetting` and docs/performance.md.
+     */
+    readonly groupCommit?: GroupCommitSetting;
   };
 
 export const DEFAULT_SQLITE_PAGE_SIZE = 1000;
 const MAX_VERSION = Number.MAX_SAFE_INTEGER;
-/** Rows per multi-row INSERT for large appends: fewer statement runs, 8 × 32 = 256 parameters. */
-const INSERT_CHUNK = 32;
-const INSERT_COLUMNS = '(position, stream_id, version, type, data, metadata, event_id, recorded_at)';
+const WHAT = 'SqliteEventStore';
 
 /**
  * The event store on SQLite (better-sqlite3). Embedded, durable (WAL, `synchronous=FULL` by
@@ -79,16 +85,14 @@ export class SqliteEventStore implements EventStore {
   private readonly listeners = new Set<SqliteAppendedListener>();
   private closed = false;
 
-  private readonly versionOf: BetterSqlite3.Statement<[string], number>;
-  private readonly lastPosition: BetterSqlite3.Statement<[], number>;
-  private readonly insert: BetterSqlite3.Statement<[number, string, number, string, string, string | null, string, number]>;
-  private readonly insertChunk: BetterSqlite3.Statement<unknown[]>;
+  private readonly writer: SqliteAppendWriter;
+  private readonly committer: GroupCommitter<GroupMember, AppendResult[]> | undefined;
   private readonly readForward: BetterSqlite3.Statement<[string, number, number, number], StreamRow>;
   private readonly readForwardLean: BetterSqlite3.Statement<[string, number, number, number], LeanStreamRow>;
   private readonly versionAt: BetterSqlite3.Statement<[number], number>;
   private readonly readBackward: BetterSqlite3.Statement<[string, number, number, number], StreamRow>;
   private readonly readLog: BetterSqlite3.Statement<[number, number], LogRow>;
-  private readonly commitAppends: (appends: readonly PreparedAppend[]) => AppendResult[];
+  private readonly filteredReads = new Map<string, BetterSqlite3.Statement<unknown[], LogRow>>();
 
   constructor(options: SqliteEventStoreOptions) {
     const pageSize = options?.pageSize ?? DEFAULT_SQLITE_PAGE_SIZE;
@@ -97,23 +101,13 @@ export class SqliteEventStore implements EventStore {
     }
     this.pageSize = pageSize;
     this.limits = resolveLimits(options?.limits);
-    const { db, owned } = openConnection(options, 'SqliteEventStore');
+    const groupCommit = resolveGroupCommit(options?.groupCommit);
+    const { db, owned } = openConnection(options, WHAT);
     this.db = db;
     this.ownsDatabase = owned;
     try {
       migrateSchema(db, EVENTS_COMPONENT, EVENT_MIGRATIONS);
-      this.versionOf = db
-        .prepare<[string], number>(
-          'SELECT version FROM eventfold_events WHERE stream_id = ? ORDER BY version DESC LIMIT 1',
-        )
-        .pluck();
-      this.lastPosition = db
-        .prepare<[], number>('SELECT position FROM eventfold_events ORDER BY position DESC LIMIT 1')
-        .pluck();
-      this.insert = db.prepare(`INSERT INTO eventfold_events ${INSERT_COLUMNS} VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
-      this.insertChunk = db.prepare<unknown[]>(
-        `INSERT INTO eventfold_events ${INSERT_COLUMNS} VALUES ${new Array(INSERT_CHUNK).fill('(?, ?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
-      );
+      this.writer = new SqliteAppendWriter(db, this.hooks, WHAT);
       const streamColumns = 'position, version, type, data, metadata, event_id, recorded_at';
       this.readForward = db
         .prepare<[string, number, number, number], StreamRow>(
@@ -140,20 +134,27 @@ export class SqliteEventStore implements EventStore {
            FROM eventfold_events WHERE position >= ? ORDER BY position ASC LIMIT ?`,
         )
         .raw();
-      // `.immediate`: take the write lock at BEGIN, so the version checks below read the state
-      // the inserts will commit on top of, even with other processes writing to the same file.
-      const write = db.transaction((appends: readonly PreparedAppend[]) => this.writeAppends(appends));
-      this.commitAppends = (appends) => write.immediate(appends);
     } catch (error) {
       if (owned) db.close();
-      throw translateSqliteError(error, 'SqliteEventStore');
+      throw translateSqliteError(error, WHAT);
     }
+    // better-sqlite3 is synchronous: callers that append in the same turn of the event loop are
+    // gathered and committed together on the next turn (one transaction, one fsync).
+    this.committer =
+      groupCommit === undefined
+        ? undefined
+        : new GroupCommitter(groupCommit, 'next-turn', 1, (members) => this.commitGroup(members));
   }
 
   /** The connection the store writes through (for read models and checkpoints in the same file). */
   get database(): BetterSqlite3.Database {
     this.assertOpen();
     return this.db;
+  }
+
+  /** How group commit has batched appends so far; `undefined` when it is switched off. */
+  get groupCommitStats(): GroupCommitStats | undefined {
+    return this.committer?.stats;
   }
 
   /**
@@ -165,7 +166,7 @@ export class SqliteEventStore implements EventStore {
     try {
       return this.db.transaction(() => fn(this.db)).immediate();
     } catch (error) {
-      throw translateSqliteError(error, 'SqliteEventStore');
+      throw translateSqliteError(error, WHAT);
     }
   }
 
@@ -195,7 +196,7 @@ export class SqliteEventStore implements EventStore {
   async append(streamId: string, events: readonly AnyEvent[], options: AppendOptions): Promise<AppendResult> {
     this.assertOpen();
     const prepared = prepareAppend(streamId, events, options?.expectedVersion, this.limits);
-    return this.commit([prepared])[0]!;
+    return (await this.commit([prepared]))[0]!;
   }
 
   async appendMany(appends: readonly StreamAppend[]): Promise<AppendResult[]> {
@@ -203,95 +204,22 @@ export class SqliteEventStore implements EventStore {
     return this.commit(prepareAppendMany(appends, this.limits));
   }
 
-  private commit(appends: readonly PreparedAppend[]): AppendResult[] {
-    let results: AppendResult[];
-    try {
-      results = this.commitAppends(appends);
-    } catch (error) {
-      throw translateSqliteError(error, 'SqliteEventStore');
-    }
+  private commit(appends: readonly PreparedAppend[]): AppendResult[] | Promise<AppendResult[]> {
+    if (this.committer !== undefined && appends.length > 0) return this.committer.submit({ appends });
+    const results = this.writer.commitOne(appends);
     if (this.listeners.size > 0) this.notify(results);
     return results;
   }
 
-  /** Body of the write transaction: check every expected version, insert, run hooks. */
-  private writeAppends(appends: readonly PreparedAppend[]): AppendResult[] {
-    const versions = new Array<number>(appends.length);
-    for (let i = 0; i < appends.length; i++) {
-      const append = appends[i]!;
-      const version = this.versionOf.get(append.streamId) ?? 0;
-      checkExpectedVersion(append.streamId, append.expectedVersion, version);
-      versions[i] = version;
+  private commitGroup(members: readonly GroupMember[]): GroupOutcome<AppendResult[]>[] {
+    if (this.closed || !this.db.open) throw new StoreClosedError('SQLite event store');
+    const outcomes = this.writer.commitGroup(members);
+    if (this.listeners.size > 0) {
+      const results: AppendResult[] = [];
+      for (const outcome of outcomes) if (outcome.ok) results.push(...outcome.value);
+      this.notify(results);
     }
-    const recordedAt = frozenDate(Date.now());
-    const recordedMs = recordedAt.getTime();
-    let position = this.lastPosition.get() ?? 0;
-    const results = new Array<AppendResult>(appends.length);
-    const all: RecordedEvent[] = [];
-    for (let i = 0; i < appends.length; i++) {
-      const append = appends[i]!;
-      const version = versions[i]!;
-      const first = position + 1;
-      const recorded = recordEvents(append, version + 1, (index) => first + index, recordedAt);
-      this.insertRows(append, recorded, recordedMs);
-      for (let j = 0; j < recorded.length; j++) all.push(recorded[j]!);
-      position += recorded.length;
-      results[i] = {
-        streamId: append.streamId,
-        version: version + recorded.length,
-        position: recorded.length === 0 ? 0 : position,
-        events: Object.freeze(recorded),
-      };
-    }
-    for (const hook of this.hooks) {
-      const returned = hook(all, this.db) as unknown;
-      if (typeof (returned as { then?: unknown } | undefined)?.then === 'function') {
-        throw new InvalidArgumentError(
-          'A SQLite append hook returned a promise; hooks run inside the write transaction and must be ' +
-            'synchronous. The append was rolled back.',
-        );
-      }
-    }
-    return results;
-  }
-
-  /** Inserts one append's rows: in chunks of INSERT_CHUNK rows per statement, the rest one by one. */
-  private insertRows(append: PreparedAppend, recorded: readonly RecordedEvent[], recordedMs: number): void {
-    const streamId = append.streamId;
-    let j = 0;
-    if (recorded.length >= INSERT_CHUNK) {
-      const params = new Array<unknown>(INSERT_CHUNK * 8);
-      for (; j + INSERT_CHUNK <= recorded.length; j += INSERT_CHUNK) {
-        for (let k = 0; k < INSERT_CHUNK; k++) {
-          const event = recorded[j + k]!;
-          const source = append.events[j + k]!;
-          const at = k * 8;
-          params[at] = event.position;
-          params[at + 1] = streamId;
-          params[at + 2] = event.version;
-          params[at + 3] = event.type;
-          params[at + 4] = source.dataJson;
-          params[at + 5] = metadataColumn(source.metadataJson);
-          params[at + 6] = event.eventId;
-          params[at + 7] = recordedMs;
-        }
-        this.insertChunk.run(params);
-      }
-    }
-    for (; j < recorded.length; j++) {
-      const event = recorded[j]!;
-      const source = append.events[j]!;
-      this.insert.run(
-        event.position,
-        streamId,
-        event.version,
-        event.type,
-        source.dataJson,
-        metadataColumn(source.metadataJson),
-        event.eventId,
-        recordedMs,
-      );
-    }
+    return outcomes;
   }
 
   private notify(results: readonly AppendResult[]): void {
@@ -329,7 +257,7 @@ export class SqliteEventStore implements EventStore {
             );
       if (page.length === 0) {
         // Only an empty first page costs the extra query that tells "no events here" from "no stream".
-        if (first && this.query(() => this.versionOf.get(streamId)) === undefined) {
+        if (first && this.query(() => this.writer.streamVersion(streamId)) === undefined) {
           throw new StreamNotFoundError(streamId);
         }
         return;
@@ -380,7 +308,8 @@ export class SqliteEventStore implements EventStore {
       while (remaining > 0) {
         self.assertOpen();
         const take = Math.min(self.pageSize, remaining);
-        const rows = self.query(() => self.readLog.all(next, take));
+        const filter = range.filter;
+        const rows = self.query(() => (filter === undefined ? self.readLog.all(next, take) : self.readFiltered(filter, next, take)));
         if (rows.length === 0) return;
         const decoder = new RowDecoder();
         const page = new Array<RecordedEvent>(rows.length);
@@ -393,15 +322,38 @@ export class SqliteEventStore implements EventStore {
     });
   }
 
+  /** One prepared statement per filter shape: types only, categories only, or both. */
+  private readFiltered(filter: ResolvedReadAllFilter, from: number, limit: number): LogRow[] {
+    const key = `${filter.types?.length ?? 0}:${filter.categories?.length ?? 0}`;
+    let statement = this.filteredReads.get(key);
+    if (statement === undefined) {
+      const list = (n: number) => new Array(n).fill('?').join(', ');
+      const where = [
+        'position >= ?',
+        ...(filter.types === undefined ? [] : [`type IN (${list(filter.types.length)})`]),
+        ...(filter.categories === undefined ? [] : [`category IN (${list(filter.categories.length)})`]),
+      ].join(' AND ');
+      statement = this.db
+        .prepare(
+          `SELECT position, stream_id, version, type, data, metadata, event_id, recorded_at
+           FROM eventfold_events WHERE ${where} ORDER BY position ASC LIMIT ?`,
+        )
+        .raw() as BetterSqlite3.Statement<unknown[], LogRow>;
+      if (this.filteredReads.size > 64) this.filteredReads.clear();
+      this.filteredReads.set(key, statement);
+    }
+    return statement.all(from, ...(filter.types ?? []), ...(filter.categories ?? []), limit);
+  }
+
   async streamVersion(streamId: string): Promise<number> {
     this.assertOpen();
     resolveStreamRange(streamId, undefined);
-    return this.query(() => this.versionOf.get(streamId)) ?? 0;
+    return this.query(() => this.writer.streamVersion(streamId)) ?? 0;
   }
 
   async headPosition(): Promise<number> {
     this.assertOpen();
-    return this.query(() => this.lastPosition.get()) ?? 0;
+    return this.query(() => this.writer.headPosition());
   }
 
   /**
@@ -411,17 +363,20 @@ export class SqliteEventStore implements EventStore {
    */
   async close(): Promise<void> {
     if (this.closed) return;
+    // Appends already accepted are committed first (synchronously, before the connection closes).
+    const draining = this.committer?.drain();
     this.closed = true;
     this.hooks.length = 0;
     this.listeners.clear();
     if (this.ownsDatabase) this.db.close();
+    await draining;
   }
 
   private query<T>(run: () => T): T {
     try {
       return run();
     } catch (error) {
-      throw translateSqliteError(error, 'SqliteEventStore');
+      throw translateSqliteError(error, WHAT);
     }
   }
 

@@ -1,9 +1,9 @@
 import { execFileSync } from 'node:child_process';
 import amqp, { type Channel, type ChannelModel, type ConsumeMessage } from 'amqplib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { InMemoryEventStore, silentLogger, type RecordedEvent } from '../src/index.js';
-import { BrokerUnavailableError, EVENT_HEADERS, MessageRefusedError, parseEnvelope, RabbitMqBroker } from '../src/rabbitmq/index.js';
-import { RABBITMQ_URL } from './support/brokers.js';
+import { InMemoryEventStore, silentLogger, type RecordedEvent } from '../../src/index.js';
+import { BrokerUnavailableError, EVENT_HEADERS, MessageRefusedError, parseEnvelope, RabbitMqBroker } from '../../src/rabbitmq/index.js';
+import { RABBITMQ_URL } from '../support/brokers.js';
 
 let admin: ChannelModel;
 let channel: Channel;
@@ -13,9 +13,11 @@ beforeAll(async () => {
   admin = await amqp.connect(RABBITMQ_URL);
   admin.on('error', () => {});
   channel = await admin.createChannel();
+  channel.on('error', () => {});
 });
 afterAll(async () => {
-  await admin.close();
+  // The relay's restart test (same file, later) closes this connection from the broker's side.
+  await admin.close().catch(() => undefined);
 });
 
 async function recorded(count: number): Promise<RecordedEvent[]> {

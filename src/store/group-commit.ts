@@ -1,0 +1,204 @@
+import { InvalidArgumentError } from '../errors.js';
+import type { PreparedAppend } from './store-input.js';
+
+/**
+ * Group commit: appends that arrive while a commit is under way are written together, in one
+ * transaction and one commit (one fsync), instead of one each. Each append keeps its own
+ * expected-version check and atomicity, and its caller hears back only after the commit that holds
+ * its events; a conflict fails only its own append.
+ *
+ * `true` (the default on the SQLite and PostgreSQL stores) takes the defaults below; `false` gives
+ * every append its own transaction.
+ */
+export type GroupCommitSetting = boolean | GroupCommitOptions;
+
+export interface GroupCommitOptions {
+  /** Most appends (store calls) written in one transaction. Default 32. */
+  readonly maxAppends?: number;
+  /** Most events written in one transaction; an append larger than this goes alone. Default 2,000. */
+  readonly maxEvents?: number;
+  /**
+   * Extra time to wait for more appends before committing a group, in milliseconds. Default 0: a
+   * group is whatever arrived while the previous commit ran (no wait at all when appends do not
+   * overlap), so latency without concurrency does not grow.
+   */
+  readonly maxDelayMs?: number;
+}
+
+export interface ResolvedGroupCommit {
+  readonly maxAppends: number;
+  readonly maxEvents: number;
+  readonly maxDelayMs: number;
+}
+
+/** Streams per group: a group's stream locks are taken one by one, so keep their number small. */
+export const MAX_GROUP_STREAMS = 32;
+
+export function resolveGroupCommit(setting: GroupCommitSetting | undefined): ResolvedGroupCommit | undefined {
+  if (setting === false) return undefined;
+  if (setting !== undefined && setting !== true && (typeof setting !== 'object' || setting === null)) {
+    throw new InvalidArgumentError(`groupCommit must be true, false or { maxAppends, maxEvents, maxDelayMs }, got ${String(setting)}.`);
+  }
+  const options: GroupCommitOptions = typeof setting === 'object' ? setting : {};
+  const resolved = { maxAppends: options.maxAppends ?? 32, maxEvents: options.maxEvents ?? 2000, maxDelayMs: options.maxDelayMs ?? 0 };
+  for (const [name, value] of Object.entries(resolved)) {
+    const min = name === 'maxDelayMs' ? 0 : 1;
+    if (!Number.isSafeInteger(value) || value < min) {
+      throw new InvalidArgumentError(`groupCommit.${name} must be an integer >= ${min}, got ${String(value)}.`);
+    }
+  }
+  if (resolved.maxAppends > 1000) throw new InvalidArgumentError(`groupCommit.maxAppends must be at most 1000.`);
+  return Object.freeze(resolved);
+}
+
+/** Counters of a store's group commits since it was created. */
+export interface GroupCommitStats {
+  /** Transactions written by the group committer. */
+  readonly groups: number;
+  /** Store calls (`append`, `appendMany`) they carried. */
+  readonly appends: number;
+  /** Most calls carried by one transaction. */
+  readonly largestGroup: number;
+}
+
+/** What one append of a group came to: its results, or the error only its caller sees. */
+export type GroupOutcome<R> = { readonly ok: true; readonly value: R } | { readonly ok: false; readonly error: unknown };
+
+/** One store call waiting in a group: `appends` are committed atomically together (an `appendMany`). */
+export interface GroupMember {
+  readonly appends: readonly PreparedAppend[];
+}
+
+interface Waiting<M extends GroupMember, R> {
+  readonly member: M;
+  readonly events: number;
+  readonly resolve: (value: R) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/**
+ * The queue behind group commit, shared by the adapters (the commit itself is theirs).
+ * - `commit(group)` writes the group in one transaction and returns one outcome per member, in
+ *   order; it throws only when the whole group failed, and then every member gets that error.
+ * - `start`: `'now'` commits as soon as fewer than `maxInFlight` commits are under way (an async
+ *   driver: appends gather while a commit is in flight); `'next-turn'` commits on the next turn of
+ *   the event loop (a synchronous driver: appends made by callers in the same turn gather).
+ * - A group never holds two members that touch the same stream (the later one waits for the next
+ *   group, keeping per-stream order), nor more than `MAX_GROUP_STREAMS` streams.
+ */
+export class GroupCommitter<M extends GroupMember, R> {
+  private readonly queue: Waiting<M, R>[] = [];
+  private inFlight = 0;
+  private scheduled = false;
+  private readonly running = new Set<Promise<void>>();
+  private groups = 0;
+  private appends = 0;
+  private largestGroup = 0;
+
+  constructor(
+    private readonly options: ResolvedGroupCommit,
+    private readonly start: 'now' | 'next-turn',
+    private readonly maxInFlight: number,
+    private readonly commit: (group: readonly M[]) => Promise<readonly GroupOutcome<R>[]> | readonly GroupOutcome<R>[],
+  ) {}
+
+  /** Appends waiting or being committed. */
+  get pending(): number {
+    return this.queue.length + this.inFlight;
+  }
+
+  get stats(): GroupCommitStats {
+    return { groups: this.groups, appends: this.appends, largestGroup: this.largestGroup };
+  }
+
+  submit(member: M): Promise<R> {
+    let events = 0;
+    for (const append of member.appends) events += append.events.length;
+    return new Promise<R>((resolve, reject) => {
+      this.queue.push({ member, events, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  /**
+   * Commits everything queued now (synchronously where the commit is) and waits for every commit
+   * under way: `close()` calls it, so no accepted append is dropped.
+   */
+  async drain(): Promise<void> {
+    while (this.queue.length > 0) this.launch();
+    await Promise.all([...this.running]);
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.queue.length === 0 || this.inFlight >= this.maxInFlight) return;
+    const delay = this.options.maxDelayMs;
+    const run = (): void => {
+      this.scheduled = false;
+      while (this.queue.length > 0 && this.inFlight < this.maxInFlight) this.launch();
+    };
+    if (this.start === 'now' && delay === 0) {
+      run();
+      return;
+    }
+    this.scheduled = true;
+    if (delay > 0) setTimeout(run, delay);
+    else setImmediate(run);
+  }
+
+  private take(): Waiting<M, R>[] {
+    const { maxAppends, maxEvents } = this.options;
+    const group: Waiting<M, R>[] = [];
+    const streams = new Set<string>();
+    const blocked = new Set<string>();
+    let events = 0;
+    for (let i = 0; i < this.queue.length && group.length < maxAppends; ) {
+      const waiting = this.queue[i]!;
+      const ids = waiting.member.appends.map((a) => a.streamId);
+      const fits =
+        group.length === 0 ||
+        (events + waiting.events <= maxEvents &&
+          streams.size + ids.length <= MAX_GROUP_STREAMS &&
+          !ids.some((id) => streams.has(id) || blocked.has(id)));
+      if (!fits) {
+        // Later members on these streams wait too, so each stream's appends keep their order.
+        for (const id of ids) blocked.add(id);
+        i++;
+        continue;
+      }
+      group.push(waiting);
+      for (const id of ids) streams.add(id);
+      events += waiting.events;
+      this.queue.splice(i, 1);
+    }
+    return group;
+  }
+
+  private launch(): void {
+    const group = this.take();
+    if (group.length === 0) return;
+    this.inFlight++;
+    this.groups++;
+    this.appends += group.length;
+    if (group.length > this.largestGroup) this.largestGroup = group.length;
+    const running = this.runGroup(group);
+    this.running.add(running);
+    void running.then(() => this.running.delete(running));
+  }
+
+  private async runGroup(group: readonly Waiting<M, R>[]): Promise<void> {
+    try {
+      const outcomes = await this.commit(group.map((w) => w.member));
+      for (let i = 0; i < group.length; i++) {
+        const outcome = outcomes[i];
+        if (outcome === undefined) group[i]!.reject(new Error('eventfold: a group commit returned no outcome for an append (a bug).'));
+        else if (outcome.ok) group[i]!.resolve(outcome.value);
+        else group[i]!.reject(outcome.error);
+      }
+    } catch (error) {
+      for (const waiting of group) waiting.reject(error);
+    } finally {
+      this.inFlight--;
+      this.schedule();
+    }
+  }
+}
