@@ -1,5 +1,4 @@
 import type { ConsumerSession, ConsumerWorker } from '../consumers/consumer-loop.js';
-import { asError } from '../consumers/consumer-loop.js';
 import { backoffDelay, type RetryPolicy } from '../consumers/retry.js';
 import { EventfoldError, InvalidArgumentError } from '../errors.js';
 import type { AnyEvent, RecordedEvent } from '../events/types.js';
@@ -330,4 +329,3 @@ export function missingReset(projection: string): Error {
   );
 }
 
-export { asError };
