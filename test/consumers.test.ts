@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
+import pg from 'pg';
 import { describe, expect, it } from 'vitest';
 import { ConsumerLoop, type ConsumerErrorInfo, type ConsumerWorker } from '../src/consumers/consumer-loop.js';
 import type { ConsumerLease, ConsumerLock } from '../src/consumers/lock.js';
@@ -21,7 +22,9 @@ const policyArb = fc.record({
   jitter: fc.double({ min: 0, max: 1, noNaN: true }),
 });
 
+/** A driver error as pg raises it (a `DatabaseError` carrying a SQLSTATE, or a socket error). */
 function pgError(code: string, message = `pg error ${code}`): Error {
+  if (/^[0-9A-Z]{5}$/.test(code)) return Object.assign(new pg.DatabaseError(message, message.length, 'error'), { code, severity: 'ERROR' });
   return Object.assign(new Error(message), { code });
 }
 
