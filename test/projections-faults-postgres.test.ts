@@ -294,8 +294,8 @@ describe('PostgresProjectionRunner under faults', () => {
     await seed(direct, 5);
     const status = await runner.whenStopped();
     expect(status.state).toBe('failed');
-    expect(status.error).toMatchObject({ code: 'STORE_UNAVAILABLE' });
-    expect(status.error?.message).toMatch(/missing or outdated/);
+    expect(status.error).toMatchObject({ code: 'SCHEMA_NOT_MIGRATED', transient: false });
+    expect(status.error?.message).toMatch(/migrate\(\)/);
     // Reported once, as the end, not retried.
     expect(rec.errors.map((e) => [e.info.transient, e.info.willRetry])).toEqual([[false, false]]);
     expect(rec.errors[0]!.message).toBe(status.error?.message);
