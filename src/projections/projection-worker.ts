@@ -163,15 +163,19 @@ export class ProjectionWorker<E extends AnyEvent, Ctx> implements ConsumerWorker
       const after = this.current?.position ?? 0;
       let applied = 0;
       for (const e of events) if (e.position > before && e.position <= after) applied++;
-      o.onBatch?.({
-        projection: this.name,
-        fromPosition: before,
-        toPosition: after,
-        events: applied,
-        startedAt,
-        durationMs: performance.now() - started,
-        rebuilding: this.rebuilding !== undefined,
-      });
+      try {
+        o.onBatch?.({
+          projection: this.name,
+          fromPosition: before,
+          toPosition: after,
+          events: applied,
+          startedAt,
+          durationMs: performance.now() - started,
+          rebuilding: this.rebuilding !== undefined,
+        });
+      } catch {
+        // A throwing listener must not change what the runner does (its batch is committed).
+      }
       meter?.record(applied, after);
       // Waiters for this phase's goal are settled after its last progress report (below).
       if (after < head) this.o.onAdvance();
