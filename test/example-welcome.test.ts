@@ -15,8 +15,10 @@ describe('user-details: the welcome-mails process manager', () => {
         await app.commands.dispatch({ type: 'RegisterUser', data: { userId: `u-${name}`, userName: name, email: `${name}@example.com`, password: `${name}-password-1` } });
       }
       const mails: string[] = [];
-      const store = infrastructure.store as SqliteEventStore;
-      const first = await startWelcomeMails({ store, checkpoints: new SqliteCheckpointStore(store.database), deliver: (m) => void mails.push(m.email) });
+      // The layered store (decrypted emails, validated events); checkpoints in the raw store's file.
+      const store = infrastructure.store;
+      const database = (infrastructure.evolved!.raw as SqliteEventStore).database;
+      const first = await startWelcomeMails({ store, checkpoints: new SqliteCheckpointStore(database), deliver: (m) => void mails.push(m.email) });
       await first.waitUntilCaughtUp({ timeoutMs: 20_000 });
       await first.stop();
       expect(mails.sort()).toEqual(['ann@example.com', 'ben@example.com', 'cat@example.com']);

@@ -72,6 +72,8 @@ export const userEventSchemas = defineSchemas({
   UserForgotten: z.object({ forgottenAt: isoTime }),
   UserNameReserved: z.object({ userId }),
   UserNameReleased: z.object({ userId }),
+  // The welcome-mails process manager's record (see welcome.ts).
+  WelcomeSent: z.object({ userId, userName: z.string().max(64), commandId: z.string().max(200) }),
 });
 
 /**
@@ -92,6 +94,8 @@ export type UserCommand = CommandsFromSchemas<typeof userCommandSchemas>;
 export interface EvolvedStore {
   /** Validation, tombstones, upcasting and encryption over the raw store; reads see plain current shapes. */
   readonly store: EventStore;
+  /** The store underneath, as stored (encrypted emails): for its database handle, not for reading users. */
+  readonly raw: EventStore;
   /** Write through this store so idempotent commands reserve their id in the same append. */
   readonly idempotency: IdempotentCommands;
   /** Shreds a user's email everywhere by deleting the user's key. */
@@ -124,6 +128,7 @@ export function evolveStore(raw: EventStore, keys: KeyStore): EvolvedStore {
   });
   return {
     store: idempotency.store,
+    raw,
     idempotency,
     forget: (id) => privacy.forget(id),
     snapshots: (inner) =>
