@@ -6,6 +6,7 @@ export {
   assertValidStreamId,
   DEFAULT_EVENT_LIMITS,
   MAX_EVENT_TYPE_LENGTH,
+  MAX_JSON_DEPTH,
   MAX_STREAM_ID_LENGTH,
   type EventLimits,
 } from './events/validation.js';
