@@ -10,7 +10,8 @@ export type StoreSetting =
   | string
   | { readonly sqlite: string }
   | { readonly postgres: string; readonly schema?: string }
-  | { readonly url: string; readonly schema?: string };
+  | { readonly url: string; readonly schema?: string }
+  | { readonly nats: string; readonly stream?: string; readonly subjectPrefix?: string };
 
 /** An `Aggregate` subclass (anything with `new (id)` and static `fromEvents`). */
 export interface AggregateClassLike {
