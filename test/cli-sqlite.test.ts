@@ -55,7 +55,7 @@ describe('eventfold CLI: SQLite specifics', () => {
     store.database
       .prepare(
         `INSERT INTO eventfold_events (position, stream_id, version, type, data, metadata, event_id, recorded_at)
-         VALUES (1, ?, 1, 'Raw\u001b[2J', '{"x":"\u001b[31m"}', NULL, '00000000-0000-4000-8000-000000000001', 0)`,
+         VALUES (1, ?, 1, 'Raw\u001b[2J', '{"x":"\\u001b[31m"}', NULL, '00000000-0000-4000-8000-000000000001', 0)`,
       )
       .run(evil);
     await store.close();
