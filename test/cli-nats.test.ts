@@ -103,10 +103,23 @@ describe('eventfold CLI on NATS JetStream', () => {
     }
   });
 
-  it('says clearly what a NATS store cannot do: list streams, projection bookkeeping', async () => {
-    const streams = await runCli(['streams', '--db', target]);
-    expect(streams.code).toBe(2);
-    expect(streams.stderr).toBe('eventfold: error: The nats store cannot list streams.\n');
+  it('lists streams with version, last position and last write, by prefix and paged', async () => {
+    const all = await runCli(['streams', '--json', '--db', target]);
+    expect(all.code, all.stderr).toBe(0);
+    const rows = jsonLines(all.stdout);
+    expect(rows.map((r) => r['streamId'])).toEqual(['order-1', 'user-"><svg onload=alert(1)>', 'user-1', 'user-2'].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))));
+    const [last] = await store.readStream('user-1', { backwards: true, limit: 1 }).toArray();
+    expect(rows.find((r) => r['streamId'] === 'user-1')).toEqual({
+      streamId: 'user-1',
+      version: 3,
+      lastPosition: last!.position,
+      lastWrittenAt: last!.recordedAt.toISOString(),
+    });
+    const users = await runCli(['streams', 'user-', '--limit', '1', '--after', 'user-"><svg onload=alert(1)>', '--json', '--db', target]);
+    expect(jsonLines(users.stdout).map((r) => r['streamId'])).toEqual(['user-1']);
+  });
+
+  it('says clearly what a NATS store cannot do: projection bookkeeping', async () => {
     const status = await runCli(['projections', 'status', '--db', target]);
     expect(status.code).toBe(2);
     expect(status.stderr).toMatch(/^eventfold: error: The nats store keeps no projection checkpoints/);
@@ -143,7 +156,7 @@ describe('eventfold CLI on NATS JetStream', () => {
         status: 200,
         body: { state: { name: 'Ada', email: 'ada@lovelace.org', renames: 0 } },
       });
-      expect((await get('/api/streams')).status).toBe(501);
+      expect((await get('/api/streams?prefix=order')).body).toMatchObject({ streams: [{ streamId: 'order-1', version: 1 }], next: null });
       expect((await get('/api/log?from=1&limit=2')).body['events']).toHaveLength(2);
     } finally {
       inspect.child.kill('SIGINT');

@@ -9,6 +9,7 @@ import type { CheckpointSummary, EventStoreCatalog } from '../store/catalog.js';
 import type { EventStore } from '../store/event-store.js';
 import type { StoreSetting } from './config.js';
 import { CliUsageError, DriverMissingError } from './errors.js';
+import { natsCatalog } from './nats-catalog.js';
 
 /** The projection bookkeeping a store keeps next to its events (checkpoints, runner locks). */
 export interface ProjectionAdmin {
@@ -158,8 +159,9 @@ const postgresDriver: StoreDriver = {
 /**
  * NATS JetStream: `nats://host:port`, with the JetStream stream and subject prefix as query
  * parameters (`?stream=EVENTS&subjectPrefix=app`; defaults as `NatsEventStore`'s). A cluster:
- * several URLs separated by commas. No catalog (JetStream has no cheap stream listing with last
- * writes) and no projection bookkeeping the CLI can read: `streams` and `projections` say so.
+ * several URLs separated by commas. Streams are listed by `natsCatalog`; there is no projection
+ * bookkeeping the CLI can read (checkpoints live in KV buckets the projection names), so the
+ * `projections` commands say so.
  */
 const natsDriver: StoreDriver = {
   kind: 'nats',
@@ -190,11 +192,19 @@ const natsDriver: StoreDriver = {
       ...(settings.subjectPrefix !== undefined ? { subjectPrefix: settings.subjectPrefix } : {}),
     };
     const store = options.migrate ? await nats.NatsEventStore.create(storeOptions) : await nats.NatsEventStore.connect(storeOptions);
+    const { jetstreamManager } = await import('@nats-io/jetstream');
     return {
       kind: 'nats',
       description: `NATS ${servers.map(redactUrl).join(',')} (stream ${store.options.stream})`,
       store,
-      catalog: undefined,
+      catalog: natsCatalog({
+        store,
+        connection: store.connection,
+        stream: store.options.stream,
+        subjectPrefix: store.options.subjectPrefix,
+        jetstreamManager: (connection) => jetstreamManager(connection),
+        decodeStreamToken: nats.decodeStreamToken,
+      }),
       projections: undefined,
       close: () => store.close(),
     };
