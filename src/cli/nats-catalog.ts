@@ -2,6 +2,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { resolveListStreamsOptions, type EventStoreCatalog, type ListStreamsOptions, type StreamSummary } from '../store/catalog.js';
 import type { EventStore } from '../store/event-store.js';
+import { CliUsageError } from './errors.js';
 
 /** What the catalog needs of a `NatsEventStore` (kept structural so the core never imports the adapter). */
 export interface NatsCatalogSource {
@@ -30,7 +31,17 @@ export function natsCatalog(source: NatsCatalogSource): EventStoreCatalog {
       const { prefix, after, limit } = resolveListStreamsOptions(options);
       const jsm = await source.jetstreamManager(source.connection);
       const base = `${source.subjectPrefix}.s.`;
-      const info = await jsm.streams.info(source.stream, { subjects_filter: `${base}>` });
+      let info: Awaited<ReturnType<JetStreamManager['streams']['info']>>;
+      try {
+        info = await jsm.streams.info(source.stream, { subjects_filter: `${base}>` });
+      } catch (error) {
+        if (error instanceof Error && /stream not found/i.test(error.message)) {
+          throw new CliUsageError(`The JetStream stream '${source.stream}' does not exist. Create it with: eventfold migrate --db <nats url>`, {
+            cause: error,
+          });
+        }
+        throw error;
+      }
       const ids = Object.keys(info.state.subjects ?? {})
         .map((subject) => source.decodeStreamToken(subject.slice(base.length)))
         .filter((id) => id.startsWith(prefix) && (after === undefined || compareCodePoints(id, after) > 0))
