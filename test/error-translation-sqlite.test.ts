@@ -157,6 +157,14 @@ describe('SQLite errors become typed eventfold errors', () => {
     await s.store.close();
   });
 
+  it('a path that cannot be opened: a missing directory is an InvalidArgumentError, an unopenable file a typed store error', async () => {
+    const missingDir = await failure(() => new SqliteEventStore({ path: temp.file('no-such-dir/events.db') }));
+    expect(missingDir.code).toBe('INVALID_ARGUMENT');
+    expect(missingDir.message).toContain('directory does not exist');
+    const directory = await failure(() => new SqliteEventStore({ path: temp.dir }));
+    expectTyped(directory, 'STORE_UNAVAILABLE', true, /^SQLITE_CANTOPEN/, 'a directory as the path');
+  });
+
   it('a file that is not a database: StoreCorruptError (not transient) when a store opens it', async () => {
     const file = freshFile();
     writeFileSync(file, Buffer.alloc(8192, 0x5a));
