@@ -22,7 +22,7 @@ async function check(kind, core, sqlite, testing) {
 }
 
 await check('esm', await import(`${root}dist/index.js`), await import(`${root}dist/sqlite/index.js`), await import(`${root}dist/testing/index.js`));
-// eventfold/testing is not required from CJS here: vitest itself cannot be loaded with require().
-await check('cjs', require(`${root}dist/index.cjs`), require(`${root}dist/sqlite/index.cjs`), undefined);
+// eventfold/testing loads without vitest or fast-check, from CJS as well.
+await check('cjs', require(`${root}dist/index.cjs`), require(`${root}dist/sqlite/index.cjs`), require(`${root}dist/testing/index.cjs`));
 await import(`${root}dist/postgres/index.js`);
 require(`${root}dist/postgres/index.cjs`);

@@ -144,6 +144,7 @@ describe('OpenTelemetry', () => {
 // with a provider that records every span (so the traced paths are the ones under test).
 describeEventStoreConformance('instrumentEventStore(InMemoryEventStore) with a recording provider', () =>
   instrumentEventStore(new InMemoryEventStore({ pageSize: 7 }), { tracerProvider }), {
+  framework: { describe, it },
   createStoreWithLimits: (limits) => instrumentEventStore(new InMemoryEventStore({ limits }), { tracerProvider }),
 });
 

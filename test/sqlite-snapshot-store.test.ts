@@ -21,11 +21,11 @@ const snap = (streamId: string, version: number): Snapshot => ({
 describeSnapshotStoreConformance('SqliteSnapshotStore (file)', () => {
   const events = new SqliteEventStore({ path: freshFile() });
   return { events, snapshots: new SqliteSnapshotStore({ database: events.database }) };
-});
+}, { framework: { describe, it } });
 describeSnapshotStoreConformance('SqliteSnapshotStore (:memory:)', () => {
   const events = new SqliteEventStore({ path: ':memory:' });
   return { events, snapshots: new SqliteSnapshotStore({ database: events.database }) };
-});
+}, { framework: { describe, it } });
 
 describe('SqliteSnapshotStore', () => {
   it('shares the event store connection and file, and survives reopening', async () => {
