@@ -193,7 +193,7 @@ export function describeAppendCases(suite: EventStoreSuite): void {
       const onExisting = await store.append('full', [], { expectedVersion: 2 });
       expect(onExisting).toMatchObject({ streamId: 'full', version: 2, position: 0 });
       const before = await observe(store, ['full', 'empty']);
-      const conflict = await expectFailure(() => store.append('full', [], { expectedVersion: 1 }), 'ConcurrencyError');
+      const conflict = await expectConflict(() => store.append('full', [], { expectedVersion: 1 }));
       expect(conflict.actualVersion).toBe(2);
       await expectUnchanged(store, before);
     });
