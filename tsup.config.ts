@@ -9,6 +9,7 @@ const library: Options = {
     'postgres/index': 'src/postgres/index.ts',
     'opentelemetry/index': 'src/opentelemetry/index.ts',
     'rabbitmq/index': 'src/rabbitmq/index.ts',
+    'nats/index': 'src/nats/index.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,
@@ -17,7 +18,7 @@ const library: Options = {
   target: 'node20',
   splitting: true,
   treeshake: true,
-  external: ['better-sqlite3', 'pg', 'vitest', 'fast-check', '@opentelemetry/api', 'amqplib'],
+  external: ['better-sqlite3', 'pg', 'vitest', 'fast-check', '@opentelemetry/api', 'amqplib', /^@nats-io\//],
 };
 
 const { version } = JSON.parse(readFileSync(new URL('./package.json', import.meta.url), 'utf8')) as { version: string };
