@@ -237,6 +237,8 @@ describe('errors are answered by code, in the API’s own words', () => {
       ['WEAK_PASSWORD', 400],
       ['PASSWORD_TOO_LONG', 400],
       ['CONCURRENCY_CONFLICT', 412],
+      ['STREAM_ALREADY_EXISTS', 412],
+      ['AGGREGATE_ALREADY_EXISTS', 412],
     ];
     for (const [code, status] of cases) {
       const problem = toProblem(leaky(code, { actualVersion: 4 }), { userId: 'u1' });

@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import { CONFLICT_CODES } from '../commands.js';
 import { MAX_PASSWORD_LENGTH } from '../domain/user.js';
 import { isStoreUnavailable } from '../unavailable.js';
 
@@ -62,7 +63,7 @@ const versionOf = (value: unknown): number | undefined => (typeof value === 'num
 export function toProblem(error: unknown, context: ProblemContext = {}): HttpProblem {
   if (error instanceof HttpProblem) return error;
   const code = (error as { code?: unknown } | null | undefined)?.code;
-  if (code === 'CONCURRENCY_CONFLICT') {
+  if (typeof code === 'string' && CONFLICT_CODES.has(code)) {
     const current = versionOf((error as { actualVersion?: unknown }).actualVersion);
     return new HttpProblem(
       412,
