@@ -49,9 +49,11 @@ const CLIENT_ERRORS: Readonly<Record<string, readonly [status: number, apiCode: 
   INVALID_EVENT: [400, 'INVALID_REQUEST', 'The request cannot be stored as given.'],
   INVALID_STREAM_ID: [400, 'INVALID_REQUEST', 'The user id cannot be used.'],
   BATCH_TOO_LARGE: [400, 'INVALID_REQUEST', 'The request is too large to store.'],
+  INVALID_COMMAND: [400, 'INVALID_REQUEST', 'The request has a value out of range.'],
+  IDEMPOTENCY_KEY_REUSED: [422, 'IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was already used for a different request.'],
 };
 
-const TITLES: Readonly<Record<number, string>> = { 400: 'Bad Request', 404: 'Not Found', 409: 'Conflict' };
+const TITLES: Readonly<Record<number, string>> = { 400: 'Bad Request', 404: 'Not Found', 409: 'Conflict', 422: 'Unprocessable Content' };
 
 const versionOf = (value: unknown): number | undefined => (typeof value === 'number' && Number.isSafeInteger(value) ? value : undefined);
 
@@ -74,6 +76,9 @@ export function toProblem(error: unknown, context: ProblemContext = {}): HttpPro
       { code: 'VERSION_MISMATCH', ...(current === undefined ? {} : { currentVersion: current }) },
       current === undefined ? {} : { etag: `"${current}"` },
     );
+  }
+  if (code === 'COMMAND_PENDING') {
+    return new HttpProblem(409, 'Conflict', 'The same request is still being processed; retry shortly.', { code }, { 'retry-after': String(RETRY_AFTER_SECONDS) });
   }
   if (code === 'SERVICE_BUSY') return serviceUnavailable('The service is busy; retry shortly.', 'SERVICE_BUSY');
   if (isStoreUnavailable(error)) return serviceUnavailable('The user store is unavailable; retry shortly.', 'STORE_UNAVAILABLE');
