@@ -259,7 +259,7 @@ describe('errors are answered by code, in the API’s own words', () => {
   });
 
   it('anything else is a 500 that says nothing of the cause', () => {
-    for (const error of [new TypeError('x is undefined'), leaky('23505'), leaky('WHATEVER'), 'a string', undefined]) {
+    for (const error of [new TypeError('x is undefined'), leaky('23505'), leaky('WHATEVER'), leaky('constructor'), leaky('__proto__'), 'a string', undefined]) {
       const problem = toProblem(error);
       expect(problem.status).toBe(500);
       expect(problem.message).toBe('Something went wrong on our side.');

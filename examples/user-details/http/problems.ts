@@ -83,7 +83,7 @@ export function toProblem(error: unknown, context: ProblemContext = {}): HttpPro
   if (code === 'SERVICE_BUSY') return serviceUnavailable('The service is busy; retry shortly.', 'SERVICE_BUSY');
   if (isStoreUnavailable(error)) return serviceUnavailable('The user store is unavailable; retry shortly.', 'STORE_UNAVAILABLE');
   if (typeof code === 'string') {
-    const known = CLIENT_ERRORS[code];
+    const known = Object.hasOwn(CLIENT_ERRORS, code) ? CLIENT_ERRORS[code] : undefined;
     if (known !== undefined) {
       const [status, apiCode, detail] = known;
       const named = status === 404 && context.userId !== undefined ? `No user '${context.userId}'.` : detail;
