@@ -26,3 +26,9 @@ await check('esm', await import(`${root}dist/index.js`), await import(`${root}di
 await check('cjs', require(`${root}dist/index.cjs`), require(`${root}dist/sqlite/index.cjs`), require(`${root}dist/testing/index.cjs`));
 await import(`${root}dist/postgres/index.js`);
 require(`${root}dist/postgres/index.cjs`);
+// eventfold/nats, both module systems: its error classes are the core's.
+for (const nats of [await import(`${root}dist/nats/index.js`), require(`${root}dist/nats/index.cjs`)]) {
+  if (typeof nats.NatsEventStore?.create !== 'function' || nats.NATS_CAPABILITIES.atomicMultiStreamAppend !== false) {
+    throw new Error('eventfold/nats exports are missing');
+  }
+}

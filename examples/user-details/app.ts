@@ -14,7 +14,7 @@ export interface AppOptions {
 
 /** Wires the write side (commands) and the read side (queries) over one infrastructure. */
 export async function createUserDetailsApp(infrastructure: Infrastructure, options: AppOptions = {}) {
-  const write = createWriteSide({
+  const write = (infrastructure.writeSide ?? createWriteSide)({
     store: infrastructure.store,
     snapshots: infrastructure.snapshots,
     ...(options.clock === undefined ? {} : { clock: options.clock }),

@@ -28,6 +28,14 @@ import { createHashGate, type HashGateOptions } from './hash-gate.js';
  */
 export type VersionPrecondition = number | readonly number[] | 'exists';
 
+/** The version to save at, if the user is at a version the caller accepts; else a conflict. */
+export function checkPrecondition(streamId: string, user: User, precondition: VersionPrecondition): number {
+  if (precondition === 'exists') return user.version;
+  const accepted = typeof precondition === 'number' ? precondition === user.version : precondition.includes(user.version);
+  if (!accepted) throw new UserVersionConflictError(streamId, precondition, user.version);
+  return user.version;
+}
+
 export type RegisterUser = Command<'RegisterUser', { userId: string; userName: string; email: string; password: string }>;
 export type ChangePassword = Command<'ChangePassword', { userId: string; newPassword: string; originalVersion: VersionPrecondition }>;
 export type ChangeEmail = Command<'ChangeEmail', { userId: string; email: string; originalVersion: VersionPrecondition }>;
@@ -91,13 +99,8 @@ export function createWriteSide(options: WriteSideOptions) {
     return user;
   }
 
-  /** The version to save at, if the user is at a version the caller accepts; else a conflict. */
-  function expectedVersion(user: User, precondition: VersionPrecondition): number {
-    if (precondition === 'exists') return user.version;
-    const accepted = typeof precondition === 'number' ? precondition === user.version : precondition.includes(user.version);
-    if (!accepted) throw new UserVersionConflictError(users.streamIdOf(user.id), precondition, user.version);
-    return user.version;
-  }
+  const expectedVersion = (user: User, precondition: VersionPrecondition): number =>
+    checkPrecondition(users.streamIdOf(user.id), user, precondition);
 
   /**
    * Loads the user, runs the cheap checks (exists, `check`, expected version), then `write`.

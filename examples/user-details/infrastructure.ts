@@ -18,6 +18,7 @@ import {
 import { postgresUserReadModel, postgresUsersProjection } from './read-model/postgres-users.js';
 import { sqliteUserReadModel, sqliteUsersProjection } from './read-model/sqlite-users.js';
 import type { UserReadModel } from './read-model/user-view.js';
+import type { WriteSide, WriteSideOptions } from './commands.js';
 
 /**
  * How the `users` read model is kept: `inline` in each append's transaction (read-your-writes),
@@ -36,13 +37,15 @@ export interface ReadSide {
 }
 
 export interface Infrastructure {
-  readonly kind: 'sqlite' | 'postgres';
+  readonly kind: 'sqlite' | 'postgres' | 'nats';
   /** Where the events live, for humans. */
   readonly description: string;
   readonly store: EventStore;
   readonly snapshots: SnapshotStore;
   readonly readModel: UserReadModel;
   startReadSide(mode: ProjectionMode, onProgress?: (progress: ProjectionProgress) => void): Promise<ReadSide>;
+  /** A write side of its own, for stores without atomic multi-stream appends (NATS). */
+  readonly writeSide?: (options: WriteSideOptions) => WriteSide;
   close(): Promise<void>;
 }
 
@@ -53,6 +56,8 @@ export interface InfrastructureOptions {
 
 /** PostgreSQL when DATABASE_URL is set, else the embedded SQLite default. */
 export async function openInfrastructure(env: NodeJS.ProcessEnv = process.env, options: InfrastructureOptions = {}): Promise<Infrastructure> {
+  const nats = env['EVENTFOLD_STORE'];
+  if (nats !== undefined && /^(nats|tls):\/\//.test(nats)) return (await import('./nats/infrastructure.js')).openNats(nats, env);
   const url = env['DATABASE_URL'];
   if (url !== undefined && url !== '') return openPostgres(url, env['EVENTFOLD_PG_SCHEMA'] ?? 'user_details', options);
   const path = env['EVENTFOLD_SQLITE_PATH'] ?? resolve(env['EVENTFOLD_DATA_DIR'] ?? '.eventfold', 'user-details.sqlite');
