@@ -86,8 +86,15 @@ class User extends Aggregate<UserEvent> implements Snapshottable<UserState> {
 type RegisterUser = Command<'RegisterUser', { userId: string; name: string; email: string; passwordHash: string }>;
 type ChangePassword = Command<'ChangePassword', { userId: string; passwordHash: string }>;
 
-function eventfoldApp(store: InMemoryEventStore) {
-  const users = new Repository(store, User, { streamPrefix: 'user' });
+/** A Repository that builds the stream id anew each call (no last-id cache), for the comparison below. */
+class UncachedRepository<A extends User> extends Repository<A> {
+  override streamIdOf(id: string): string {
+    return `user-${id}`;
+  }
+}
+
+function eventfoldApp(store: InMemoryEventStore, cachedIds = true) {
+  const users = cachedIds ? new Repository(store, User, { streamPrefix: 'user' }) : new UncachedRepository(store, User, { streamPrefix: 'user' });
   const bus = new CommandBus()
     .register('RegisterUser', async (c: RegisterUser, ctx) => {
       const user = new User(c.data.userId);
@@ -268,10 +275,15 @@ class PortOnlyStore extends InMemoryEventStore {
 }
 
 /** W1 and W2 with and without the fast paths, alternating; returns fast / port-only speed ratios. */
-async function fastPaths(): Promise<{ w1: number; w2: number; w1Cps: [number, number]; w2Ms: [number, number] }> {
+async function fastPaths(): Promise<{ w1: number; w2: number; ids: number; w1Cps: [number, number]; w2Ms: [number, number]; idsCps: [number, number] }> {
   const w1 = await compare(
     { prepare: () => eventfoldApp(new InMemoryEventStore()).bus, run: eventfoldW1 },
     { prepare: () => eventfoldApp(new PortOnlyStore()).bus, run: eventfoldW1 },
+    { warmup: 1, repeats: 5 },
+  );
+  const ids = await compare(
+    { prepare: () => eventfoldApp(new InMemoryEventStore()).bus, run: eventfoldW1 },
+    { prepare: () => eventfoldApp(new InMemoryEventStore(), false).bus, run: eventfoldW1 },
     { warmup: 1, repeats: 5 },
   );
   const history = longHistory();
@@ -293,6 +305,8 @@ async function fastPaths(): Promise<{ w1: number; w2: number; w1Cps: [number, nu
   return {
     w1: w1.b.medianMs / w1.a.medianMs,
     w2: w2.b.medianMs / w2.a.medianMs,
+    ids: ids.b.medianMs / ids.a.medianMs,
+    idsCps: [COMMANDS / (ids.a.medianMs / 1000), COMMANDS / (ids.b.medianMs / 1000)],
     w1Cps: [COMMANDS / (w1.a.medianMs / 1000), COMMANDS / (w1.b.medianMs / 1000)],
     w2Ms: [w2.a.medianMs, w2.b.medianMs],
   };
@@ -352,6 +366,14 @@ async function main(): Promise<void> {
       ratio: `${paths.w2.toFixed(2)}×`,
       goal: 'keep if clearly > 1×',
       met: paths.w2 >= 1.15,
+    },
+    {
+      workload: 'W1 commands/s, Repository last-stream-id cache vs none',
+      eventfold: formatNumber(paths.idsCps[0]),
+      baseline: formatNumber(paths.idsCps[1]),
+      ratio: `${paths.ids.toFixed(2)}×`,
+      goal: 'keep if clearly > 1×',
+      met: paths.ids >= 1.15,
     },
   ]);
 }
