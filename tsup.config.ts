@@ -6,6 +6,8 @@ export default defineConfig({
     'testing/index': 'src/testing/index.ts',
     'sqlite/index': 'src/sqlite/index.ts',
     'postgres/index': 'src/postgres/index.ts',
+    'opentelemetry/index': 'src/opentelemetry/index.ts',
+    'rabbitmq/index': 'src/rabbitmq/index.ts',
   },
   format: ['esm', 'cjs'],
   dts: true,
@@ -14,5 +16,5 @@ export default defineConfig({
   target: 'node20',
   splitting: true,
   treeshake: true,
-  external: ['better-sqlite3', 'pg', 'vitest', 'fast-check'],
+  external: ['better-sqlite3', 'pg', 'vitest', 'fast-check', '@opentelemetry/api', 'amqplib'],
 });

@@ -8,6 +8,8 @@ export default defineConfig({
     // The examples import the package by name, as an application would; point it at the source.
     alias: [
       { find: /^eventfold\/(testing|sqlite|postgres)$/, replacement: src('$1/index.ts') },
+      { find: /^eventfold\/opentelemetry$/, replacement: src('opentelemetry/index.ts') },
+      { find: /^eventfold\/rabbitmq$/, replacement: src('rabbitmq/index.ts') },
       { find: /^eventfold$/, replacement: src('index.ts') },
     ],
   },

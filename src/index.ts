@@ -1,5 +1,6 @@
 export * from './errors.js';
 export * from './logging.js';
+export * from './backoff.js';
 export * from './events/types.js';
 export {
   assertValidStreamId,
@@ -10,6 +11,7 @@ export {
 } from './events/validation.js';
 export * from './store/event-store.js';
 export * from './store/event-stream.js';
+export { categoryOf, MAX_FILTER_ENTRIES } from './store/read-filter.js';
 export * from './store/expected-version.js';
 export * from './store/in-memory-event-store.js';
 export * from './snapshots/snapshot-store.js';
@@ -21,6 +23,9 @@ export * from './queries/query-bus.js';
 export * from './bus/event-bus.js';
 export * from './repository/unit-of-work.js';
 export * from './projections/index.js';
-
+export * from './publishing/index.js';
+export * from './subscriptions/index.js';
+// Consumers: the loop projection runners share (lock, retry with backoff, status), for other consumers too.
+export * from './consumers/index.js';
 // Group commit (SQLite and PostgreSQL stores).
 export type { GroupCommitOptions, GroupCommitSetting, GroupCommitStats } from './store/group-commit.js';

@@ -139,4 +139,25 @@ describe('EventBus', () => {
       spy.mockRestore();
     }
   });
+
+  it('with a logger, failures go to the logger and never to the console', async () => {
+    const logged: { level: string; message: string; context: unknown }[] = [];
+    const record = (level: string) => (message: string, context?: unknown) => void logged.push({ level, message, context });
+    const bus = new EventBus<Msg>({ logger: { debug: record('debug'), info: record('info'), warn: record('warn'), error: record('error') } });
+    const spy = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    try {
+      const boom = new Error('boom');
+      bus.subscribe('Pong', () => {
+        throw boom;
+      }, { name: 'quiet' });
+      bus.publish(await recorded());
+      expect(spy).not.toHaveBeenCalled();
+      expect(logged).toHaveLength(1);
+      expect(logged[0]!.level).toBe('error');
+      expect(logged[0]!.message).toContain('quiet');
+      expect(logged[0]!.context).toMatchObject({ error: boom, subscriber: 'quiet', type: 'Pong' });
+    } finally {
+      spy.mockRestore();
+    }
+  });
 });

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isEventfoldError, type RecordedEvent } from '../src/index.js';
-import { assertValidSchemaName, PostgresEventStore, postgresSchemaSql } from '../src/postgres/index.js';
+import { assertValidSchemaName, PostgresEventStore, POSTGRES_SCHEMA_VERSION, postgresSchemaSql } from '../src/postgres/index.js';
 import { AfterCommitNotifier } from '../src/postgres/notifier.js';
 import { DATABASE_URL, pgTestDatabase } from './support/postgres.js';
 
@@ -100,7 +100,7 @@ describe('migrate()', () => {
     await stores[1]!.migrate();
     expect((await store.readStream('s').toArray()).map((e) => e.data)).toEqual([{ n: 1 }]);
     const { rows } = await db.pool.query(`SELECT version FROM "${schema}".eventfold_schema`);
-    expect(rows).toEqual([{ version: 1 }]);
+    expect(rows).toEqual([{ version: POSTGRES_SCHEMA_VERSION }]);
     const tables = await db.pool.query<{ tablename: string }>(
       'SELECT tablename FROM pg_tables WHERE schemaname = $1',
       [schema],

@@ -8,6 +8,7 @@ import {
   type RecordedEvent,
 } from '../src/index.js';
 import { SqliteEventStore, UnsupportedSchemaVersionError, type SqliteEventStoreOptions } from '../src/sqlite/index.js';
+import { EVENT_MIGRATIONS } from '../src/sqlite/event-schema.js';
 import { migrateSchema, schemaVersion } from '../src/sqlite/schema.js';
 import { sqliteTempDir } from './fixtures/sqlite-temp.js';
 
@@ -474,11 +475,26 @@ describe('SqliteEventStore: files, durability and schema', () => {
     expect((await s.append('a', [ev('A')], { expectedVersion: 'no-stream' })).position).toBe(1);
   });
 
+  it('migrates a file of schema version 1 in place: the log is kept and filtered reads work', async () => {
+    const file = freshFile();
+    const raw = new Database(file);
+    migrateSchema(raw, 'events', EVENT_MIGRATIONS.slice(0, 1));
+    raw.prepare(
+      `INSERT INTO eventfold_events (position, stream_id, version, type, data, metadata, event_id, recorded_at) VALUES (1, 'user-1', 1, 'A', '{}', NULL, '00000000-0000-4000-8000-000000000001', 0), (2, 'order-1', 1, 'B', '{}', NULL, '00000000-0000-4000-8000-000000000002', 0)`,
+    ).run();
+    raw.close();
+    const s = new SqliteEventStore({ path: file });
+    expect(schemaVersion(s.database, 'events')).toBe(EVENT_MIGRATIONS.length);
+    expect((await s.readAll({ filter: { categories: ['order'] } }).toArray()).map((e) => e.position)).toEqual([2]);
+    expect((await s.readAll({ filter: { types: ['A'] } }).toArray()).map((e) => e.streamId)).toEqual(['user-1']);
+    await s.close();
+  });
+
   it('records its schema version and refuses a file written by a newer schema', async () => {
     const file = freshFile();
     const s = new SqliteEventStore({ path: file });
     await s.append('a', [ev('A')], { expectedVersion: 'any' });
-    expect(schemaVersion(s.database, 'events')).toBe(1);
+    expect(schemaVersion(s.database, 'events')).toBe(EVENT_MIGRATIONS.length);
     await s.close();
     const raw = new Database(file);
     raw.prepare(`UPDATE eventfold_schema SET version = 7 WHERE component = 'events'`).run();
@@ -492,7 +508,7 @@ describe('SqliteEventStore: files, durability and schema', () => {
       return undefined;
     })();
     expect(error).toBeInstanceOf(UnsupportedSchemaVersionError);
-    expect(error).toMatchObject({ code: 'SCHEMA_VERSION_UNSUPPORTED', foundVersion: 7, supportedVersion: 1 });
+    expect(error).toMatchObject({ code: 'SCHEMA_VERSION_UNSUPPORTED', foundVersion: 7, supportedVersion: EVENT_MIGRATIONS.length });
     expect((error as Error).message).toContain(file);
     const check = new Database(file);
     expect(check.prepare('SELECT count(*) FROM eventfold_events').pluck().get()).toBe(1);

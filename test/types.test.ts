@@ -9,7 +9,9 @@ import {
   assertNever,
   CommandBus,
   HandlerNotFoundError,
+  InMemoryEventStore,
   QueryBus,
+  Repository,
   type Command,
   type Event,
   type Query,
@@ -130,5 +132,27 @@ describe('compile-time checks (enforced by tsc; run-time behaviour shown alongsi
     expectTypeOf(t).toEqualTypeOf<Timer>();
     expect(t).toBeInstanceOf(Timer);
     expect(t.version).toBe(0);
+  });
+});
+
+describe('typed history', () => {
+  it('Repository.history gives events typed by the aggregate union, narrowed by type', async () => {
+    const timers = new Repository(new InMemoryEventStore(), Timer, { streamPrefix: 'timer' });
+    const timer = new Timer('t-1');
+    timer.start();
+    await timers.save(timer);
+    const seen: string[] = [];
+    for await (const event of timers.history('t-1')) {
+      expectTypeOf(event.type).toEqualTypeOf<'Started' | 'Stopped' | 'Paused'>();
+      if (event.type === 'Started') {
+        expectTypeOf(event.data).toEqualTypeOf<{ at: string }>();
+        seen.push(event.data.at);
+        // @ts-expect-error a Started event has no reason
+        void event.data.reason;
+      }
+      expect(event.streamId).toBe('timer-t-1');
+    }
+    expect(seen).toEqual(['2024-01-01T00:00:00Z']);
+    await expect(timers.history('missing').toArray()).rejects.toMatchObject({ code: 'STREAM_NOT_FOUND' });
   });
 });

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'eventemitter3';
 import type { AnyEvent, EventType, RecordedEvent } from '../events/types.js';
+import { consoleLogger, type Logger } from '../logging.js';
 
 export type EventHandler<E extends AnyEvent> = (event: RecordedEvent<E>) => void | Promise<void>;
 
@@ -19,9 +20,19 @@ const FAILURE = Symbol('failure');
  * fails the publisher nor stops the other subscribers; its error is reported to `onError`
  * listeners. For durable, checkpointed delivery use a projection subscription instead.
  */
+export interface EventBusOptions {
+  /** Where failures go when no `onError` listener is registered. Default: `consoleLogger`. */
+  readonly logger?: Logger;
+}
+
 export class EventBus<E extends AnyEvent = AnyEvent> {
   private readonly emitter = new EventEmitter();
   private pending = new Set<Promise<void>>();
+  private readonly logger: Logger;
+
+  constructor(options: EventBusOptions = {}) {
+    this.logger = options.logger ?? consoleLogger;
+  }
 
   /** Subscribes to one event type. Returns an unsubscribe function. */
   subscribe<T extends EventType<E>>(
@@ -37,7 +48,7 @@ export class EventBus<E extends AnyEvent = AnyEvent> {
     return this.listen(ALL, handler, options.name);
   }
 
-  /** Listens for subscriber failures. Without any listener, failures go to `console.error`. */
+  /** Listens for subscriber failures. Without any listener, failures go to the bus's `logger`. */
   onError(listener: (failure: SubscriberFailure) => void): () => void {
     this.emitter.on(FAILURE, listener);
     return () => this.emitter.off(FAILURE, listener);
@@ -79,11 +90,13 @@ export class EventBus<E extends AnyEvent = AnyEvent> {
   private report(error: unknown, event: RecordedEvent, subscriber: string | undefined): void {
     const failure: SubscriberFailure = { error, event, subscriber };
     if (this.emitter.listenerCount(FAILURE) === 0) {
-      console.error(
-        `eventfold: subscriber ${subscriber ?? '(unnamed)'} failed on ${event.type} ` +
-          `(${event.streamId}@${event.version}):`,
+      this.logger.error(`subscriber ${subscriber ?? '(unnamed)'} failed on ${event.type} (${event.streamId}@${event.version})`, {
         error,
-      );
+        subscriber,
+        streamId: event.streamId,
+        version: event.version,
+        type: event.type,
+      });
       return;
     }
     try {

@@ -1,12 +1,15 @@
 import pg from 'pg';
 import type { Pool, PoolClient, PoolConfig, QueryArrayConfig, QueryArrayResult, QueryConfig, QueryResult, QueryResultRow } from 'pg';
 import { InvalidArgumentError, StoreClosedError } from '../errors.js';
-import { translatePgError } from './pg-errors.js';
+import { consoleLogger, type Logger } from '../logging.js';
+import { isConnectionError, translatePgError } from './pg-errors.js';
 import { assertValidSchemaName, DEFAULT_POSTGRES_SCHEMA } from './schema-name.js';
 
 /**
  * Where a store gets its connections: a connection string (the store creates a pool and ends it on
- * `close()`) or a `pg.Pool` you own (the store never ends it; attach your own `'error'` listener).
+ * `close()`) or a `pg.Pool` you own (the store never ends it). Either way the library listens for
+ * the pool's `'error'` events (an idle connection dropped by a server restart or a proxy), which
+ * Node would otherwise treat as an uncaught exception, and reports them to `logger`.
  */
 export type PostgresConnectionOptions =
   | {
@@ -14,8 +17,61 @@ export type PostgresConnectionOptions =
       /** Extra settings for the pool the store creates (`max`, timeouts, `ssl`, …). */
       readonly poolConfig?: Omit<PoolConfig, 'connectionString'>;
       readonly pool?: undefined;
+      /** Where dropped idle connections are reported. Default `consoleLogger`. */
+      readonly logger?: Logger;
     }
-  | { readonly pool: Pool; readonly connectionString?: undefined; readonly poolConfig?: undefined };
+  | {
+      readonly pool: Pool;
+      readonly connectionString?: undefined;
+      readonly poolConfig?: undefined;
+      /** Where dropped idle connections are reported. Default `consoleLogger`. */
+      readonly logger?: Logger;
+    };
+
+const guardedPools = new WeakSet<Pool>();
+
+/**
+ * Makes sure an `'error'` event of `pool` (an idle client's connection dropped) never becomes an
+ * uncaught exception: listens once per pool, whoever created it, and reports to `logger`. The pool
+ * discards the broken client by itself; the next checkout opens a new connection.
+ */
+export function guardPool(pool: Pool, logger: Logger = consoleLogger): void {
+  if (guardedPools.has(pool)) return;
+  guardedPools.add(pool);
+  pool.on('error', (error: Error) => {
+    const code = (error as { code?: unknown }).code;
+    logger.warn(`PostgreSQL dropped an idle pooled connection (the pool replaces it): ${error.message}`, {
+      ...(typeof code === 'string' ? { code } : {}),
+    });
+  });
+}
+
+/**
+ * Checks a client out of `pool` for `fn`, with an `'error'` listener for as long as it is out (a
+ * checked-out client has none of the pool's), and destroys it instead of returning it to the pool
+ * when its connection broke.
+ */
+export async function withPooledClient<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken: unknown;
+  const onError = (error: unknown): void => {
+    broken = error;
+  };
+  client.on('error', onError);
+  let failure: unknown;
+  try {
+    return await fn(client);
+  } catch (error) {
+    failure = error;
+    throw error;
+  } finally {
+    release(client, onError, broken ?? (failure !== undefined && isBrokenConnection(failure) ? failure : undefined));
+  }
+}
+
+function isBrokenConnection(error: unknown): boolean {
+  return isConnectionError(error) || isConnectionError((error as { cause?: unknown } | null)?.cause);
+}
 
 export interface PostgresSchemaOptions {
   /** Schema holding the tables (default `eventfold`); lower-case letters, digits, `_`, at most 53. */
@@ -45,12 +101,13 @@ export class PgConnection {
       }
       this.pool = options.pool;
       this.ownsPool = false;
+      guardPool(this.pool, options.logger);
     } else if (typeof options.connectionString === 'string' && options.connectionString.length > 0) {
       this.pool = new pg.Pool({ ...options.poolConfig, connectionString: options.connectionString });
       this.ownsPool = true;
       // An idle client whose connection drops emits 'error' on the pool, which removes the client;
       // without a listener Node would treat it as an uncaught exception and exit.
-      this.pool.on('error', () => {});
+      guardPool(this.pool, options.logger);
     } else {
       throw new InvalidArgumentError(`The ${what} needs { connectionString } or { pool }.`);
     }
@@ -131,7 +188,11 @@ export class PgConnection {
   }
 }
 
+function ignoreError(): void {}
+
 function release(client: PoolClient, onError: (error: unknown) => void, destroyWith: unknown): void {
+  // A client being destroyed may still emit 'error' (the server's goodbye arrives late): keep it heard.
+  if (destroyWith !== undefined) client.on('error', ignoreError);
   client.removeListener('error', onError);
   client.release(destroyWith === undefined ? undefined : destroyWith instanceof Error ? destroyWith : true);
 }

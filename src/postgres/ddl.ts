@@ -7,7 +7,7 @@ const BUCKETS = 64;
 const MANY_STREAMS = 32;
 
 /** Version of the table layout `migrate()` creates; recorded in `<schema>.eventfold_schema`. */
-export const POSTGRES_SCHEMA_VERSION = 1;
+export const POSTGRES_SCHEMA_VERSION = 2;
 
 /**
  * The DDL `migrate()` runs (inside one transaction, under an advisory lock, so concurrent
@@ -349,6 +349,30 @@ BEGIN
        AND transaction_id < (SELECT ${s}.log_horizon(w.floor, w.writers))
      ORDER BY position
      LIMIT p_limit;
+END
+$fn$;
+
+-- readAll with a filter: the same page, only events of the given types and/or stream categories
+-- (the part of the stream id before the first '-'). Planned per call (EXECUTE) so that a type
+-- filter can use events_type_position; a category filter reads in position order.
+CREATE INDEX IF NOT EXISTS events_type_position ON ${s}.events (type, position);
+
+CREATE OR REPLACE FUNCTION ${s}.read_log_filtered(p_from bigint, p_limit integer, p_types text[], p_categories text[])
+RETURNS TABLE (o_position bigint, o_stream_id text, o_version bigint, o_event_id uuid, o_type text,
+               o_data json, o_metadata json, o_recorded_seconds float8)
+LANGUAGE plpgsql VOLATILE AS $fn$
+DECLARE
+  w record;
+BEGIN
+  w := ${s}.log_watch();
+  -- As in read_log: the horizon is computed by the statement that reads the events.
+  RETURN QUERY EXECUTE
+    'SELECT ${LOG_COLUMNS.replace(/'/g, "''")} FROM ${s}.events'
+    || ' WHERE position >= $1 AND transaction_id < (SELECT ${s}.log_horizon($2, $3))'
+    || CASE WHEN p_types IS NULL THEN '' ELSE ' AND type = ANY ($4)' END
+    || CASE WHEN p_categories IS NULL THEN '' ELSE ' AND split_part(stream_id, ''-'', 1) = ANY ($5)' END
+    || ' ORDER BY position LIMIT $6'
+    USING p_from, w.floor, w.writers, p_types, p_categories, p_limit;
 END
 $fn$;
 

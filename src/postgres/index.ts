@@ -1,11 +1,15 @@
 export { PostgresEventStore, type PostgresAppendHook, type PostgresEventStoreOptions, type PostgresNotifyMode } from './postgres-event-store.js';
 export { PostgresSnapshotStore, type PostgresSnapshotStoreOptions } from './postgres-snapshot-store.js';
-export type { PostgresConnectionOptions, PostgresSchemaOptions } from './connection.js';
+export { guardPool, type PostgresConnectionOptions, type PostgresSchemaOptions } from './connection.js';
 export { POSTGRES_DDL, POSTGRES_SCHEMA_VERSION, postgresSchemaSql } from './ddl.js';
 export { assertValidSchemaName, DEFAULT_POSTGRES_SCHEMA, notifyChannel } from './schema-name.js';
 export {
   addInlinePostgresProjection,
+  classifyPgError,
+  migrateProjectionTables,
   PostgresCheckpointStore,
+  PostgresDeadLetterStore,
+  projectionDeadLettersDdl,
   PostgresProjectionLock,
   PostgresProjectionRunner,
   PostgresProjectionTarget,
@@ -14,3 +18,4 @@ export {
   type PostgresProjectionContext,
   type PostgresProjectionRunnerOptions,
 } from './projections.js';
+export { PostgresInbox, type PostgresInboxOptions } from './inbox.js';

@@ -13,6 +13,7 @@ import {
   type StreamAppend,
 } from '../store/event-store.js';
 import { PagedEventStream, type EventStream } from '../store/event-stream.js';
+import type { ResolvedReadAllFilter } from '../store/read-filter.js';
 import { GroupCommitter, resolveGroupCommit, type GroupCommitSetting, type GroupCommitStats, type GroupMember } from '../store/group-commit.js';
 import {
   prepareAppend,
@@ -241,15 +242,22 @@ export class PostgresEventStore implements EventStore {
 
   readAll(options?: ReadAllOptions): EventStream<RecordedEvent> {
     const range = resolveLogRange(options);
-    return new PagedEventStream(() => this.logPages(range.fromPosition, range.limit));
+    return new PagedEventStream(() => this.logPages(range.fromPosition, range.limit, range.filter));
   }
 
-  private async *logPages(fromPosition: number, limit: number): AsyncGenerator<readonly RecordedEvent[]> {
+  private async *logPages(fromPosition: number, limit: number, filter: ResolvedReadAllFilter | undefined): AsyncGenerator<readonly RecordedEvent[]> {
     this.connection.assertOpen();
     let remaining = limit;
     let from = fromPosition;
     const fetch = (): Promise<RecordedEvent[]> =>
-      this.readRows<LogRow>(this.sql.readAll, [from, Math.min(this.pageSize, remaining)], 'read the event log').then(logRowsToEvents);
+      (filter === undefined
+        ? this.readRows<LogRow>(this.sql.readAll, [from, Math.min(this.pageSize, remaining)], 'read the event log')
+        : this.readRows<LogRow>(
+            this.sql.readAllFiltered,
+            [from, Math.min(this.pageSize, remaining), filter.types ?? null, filter.categories ?? null],
+            'read the event log (filtered)',
+          )
+      ).then(logRowsToEvents);
     if (remaining === 0) return;
     let next = fetch();
     for (;;) {
@@ -311,6 +319,7 @@ function statements(schema: string) {
     readStreamBackwards:
       `SELECT ${STREAM_COLUMNS} FROM ${s}.events WHERE stream_id = $1 AND version BETWEEN $2 AND $3 ORDER BY version DESC`,
     readAll: `SELECT * FROM ${s}.read_log($1, $2)`,
+    readAllFiltered: `SELECT * FROM ${s}.read_log_filtered($1, $2, $3::text[], $4::text[])`,
     streamVersion: `SELECT version FROM ${s}.streams WHERE stream_id = $1`,
     headPosition: `SELECT ${s}.log_head() AS head`,
   };

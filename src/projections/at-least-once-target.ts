@@ -1,4 +1,6 @@
+import { InvalidArgumentError } from '../errors.js';
 import type { CheckpointStore } from './checkpoint-store.js';
+import type { DeadLetterWrite, StandaloneDeadLetterStore } from './dead-letters.js';
 import type { MaybePromise } from './projection.js';
 import type { Checkpoint, ProjectionTarget } from './target.js';
 
@@ -6,6 +8,11 @@ export interface AtLeastOnceTargetOptions<Ctx> {
   readonly checkpoints: CheckpointStore;
   /** The context handlers get (a client, an index, …), or a function that makes one per batch. */
   readonly context: () => MaybePromise<Ctx>;
+  /**
+   * Where parked events go (needed for `poisonEvents: 'park'`). A letter is written after the
+   * handlers and before the checkpoint, so a crash in between parks it again (same key) at worst.
+   */
+  readonly deadLetters?: StandaloneDeadLetterStore;
 }
 
 /**
@@ -18,7 +25,11 @@ export class AtLeastOnceTarget<Ctx> implements ProjectionTarget<Ctx> {
   readonly delivery = 'at-least-once' as const;
   readonly synchronous = false;
 
-  constructor(private readonly options: AtLeastOnceTargetOptions<Ctx>) {}
+  readonly deadLetters: StandaloneDeadLetterStore | undefined;
+
+  constructor(private readonly options: AtLeastOnceTargetOptions<Ctx>) {
+    this.deadLetters = options.deadLetters;
+  }
 
   async prepare(): Promise<void> {}
 
@@ -31,8 +42,13 @@ export class AtLeastOnceTarget<Ctx> implements ProjectionTarget<Ctx> {
     expected: Checkpoint | undefined,
     next: Checkpoint | undefined,
     work: (ctx: Ctx) => MaybePromise<void>,
+    deadLetter?: DeadLetterWrite,
   ): Promise<void> {
     await work(await this.options.context());
+    if (deadLetter !== undefined) {
+      if (this.deadLetters === undefined) throw new InvalidArgumentError(`Projection '${projection}': this target keeps no dead letters.`);
+      await this.deadLetters.write(projection, deadLetter);
+    }
     if (next !== undefined) await this.options.checkpoints.save(projection, expected, next);
   }
 }

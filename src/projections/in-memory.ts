@@ -2,6 +2,7 @@ import type { AnyEvent } from '../events/types.js';
 import type { EventStore } from '../store/event-store.js';
 import { InMemoryEventStore } from '../store/in-memory-event-store.js';
 import { InMemoryCheckpointStore } from './checkpoint-store.js';
+import { InMemoryDeadLetterStore, type DeadLetterWrite } from './dead-letters.js';
 import { InMemoryReadModel, type InMemoryReadModelTransaction } from './in-memory-read-model.js';
 import { applyEventsSync, runHookSync, type MaybePromise, type Projection } from './projection.js';
 import { ProjectionRunner, type ProjectionRunnerSettings } from './runner.js';
@@ -20,6 +21,7 @@ export class InMemoryProjectionTarget implements ProjectionTarget<InMemoryProjec
   constructor(
     readonly readModel: InMemoryReadModel,
     readonly checkpoints: InMemoryCheckpointStore = new InMemoryCheckpointStore(),
+    readonly deadLetters: InMemoryDeadLetterStore = new InMemoryDeadLetterStore(),
   ) {}
 
   async prepare(): Promise<void> {}
@@ -33,6 +35,7 @@ export class InMemoryProjectionTarget implements ProjectionTarget<InMemoryProjec
     expected: Checkpoint | undefined,
     next: Checkpoint | undefined,
     work: (ctx: InMemoryProjectionContext) => MaybePromise<void>,
+    deadLetter?: DeadLetterWrite,
   ): Promise<void> {
     this.readModel.transaction((tx) => {
       if (next !== undefined) this.checkpoints.assertExpected(projection, expected);
@@ -40,6 +43,7 @@ export class InMemoryProjectionTarget implements ProjectionTarget<InMemoryProjec
     });
     // Cannot fail after the check above (single-threaded, no await in between): atomic with the writes.
     if (next !== undefined) this.checkpoints.compareAndSet(projection, expected, next);
+    if (deadLetter !== undefined) this.deadLetters.write(projection, deadLetter);
   }
 }
 
@@ -79,6 +83,8 @@ export interface InMemoryProjectionRunnerOptions extends ProjectionRunnerSetting
   readonly readModel: InMemoryReadModel;
   /** Where checkpoints live; default: one store per read model target. */
   readonly checkpoints?: InMemoryCheckpointStore;
+  /** Where parked events live; default: one store per read model. */
+  readonly deadLetters?: InMemoryDeadLetterStore;
   /** Default: a lock shared by every runner of the same read model. */
   readonly lock?: ProjectionLock;
 }
@@ -89,7 +95,11 @@ export interface InMemoryProjectionRunnerOptions extends ProjectionRunnerSetting
  */
 export class InMemoryProjectionRunner<E extends AnyEvent> extends ProjectionRunner<E, InMemoryProjectionContext> {
   constructor(store: EventStore, projection: Projection<E, InMemoryProjectionContext>, options: InMemoryProjectionRunnerOptions) {
-    const target = new InMemoryProjectionTarget(options.readModel, options.checkpoints ?? checkpointsFor(options.readModel));
+    const target = new InMemoryProjectionTarget(
+      options.readModel,
+      options.checkpoints ?? checkpointsFor(options.readModel),
+      options.deadLetters ?? deadLettersFor(options.readModel),
+    );
     super({
       ...options,
       store,
@@ -111,6 +121,18 @@ function checkpointsFor(readModel: InMemoryReadModel): InMemoryCheckpointStore {
     checkpointsByReadModel.set(readModel, checkpoints);
   }
   return checkpoints;
+}
+
+const deadLettersByReadModel = new WeakMap<InMemoryReadModel, InMemoryDeadLetterStore>();
+
+/** Dead letters belong with their read model too. */
+function deadLettersFor(readModel: InMemoryReadModel): InMemoryDeadLetterStore {
+  let deadLetters = deadLettersByReadModel.get(readModel);
+  if (deadLetters === undefined) {
+    deadLetters = new InMemoryDeadLetterStore();
+    deadLettersByReadModel.set(readModel, deadLetters);
+  }
+  return deadLetters;
 }
 
 /**

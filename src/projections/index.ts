@@ -13,6 +13,17 @@ export {
 export type { Checkpoint, DeliveryGuarantee, ProjectionLease, ProjectionLock, ProjectionTarget, WakeUpSource } from './target.js';
 export { InMemoryCheckpointStore, type CheckpointStore } from './checkpoint-store.js';
 export { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.js';
+export {
+  InMemoryDeadLetterStore,
+  type DeadLetter,
+  type DeadLetterListOptions,
+  type DeadLetterQueue,
+  type DeadLetterStore,
+  type DeadLetterWrite,
+  type PoisonEventPolicy,
+  type StandaloneDeadLetterStore,
+} from './dead-letters.js';
+export { readProjectionStatus, type StoredProjectionStatus } from './status.js';
 export type { ProjectionProgress } from './progress.js';
 export {
   ProjectionRunner,

@@ -1,8 +1,9 @@
 import { InvalidArgumentError } from '../errors.js';
 import type { AnyEvent, EventType, RecordedEvent } from '../events/types.js';
+import type { MaybePromise } from '../consumers/maybe-promise.js';
 import { ProjectionHandlerError } from './errors.js';
 
-export type MaybePromise<T> = T | Promise<T>;
+export type { MaybePromise };
 
 /** Applies one event to the read model through `ctx`, the read model's transaction. */
 export type ProjectionHandler<E extends AnyEvent, Ctx> = (event: RecordedEvent<E>, ctx: Ctx) => MaybePromise<void>;
@@ -21,6 +22,8 @@ export interface ProjectionDefinition<E extends AnyEvent, Ctx> {
   /** Bump it when the handlers change meaning: a runner then rebuilds the read model. Default 1. */
   readonly version?: number;
   readonly handlers: ProjectionHandlers<E, Ctx>;
+  /** Handles every event whose type has no handler in `handlers` (then `unknownEvents` never applies). */
+  readonly any?: ProjectionHandler<E, Ctx>;
   readonly unknownEvents?: UnknownEventPolicy;
   /** Creates the read model's tables; idempotent, run when a runner starts or an inline projection is added. */
   readonly setup?: (ctx: Ctx) => MaybePromise<void>;
@@ -34,6 +37,7 @@ export interface Projection<E extends AnyEvent, Ctx> {
   readonly version: number;
   readonly unknownEvents: UnknownEventPolicy;
   readonly handlers: ProjectionHandlers<E, Ctx>;
+  readonly any: ProjectionHandler<E, Ctx> | undefined;
   readonly setup: ((ctx: Ctx) => MaybePromise<void>) | undefined;
   readonly reset: ((ctx: Ctx) => MaybePromise<void>) | undefined;
 }
@@ -64,6 +68,9 @@ export function defineProjection<E extends AnyEvent, Ctx>(definition: Projection
       throw new InvalidArgumentError(`Projection '${definition.name}': the handler for '${type}' is not a function.`);
     }
   }
+  if (definition.any !== undefined && typeof definition.any !== 'function') {
+    throw new InvalidArgumentError(`Projection '${definition.name}': any must be a function.`);
+  }
   for (const hook of ['setup', 'reset'] as const) {
     if (definition[hook] !== undefined && typeof definition[hook] !== 'function') {
       throw new InvalidArgumentError(`Projection '${definition.name}': ${hook} must be a function.`);
@@ -75,6 +82,7 @@ export function defineProjection<E extends AnyEvent, Ctx>(definition: Projection
     unknownEvents,
     // A null-prototype copy: 'toString' or '__proto__' event types never hit Object.prototype.
     handlers: Object.freeze(Object.assign(Object.create(null), definition.handlers)) as ProjectionHandlers<E, Ctx>,
+    any: definition.any,
     setup: definition.setup,
     reset: definition.reset,
   });
@@ -92,7 +100,7 @@ export function assertValidProjectionName(name: unknown): asserts name is string
 type AnyHandler<Ctx> = (event: RecordedEvent, ctx: Ctx) => MaybePromise<void>;
 
 function handlerFor<Ctx>(projection: Projection<AnyEvent, Ctx>, event: RecordedEvent): AnyHandler<Ctx> | undefined {
-  const handler = (projection.handlers as Record<string, AnyHandler<Ctx> | undefined>)[event.type];
+  const handler = (projection.handlers as Record<string, AnyHandler<Ctx> | undefined>)[event.type] ?? (projection.any as AnyHandler<Ctx> | undefined);
   if (handler === undefined && projection.unknownEvents === 'fail') {
     throw new ProjectionHandlerError(
       projection.name,

@@ -1,3 +1,6 @@
+import type { ConsumerLease, ConsumerLock, WakeUpSource } from '../consumers/lock.js';
+import type { TransientErrorClassifier } from '../consumers/transient.js';
+import type { DeadLetterQueue, DeadLetterWrite } from './dead-letters.js';
 import type { MaybePromise } from './projection.js';
 
 /** Where a projection stands: the last log position it processed, and the projection version. */
@@ -22,36 +25,30 @@ export interface ProjectionTarget<Ctx> {
   readonly delivery: DeliveryGuarantee;
   /** True when `commit` runs `work` synchronously (in-memory, SQLite): handlers must not return promises. */
   readonly synchronous: boolean;
-  /** Creates the checkpoint (and lock) tables; idempotent. */
+  /** Where parked events go; undefined when the target keeps none (then `poisonEvents: 'park'` is refused). */
+  readonly deadLetters?: DeadLetterQueue | undefined;
+  /** The adapter's view of its driver's errors: which are transient (see `isTransientError`). */
+  readonly classifyError?: TransientErrorClassifier | undefined;
+  /** Creates the checkpoint (and lock, and dead-letter) tables; idempotent. */
   prepare(): Promise<void>;
   readCheckpoint(projection: string): Promise<Checkpoint | undefined>;
   /**
    * Runs `work` in one read-model transaction. With `next`, also moves the checkpoint from
    * `expected` to `next` — in the same transaction for `exactly-once` targets — and throws
    * `CheckpointConflictError` (committing nothing) when the stored checkpoint is not `expected`.
-   * Without `next` (setup), the checkpoint is neither checked nor written.
+   * Without `next` (setup, a dead letter's retry), the checkpoint is neither checked nor written.
+   * `deadLetter` is written with the rest (same transaction where the target can).
    */
   commit(
     projection: string,
     expected: Checkpoint | undefined,
     next: Checkpoint | undefined,
     work: (ctx: Ctx) => MaybePromise<void>,
+    deadLetter?: DeadLetterWrite,
   ): Promise<void>;
 }
 
 /** Keeps one runner per projection. `tryAcquire` tries once and returns undefined when taken. */
-export interface ProjectionLock {
-  tryAcquire(projection: string, owner: string): Promise<ProjectionLease | undefined>;
-}
-
-export interface ProjectionLease {
-  /** Called at most once, when the lock is lost while held (connection dropped, heartbeat failed). */
-  onLost(listener: (reason: string, cause?: unknown) => void): void;
-  release(): Promise<void>;
-}
-
-/**
- * Tells the runner that new events may be there (in-process append listener, PostgreSQL NOTIFY).
- * Returns an unsubscribe function. The runner polls as well, so missed wake-ups only add latency.
- */
-export type WakeUpSource = (listener: () => void) => MaybePromise<() => MaybePromise<void>>;
+export type ProjectionLock = ConsumerLock;
+export type ProjectionLease = ConsumerLease;
+export type { WakeUpSource };

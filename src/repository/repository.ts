@@ -1,9 +1,10 @@
-import { replayInto, restoreInto, type Aggregate, type AggregateClass, type Snapshottable } from '../aggregate/aggregate.js';
+import { replayInto, restoreInto, type Aggregate, type AggregateClass, type EventsOf, type Snapshottable } from '../aggregate/aggregate.js';
+import { backoffDelayMs, resolveBackoffPolicy, sleep, type BackoffPolicy } from '../backoff.js';
 import type { EventBus } from '../bus/event-bus.js';
 import { AggregateNotFoundError, InvalidArgumentError, isEventfoldError } from '../errors.js';
 import type { AnyEvent, EventMetadata, JsonValue, RecordedEvent } from '../events/types.js';
 import type { SnapshotStore } from '../snapshots/snapshot-store.js';
-import type { AppendResult, EventStore, StreamAppend } from '../store/event-store.js';
+import type { AppendResult, EventStore, ReadStreamOptions, StreamAppend } from '../store/event-store.js';
 import type { ExpectedVersion } from '../store/expected-version.js';
 import type { EventStream } from '../store/event-stream.js';
 import {
@@ -44,10 +45,23 @@ export interface SaveOptions {
 }
 
 export interface UpdateOptions {
-  /** How many times to reload and re-run after a `ConcurrencyError`. Default 3. */
+  /** How many times to reload and re-run after a `ConcurrencyError`. Default 10. */
   readonly retries?: number;
+  /**
+   * Wait between a conflict and the next attempt: capped exponential backoff with jitter, so that
+   * writers who collided do not collide again in lockstep. Default `DEFAULT_UPDATE_BACKOFF`.
+   */
+  readonly backoff?: Partial<BackoffPolicy>;
   readonly metadata?: EventMetadata;
 }
+
+/** 2 ms, doubling, at most 250 ms, full jitter. */
+export const DEFAULT_UPDATE_BACKOFF: BackoffPolicy = Object.freeze({
+  initialDelayMs: 2,
+  maxDelayMs: 250,
+  factor: 2,
+  jitter: 1,
+});
 
 /**
  * Loads aggregates by folding their stream (from the newest usable snapshot), saves their
@@ -88,6 +102,16 @@ export class Repository<A extends Aggregate<AnyEvent>> {
       this.lastId = id;
     }
     return this.lastStreamId;
+  }
+
+  /**
+   * The aggregate's recorded events, typed with its event union: `event.data` is narrowed by
+   * `event.type`. Reads the stream as `store.readStream` does (versions, backwards, limit); a
+   * missing aggregate rejects with `StreamNotFoundError` when iterated.
+   */
+  history(id: string, options?: ReadStreamOptions): EventStream<RecordedEvent<EventsOf<A>>> {
+    // The stream holds what this repository's aggregate raised: its own event union.
+    return this.store.readStream(this.streamIdOf(id), options) as unknown as EventStream<RecordedEvent<EventsOf<A>>>;
   }
 
   /**
@@ -298,10 +322,12 @@ export class Repository<A extends Aggregate<AnyEvent>> {
    * since it may run more than once. Resolves to the saved aggregate.
    */
   async update(id: string, decide: (aggregate: A) => void | Promise<void>, options: UpdateOptions = {}): Promise<A> {
-    const retries = options.retries ?? 3;
+    const retries = options.retries ?? 10;
     if (!Number.isSafeInteger(retries) || retries < 0) {
       throw new InvalidArgumentError(`retries must be an integer >= 0, got ${String(retries)}.`);
     }
+    const backoff =
+      options.backoff === undefined ? DEFAULT_UPDATE_BACKOFF : resolveBackoffPolicy(DEFAULT_UPDATE_BACKOFF, options.backoff, 'backoff');
     const saveOptions: SaveOptions = options.metadata === undefined ? {} : { metadata: options.metadata };
     for (let attempt = 0; ; attempt++) {
       // Both steps are synchronous on the in-memory store: no turn between load and save there.
@@ -316,6 +342,7 @@ export class Repository<A extends Aggregate<AnyEvent>> {
       } catch (error) {
         if (attempt >= retries || !isEventfoldError(error, 'CONCURRENCY_CONFLICT')) throw error;
       }
+      await sleep(backoffDelayMs(backoff, attempt + 1));
     }
   }
 

@@ -29,4 +29,18 @@ export const EVENT_MIGRATIONS: readonly Migration[] = [
       `);
     },
   },
+  {
+    version: 2,
+    description: 'filtered reads: stream category column, type index',
+    up: (db) => {
+      // The virtual column costs no space. Only the type filter gets an index: a category filter
+      // reads the log in position order (one pass over a catch-up), which costs appends nothing.
+      db.exec(`
+        ALTER TABLE eventfold_events ADD COLUMN category TEXT GENERATED ALWAYS AS (
+          CASE WHEN instr(stream_id, '-') > 0 THEN substr(stream_id, 1, instr(stream_id, '-') - 1) ELSE stream_id END
+        ) VIRTUAL;
+        CREATE INDEX eventfold_events_type ON eventfold_events (type, position);
+      `);
+    },
+  },
 ];

@@ -24,3 +24,6 @@ export {
   type SqliteProjectionContext,
   type SqliteProjectionRunnerOptions,
 } from './projections.js';
+export { SqliteInbox, type SqliteInboxOptions } from './inbox.js';
+export { SqliteDeadLetterStore } from './projection-dead-letters.js';
+export { classifySqliteError } from './sqlite-transient.js';

@@ -2,11 +2,15 @@ import type BetterSqlite3 from 'better-sqlite3';
 import { InvalidArgumentError } from '../errors.js';
 import type { AnyEvent } from '../events/types.js';
 import type { CheckpointStore } from '../projections/checkpoint-store.js';
+import type { DeadLetterWrite } from '../projections/dead-letters.js';
 import { CheckpointConflictError } from '../projections/errors.js';
 import { applyEventsSync, assertValidProjectionName, runHookSync, type MaybePromise, type Projection } from '../projections/projection.js';
 import { ProjectionRunner, type ProjectionRunnerSettings } from '../projections/runner.js';
 import type { Checkpoint, ProjectionLease, ProjectionLock, ProjectionTarget } from '../projections/target.js';
+import { translateSqliteError } from './connection.js';
+import { DEAD_LETTERS_DDL, SqliteDeadLetterStore } from './projection-dead-letters.js';
 import { migrateSchema, type Migration } from './schema.js';
+import { classifySqliteError } from './sqlite-transient.js';
 import type { SqliteEventStore } from './sqlite-event-store.js';
 
 /** What SQLite projection handlers get: the store's connection, inside the batch's transaction. */
@@ -36,6 +40,11 @@ export const PROJECTION_MIGRATIONS: readonly Migration[] = [
         ) STRICT;
       `);
     },
+  },
+  {
+    version: 2,
+    description: 'projection dead letters (parked poison events)',
+    up: (db) => db.exec(DEAD_LETTERS_DDL),
   },
 ];
 
@@ -69,7 +78,12 @@ export class SqliteCheckpointStore implements CheckpointStore {
   }
 
   get(projection: string): Checkpoint | undefined {
-    const row = this.select.get(projection);
+    let row: CheckpointRow | undefined;
+    try {
+      row = this.select.get(projection);
+    } catch (error) {
+      throw translateSqliteError(error, 'SqliteCheckpointStore');
+    }
     return row === undefined ? undefined : { position: row.position, version: row.version };
   }
 
@@ -90,11 +104,19 @@ export class SqliteCheckpointStore implements CheckpointStore {
 
   async save(projection: string, expected: Checkpoint | undefined, next: Checkpoint): Promise<void> {
     assertValidProjectionName(projection);
-    this.db.transaction(() => this.compareAndSetIn(projection, expected, next)).immediate();
+    try {
+      this.db.transaction(() => this.compareAndSetIn(projection, expected, next)).immediate();
+    } catch (error) {
+      throw translateSqliteError(error, 'SqliteCheckpointStore');
+    }
   }
 
   async delete(projection: string): Promise<void> {
-    this.remove.run(projection);
+    try {
+      this.remove.run(projection);
+    } catch (error) {
+      throw translateSqliteError(error, 'SqliteCheckpointStore');
+    }
   }
 }
 
@@ -105,13 +127,30 @@ export class SqliteCheckpointStore implements CheckpointStore {
 export class SqliteProjectionTarget implements ProjectionTarget<SqliteProjectionContext> {
   readonly delivery = 'exactly-once' as const;
   readonly synchronous = true;
+  readonly classifyError = classifySqliteError;
   private checkpointStore: SqliteCheckpointStore | undefined;
+  private deadLetterStore: SqliteDeadLetterStore | undefined;
 
   constructor(readonly store: SqliteEventStore) {}
 
+  /** Created (and the projection tables migrated) on first use, so a busy file fails in the runner's retry loop. */
   get checkpoints(): SqliteCheckpointStore {
-    this.checkpointStore ??= new SqliteCheckpointStore(this.store.database);
+    if (this.checkpointStore === undefined) {
+      try {
+        this.checkpointStore = new SqliteCheckpointStore(this.store.database);
+      } catch (error) {
+        throw translateSqliteError(error, 'SqliteProjectionTarget');
+      }
+    }
     return this.checkpointStore;
+  }
+
+  get deadLetters(): SqliteDeadLetterStore {
+    if (this.deadLetterStore === undefined) {
+      void this.checkpoints;
+      this.deadLetterStore = new SqliteDeadLetterStore(this.store.database);
+    }
+    return this.deadLetterStore;
   }
 
   async prepare(): Promise<void> {
@@ -127,12 +166,15 @@ export class SqliteProjectionTarget implements ProjectionTarget<SqliteProjection
     expected: Checkpoint | undefined,
     next: Checkpoint | undefined,
     work: (ctx: SqliteProjectionContext) => MaybePromise<void>,
+    deadLetter?: DeadLetterWrite,
   ): Promise<void> {
     const checkpoints = this.checkpoints;
+    const deadLetters = deadLetter === undefined ? undefined : this.deadLetters;
     this.store.transaction((db) => {
       // Checkpoint first: a competing runner's stale batch fails before running any handler.
       if (next !== undefined) checkpoints.compareAndSetIn(projection, expected, next);
       runHookSync(projection, 'a handler', work, { db });
+      if (deadLetter !== undefined) deadLetters!.writeIn(projection, deadLetter);
     });
   }
 }
@@ -145,30 +187,52 @@ export class SqliteProjectionTarget implements ProjectionTarget<SqliteProjection
  * compare-and-set still rejects a stale batch).
  */
 export class SqliteProjectionLock implements ProjectionLock {
-  private readonly acquireStatement: BetterSqlite3.Statement<[string, string, number, number]>;
-  private readonly renewStatement: BetterSqlite3.Statement<[number, string, string]>;
-  private readonly releaseStatement: BetterSqlite3.Statement<[string, string]>;
+  private statements:
+    | {
+        readonly acquire: BetterSqlite3.Statement<[string, string, number, number]>;
+        readonly renew: BetterSqlite3.Statement<[number, string, string]>;
+        readonly release: BetterSqlite3.Statement<[string, string]>;
+      }
+    | undefined;
 
   constructor(
-    db: BetterSqlite3.Database,
+    private readonly db: BetterSqlite3.Database,
     private readonly ttlMs = 30_000,
   ) {
     if (!Number.isSafeInteger(ttlMs) || ttlMs < 30) {
       throw new InvalidArgumentError(`lockTtlMs must be an integer >= 30, got ${String(ttlMs)}.`);
     }
+  }
+
+  /** Migrates and prepares on first use: a busy file then fails a lock attempt (retried), not a constructor. */
+  private prepared(): NonNullable<SqliteProjectionLock['statements']> {
+    if (this.statements !== undefined) return this.statements;
+    const db = this.db;
     migrateSchema(db, PROJECTIONS_COMPONENT, PROJECTION_MIGRATIONS);
-    this.acquireStatement = db.prepare(
-      `INSERT INTO eventfold_projection_locks (name, owner, expires_at) VALUES (?, ?, ?)
-       ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
-       WHERE eventfold_projection_locks.owner = excluded.owner OR eventfold_projection_locks.expires_at < ?`,
-    );
-    this.renewStatement = db.prepare('UPDATE eventfold_projection_locks SET expires_at = ? WHERE name = ? AND owner = ?');
-    this.releaseStatement = db.prepare('DELETE FROM eventfold_projection_locks WHERE name = ? AND owner = ?');
+    this.statements = {
+      acquire: db.prepare(
+        `INSERT INTO eventfold_projection_locks (name, owner, expires_at) VALUES (?, ?, ?)
+         ON CONFLICT (name) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at
+         WHERE eventfold_projection_locks.owner = excluded.owner OR eventfold_projection_locks.expires_at < ?`,
+      ),
+      renew: db.prepare('UPDATE eventfold_projection_locks SET expires_at = ? WHERE name = ? AND owner = ?'),
+      release: db.prepare('DELETE FROM eventfold_projection_locks WHERE name = ? AND owner = ?'),
+    };
+    return this.statements;
   }
 
   async tryAcquire(projection: string, owner: string): Promise<ProjectionLease | undefined> {
     const now = Date.now();
-    if (this.acquireStatement.run(projection, owner, now + this.ttlMs, now).changes !== 1) return undefined;
+    let statements: NonNullable<SqliteProjectionLock['statements']>;
+    let changes: number;
+    try {
+      statements = this.prepared();
+      changes = statements.acquire.run(projection, owner, now + this.ttlMs, now).changes;
+    } catch (error) {
+      // Another process holding the write lock past busyTimeout: SQLITE_BUSY, retried by the runner.
+      throw translateSqliteError(error, 'SqliteProjectionLock');
+    }
+    if (changes !== 1) return undefined;
     let expiresAt = now + this.ttlMs;
     let lostListener: ((reason: string, cause?: unknown) => void) | undefined;
     let lost = false;
@@ -181,7 +245,7 @@ export class SqliteProjectionLock implements ProjectionLock {
     const heartbeat = setInterval(() => {
       const at = Date.now();
       try {
-        if (this.renewStatement.run(at + this.ttlMs, projection, owner).changes === 1) {
+        if (statements.renew.run(at + this.ttlMs, projection, owner).changes === 1) {
           expiresAt = at + this.ttlMs;
         } else {
           loseLock('another runner took the lock over after it expired');
@@ -198,8 +262,13 @@ export class SqliteProjectionLock implements ProjectionLock {
       },
       release: async () => {
         clearInterval(heartbeat);
-        if (!lost) this.releaseStatement.run(projection, owner);
-        lost = true;
+        try {
+          if (!lost) statements.release.run(projection, owner);
+        } catch {
+          // The row expires by itself; a standby takes it over then.
+        } finally {
+          lost = true;
+        }
       },
     };
   }

@@ -13,6 +13,7 @@ import {
   type StreamAppend,
 } from '../store/event-store.js';
 import { PagedEventStream, type EventStream } from '../store/event-stream.js';
+import type { ResolvedReadAllFilter } from '../store/read-filter.js';
 import {
   GroupCommitter,
   resolveGroupCommit,
@@ -91,6 +92,7 @@ export class SqliteEventStore implements EventStore {
   private readonly versionAt: BetterSqlite3.Statement<[number], number>;
   private readonly readBackward: BetterSqlite3.Statement<[string, number, number, number], StreamRow>;
   private readonly readLog: BetterSqlite3.Statement<[number, number], LogRow>;
+  private readonly filteredReads = new Map<string, BetterSqlite3.Statement<unknown[], LogRow>>();
 
   constructor(options: SqliteEventStoreOptions) {
     const pageSize = options?.pageSize ?? DEFAULT_SQLITE_PAGE_SIZE;
@@ -306,7 +308,8 @@ export class SqliteEventStore implements EventStore {
       while (remaining > 0) {
         self.assertOpen();
         const take = Math.min(self.pageSize, remaining);
-        const rows = self.query(() => self.readLog.all(next, take));
+        const filter = range.filter;
+        const rows = self.query(() => (filter === undefined ? self.readLog.all(next, take) : self.readFiltered(filter, next, take)));
         if (rows.length === 0) return;
         const decoder = new RowDecoder();
         const page = new Array<RecordedEvent>(rows.length);
@@ -317,6 +320,29 @@ export class SqliteEventStore implements EventStore {
         if (rows.length < take) return;
       }
     });
+  }
+
+  /** One prepared statement per filter shape: types only, categories only, or both. */
+  private readFiltered(filter: ResolvedReadAllFilter, from: number, limit: number): LogRow[] {
+    const key = `${filter.types?.length ?? 0}:${filter.categories?.length ?? 0}`;
+    let statement = this.filteredReads.get(key);
+    if (statement === undefined) {
+      const list = (n: number) => new Array(n).fill('?').join(', ');
+      const where = [
+        'position >= ?',
+        ...(filter.types === undefined ? [] : [`type IN (${list(filter.types.length)})`]),
+        ...(filter.categories === undefined ? [] : [`category IN (${list(filter.categories.length)})`]),
+      ].join(' AND ');
+      statement = this.db
+        .prepare(
+          `SELECT position, stream_id, version, type, data, metadata, event_id, recorded_at
+           FROM eventfold_events WHERE ${where} ORDER BY position ASC LIMIT ?`,
+        )
+        .raw() as BetterSqlite3.Statement<unknown[], LogRow>;
+      if (this.filteredReads.size > 64) this.filteredReads.clear();
+      this.filteredReads.set(key, statement);
+    }
+    return statement.all(from, ...(filter.types ?? []), ...(filter.categories ?? []), limit);
   }
 
   async streamVersion(streamId: string): Promise<number> {

@@ -34,11 +34,25 @@ export interface ReadStreamOptions {
   readonly limit?: number;
 }
 
+/**
+ * Which events a `readAll` returns. An event passes when its type is one of `types` (if given)
+ * AND its stream's category — the part of the stream id before the first `-`, as a Repository
+ * names streams (`user-42` → `user`) — is one of `categories` (if given). Positions are those of
+ * the whole log, so a filtered read has gaps; `limit` counts the events returned.
+ * SQLite and PostgreSQL filter in the database, on indexes.
+ */
+export interface ReadAllFilter {
+  readonly types?: readonly string[];
+  readonly categories?: readonly string[];
+}
+
 export interface ReadAllOptions {
   /** First global position to read (inclusive). Default: the start of the log. */
   readonly fromPosition?: number;
   /** Most events to return. */
   readonly limit?: number;
+  /** Only events of these types and/or stream categories. Default: every event. */
+  readonly filter?: ReadAllFilter;
 }
 
 /**

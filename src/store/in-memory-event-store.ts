@@ -11,6 +11,7 @@ import {
   type ReadStreamOptions,
   type StreamAppend,
 } from './event-store.js';
+import { matchesFilter } from './read-filter.js';
 import { PagedEventStream, type EventStream } from './event-stream.js';
 import { syncAppend, syncPages, syncStream, type SyncAppendStore, type SyncPagedStream, type SyncStreamStore } from './sync-pages.js';
 import { checkExpectedVersion, type ExpectedVersion } from './expected-version.js';
@@ -186,8 +187,23 @@ export class InMemoryEventStore implements EventStore, SyncAppendStore, SyncStre
     return new PagedEventStream(async function* () {
       let next = Math.max(1, range.fromPosition);
       let remaining = range.limit;
+      const filter = range.filter;
       while (remaining > 0) {
         self.assertOpen();
+        if (filter !== undefined) {
+          // Scan until a page of matches (or the end): positions skipped by the filter are gaps.
+          const page: RecordedEvent[] = [];
+          const want = Math.min(self.pageSize, remaining);
+          while (page.length < want && next <= self.log.length) {
+            const event = self.log[next - 1]!;
+            next++;
+            if (matchesFilter(event, filter)) page.push(event);
+          }
+          if (page.length === 0) return;
+          remaining -= page.length;
+          yield page;
+          continue;
+        }
         const page = self.log.slice(next - 1, next - 1 + Math.min(self.pageSize, remaining));
         if (page.length === 0) return;
         next += page.length;

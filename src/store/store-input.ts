@@ -10,6 +10,7 @@ import {
 } from '../events/validation.js';
 import type { ReadAllOptions, ReadStreamOptions, StreamAppend } from './event-store.js';
 import { assertValidExpectedVersion, type ExpectedVersion } from './expected-version.js';
+import { resolveReadAllFilter, type ResolvedReadAllFilter } from './read-filter.js';
 
 /** Shared input checks for every adapter, so all of them reject the same bad input the same way. */
 
@@ -110,12 +111,13 @@ export function resolveStreamRange(streamId: string, options: ReadStreamOptions 
 export interface LogRange {
   readonly fromPosition: number;
   readonly limit: number;
+  readonly filter: ResolvedReadAllFilter | undefined;
 }
 
 export function resolveLogRange(options: ReadAllOptions | undefined): LogRange {
   const fromPosition = optionalCount('fromPosition', options?.fromPosition, 0) ?? 0;
   const limit = optionalCount('limit', options?.limit, 0) ?? Infinity;
-  return { fromPosition, limit };
+  return { fromPosition, limit, filter: resolveReadAllFilter(options?.filter) };
 }
 
 /**

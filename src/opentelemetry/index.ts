@@ -1,0 +1,5 @@
+export { ATTR, INSTRUMENTATION_SCOPE, type Outcome, type TelemetryOptions } from './telemetry.js';
+export { instrumentEventStore } from './event-store.js';
+export { instrumentRepository } from './repository.js';
+export { commandTelemetry } from './command-bus.js';
+export { observeProjection } from './projection.js';

@@ -1,0 +1,139 @@
+import type BetterSqlite3 from 'better-sqlite3';
+import {
+  assertValidPosition,
+  resolveListOptions,
+  type DeadLetter,
+  type DeadLetterListOptions,
+  type DeadLetterQueue,
+  type DeadLetterWrite,
+} from '../projections/dead-letters.js';
+import { assertValidProjectionName } from '../projections/projection.js';
+import { translateSqliteError } from './connection.js';
+
+interface DeadLetterRow {
+  projection: string;
+  position: number;
+  event_id: string;
+  event_type: string;
+  stream_id: string;
+  stream_version: number;
+  error: string;
+  attempts: number;
+  parked_at: number;
+  retry_requested: number;
+}
+
+/** Table of parked events, created by the projections migration 2. */
+export const DEAD_LETTERS_DDL = `
+  CREATE TABLE eventfold_projection_dead_letters (
+    projection      TEXT    NOT NULL,
+    position        INTEGER NOT NULL,
+    event_id        TEXT    NOT NULL,
+    event_type      TEXT    NOT NULL,
+    stream_id       TEXT    NOT NULL,
+    stream_version  INTEGER NOT NULL,
+    error           TEXT    NOT NULL,
+    attempts        INTEGER NOT NULL,
+    parked_at       INTEGER NOT NULL,
+    retry_requested INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (projection, position)
+  ) STRICT;`;
+
+const COLUMNS = 'projection, position, event_id, event_type, stream_id, stream_version, error, attempts, parked_at, retry_requested';
+
+function toLetter(row: DeadLetterRow): DeadLetter {
+  return Object.freeze({
+    projection: row.projection,
+    position: row.position,
+    eventId: row.event_id,
+    eventType: row.event_type,
+    streamId: row.stream_id,
+    streamVersion: row.stream_version,
+    error: row.error,
+    attempts: row.attempts,
+    parkedAt: new Date(row.parked_at),
+    retryRequested: row.retry_requested === 1,
+  });
+}
+
+/**
+ * Parked events in `eventfold_projection_dead_letters` of the store's file. The runner writes
+ * them with `writeIn` inside the batch's transaction, so a letter and the checkpoint that moved
+ * past its event commit together. Build it after the projections schema is migrated (the
+ * checkpoint store does that).
+ */
+export class SqliteDeadLetterStore implements DeadLetterQueue {
+  constructor(private readonly db: BetterSqlite3.Database) {}
+
+  async list(projection: string, options?: DeadLetterListOptions): Promise<DeadLetter[]> {
+    const { limit, after } = resolveListOptions(projection, options);
+    const rows = this.run(() =>
+      this.db
+        .prepare(`SELECT ${COLUMNS} FROM eventfold_projection_dead_letters WHERE projection = ? AND position > ? ORDER BY position LIMIT ?`)
+        .all(projection, after, limit),
+    ) as DeadLetterRow[];
+    return rows.map(toLetter);
+  }
+
+  async count(projection: string): Promise<number> {
+    assertValidProjectionName(projection);
+    return this.run(() =>
+      this.db.prepare('SELECT count(*) FROM eventfold_projection_dead_letters WHERE projection = ?').pluck().get(projection),
+    ) as number;
+  }
+
+  async retry(projection: string, position: number): Promise<boolean> {
+    assertValidProjectionName(projection);
+    assertValidPosition(position);
+    const sql = 'UPDATE eventfold_projection_dead_letters SET retry_requested = 1 WHERE projection = ? AND position = ?';
+    return this.run(() => this.db.prepare(sql).run(projection, position).changes) === 1;
+  }
+
+  async discard(projection: string, position: number): Promise<boolean> {
+    assertValidProjectionName(projection);
+    assertValidPosition(position);
+    const sql = 'DELETE FROM eventfold_projection_dead_letters WHERE projection = ? AND position = ?';
+    return this.run(() => this.db.prepare(sql).run(projection, position).changes) === 1;
+  }
+
+  async retryRequested(projection: string, limit: number): Promise<DeadLetter[]> {
+    const sql = `SELECT ${COLUMNS} FROM eventfold_projection_dead_letters WHERE projection = ? AND retry_requested = 1 ORDER BY position LIMIT ?`;
+    return (this.run(() => this.db.prepare(sql).all(projection, limit)) as DeadLetterRow[]).map(toLetter);
+  }
+
+  /** Writes a runner's change; call inside a transaction on the same connection. */
+  writeIn(projection: string, write: DeadLetterWrite): void {
+    switch (write.kind) {
+      case 'park': {
+        const l = write.letter;
+        this.db
+          .prepare(
+            `INSERT INTO eventfold_projection_dead_letters (${COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)
+             ON CONFLICT (projection, position) DO UPDATE SET error = excluded.error, attempts = excluded.attempts,
+               parked_at = excluded.parked_at, retry_requested = 0`,
+          )
+          .run(projection, l.position, l.eventId, l.eventType, l.streamId, l.streamVersion, l.error, l.attempts, l.parkedAt.getTime());
+        return;
+      }
+      case 'resolve':
+        this.db.prepare('DELETE FROM eventfold_projection_dead_letters WHERE projection = ? AND position = ?').run(projection, write.position);
+        return;
+      case 'retry-failed':
+        this.db
+          .prepare(
+            `UPDATE eventfold_projection_dead_letters SET error = ?, attempts = attempts + 1, retry_requested = 0
+             WHERE projection = ? AND position = ?`,
+          )
+          .run(write.error, projection, write.position);
+        return;
+    }
+  }
+
+  private run<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (error) {
+      throw translateSqliteError(error, 'SQLite dead letters');
+    }
+  }
+}

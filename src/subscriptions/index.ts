@@ -1,0 +1,1 @@
+export { Subscription, SubscriptionEventError, type SubscriptionOptions, type SubscriptionStart } from './subscription.js';

@@ -1,0 +1,239 @@
+// Fault tests of the PostgreSQL projection runner against the real server: backends killed during
+// catch-up, connections cut (a TCP proxy between runner and server) during catch-up, live tailing
+// and a lock wait, connections dropped just before start, and a handed-in pool without a listener.
+// Each ends with the read model equal to the fold of the whole log.
+import { spawn } from 'node:child_process';
+import { afterAll, describe, expect, it } from 'vitest';
+import { PostgresEventStore } from '../src/postgres/postgres-event-store.js';
+import { PostgresProjectionRunner } from '../src/postgres/projections.js';
+import type { ProjectionErrorInfo } from '../src/projections/index.js';
+import { foldAccounts } from './fixtures/projection-model.js';
+import { postgresAccountsProjection, readPostgresAccounts } from './fixtures/projection-postgres-accounts.js';
+import { DATABASE_URL, pgTestDatabase } from './support/postgres.js';
+import { hostAndPort, startTcpProxy, viaPort, type TcpProxy } from './support/tcp-proxy.js';
+
+const db = pgTestDatabase({ max: 10 });
+const closers: (() => Promise<unknown>)[] = [];
+afterAll(async () => {
+  for (const close of closers.reverse()) await close().catch(() => undefined);
+  await db.cleanup();
+});
+
+/** The store tests seed and read through: the shared test pool, straight to the server. */
+async function directStore(tag: string): Promise<PostgresEventStore> {
+  const store = await PostgresEventStore.create({ pool: db.pool, schema: db.schema(tag), pageSize: 50 });
+  closers.push(() => store.close());
+  return store;
+}
+
+/** A store of its own pool (and application name), on `url`, over the schema of `direct`. */
+function ownStore(direct: PostgresEventStore, url: string, applicationName: string): PostgresEventStore {
+  const store = new PostgresEventStore({
+    connectionString: url,
+    schema: direct.schema,
+    pageSize: 50,
+    poolConfig: { max: 4, application_name: applicationName, connectionTimeoutMillis: 2_000 },
+  });
+  closers.push(() => store.close());
+  return store;
+}
+
+async function proxy(): Promise<TcpProxy> {
+  const p = await startTcpProxy(hostAndPort(DATABASE_URL));
+  closers.push(() => p.close());
+  return p;
+}
+
+async function seed(store: PostgresEventStore, count: number, streams = 4): Promise<void> {
+  for (let i = 0; i < count; i += 40) {
+    const byStream = new Map<string, { type: string; data: unknown }[]>();
+    for (let j = i; j < Math.min(i + 40, count); j++) {
+      const streamId = `account-${j % streams}`;
+      const type = j % 5 === 4 ? 'Withdrawn' : j % 7 === 6 ? 'Noted' : 'Deposited';
+      byStream.set(streamId, [...(byStream.get(streamId) ?? []), { type, data: { amount: j + 1, text: 'x' } }]);
+    }
+    await store.appendMany([...byStream].map(([streamId, events]) => ({ streamId, events, expectedVersion: 'any' as const })));
+  }
+}
+
+async function expectFolded(store: PostgresEventStore): Promise<void> {
+  const expected = foldAccounts(await store.readAll().toArray());
+  const actual = await readPostgresAccounts(db.pool, store.schema);
+  expect(actual.accounts).toEqual(expected.accounts);
+  // Each handled event applied exactly once, none skipped.
+  expect(actual.applied.map((row) => row.position)).toEqual(expected.applied);
+}
+
+interface Recorded {
+  readonly errors: { readonly message: string; readonly info: ProjectionErrorInfo }[];
+  readonly onError: (error: Error, info: ProjectionErrorInfo) => void;
+}
+
+function recorder(): Recorded {
+  const errors: Recorded['errors'][number][] = [];
+  return { errors, onError: (error, info) => errors.push({ message: error.message, info }) };
+}
+
+const fastRetry = { maxAttempts: 50, initialDelayMs: 10, maxDelayMs: 200 };
+
+async function killBackends(applicationName: string): Promise<number> {
+  const result = await db.pool.query(
+    `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()`,
+    [applicationName],
+  );
+  return result.rowCount ?? 0;
+}
+
+describe('PostgresProjectionRunner under faults', () => {
+  it("survives its pool's backends killed several times within 30 ms during catch-up", async () => {
+    const direct = await directStore('kill');
+    await seed(direct, 600);
+    const app = `eft-kill-${process.pid}`;
+    const store = ownStore(direct, DATABASE_URL, app);
+    const rec = recorder();
+    const runner = new PostgresProjectionRunner(store, postgresAccountsProjection({ schema: direct.schema, delayMs: 1 }), {
+      batchSize: 20,
+      pollIntervalMs: 50,
+      retry: fastRetry,
+      onError: rec.onError,
+    });
+    closers.push(() => runner.stop());
+    await runner.start();
+    await expect.poll(() => runner.checkpoint?.position ?? 0, { timeout: 30_000 }).toBeGreaterThan(40);
+    let killed = 0;
+    for (let i = 0; i < 4; i++) {
+      killed += await killBackends(app);
+      await new Promise((resolve) => setTimeout(resolve, 8));
+    }
+    expect(killed).toBeGreaterThan(0);
+    await runner.waitUntilCaughtUp({ timeoutMs: 60_000 });
+    expect(runner.state).not.toBe('failed');
+    expect(rec.errors.length).toBeGreaterThan(0);
+    expect(rec.errors.every((e) => e.info.transient && e.info.willRetry)).toBe(true);
+    await runner.stop();
+    await expectFolded(direct);
+  });
+
+  it('survives every connection cut (proxy) during catch-up, and resumes once the server is reachable', async () => {
+    const direct = await directStore('cutcatch');
+    await seed(direct, 600);
+    const p = await proxy();
+    const store = ownStore(direct, viaPort(DATABASE_URL, p.port), 'eft-cut-catchup');
+    const rec = recorder();
+    const runner = new PostgresProjectionRunner(store, postgresAccountsProjection({ schema: direct.schema, delayMs: 1 }), {
+      batchSize: 25,
+      pollIntervalMs: 50,
+      retry: fastRetry,
+      onError: rec.onError,
+    });
+    closers.push(() => runner.stop());
+    await runner.start();
+    await expect.poll(() => runner.checkpoint?.position ?? 0, { timeout: 30_000 }).toBeGreaterThan(50);
+    p.cut();
+    await expect.poll(() => rec.errors.length, { timeout: 20_000 }).toBeGreaterThan(2);
+    expect(runner.state).not.toBe('failed');
+    p.restore();
+    await runner.waitUntilCaughtUp({ timeoutMs: 60_000 });
+    expect(rec.errors.every((e) => e.info.transient)).toBe(true);
+    expect(runner.status.lastError).toBeDefined();
+    await runner.stop();
+    await expectFolded(direct);
+  });
+
+  it('survives a cut while live: retries, takes its lock again, reopens LISTEN, misses nothing appended meanwhile', async () => {
+    const direct = await directStore('cutlive');
+    await seed(direct, 50);
+    const p = await proxy();
+    const store = ownStore(direct, viaPort(DATABASE_URL, p.port), 'eft-cut-live');
+    const rec = recorder();
+    const states: string[] = [];
+    const runner = new PostgresProjectionRunner(store, postgresAccountsProjection({ schema: direct.schema }), {
+      // Only NOTIFY (or the restart after the fault) can wake it in time: proves LISTEN is back.
+      pollIntervalMs: 60_000,
+      retry: fastRetry,
+      onError: rec.onError,
+      onStatus: (s) => states.push(s.state),
+    });
+    closers.push(() => runner.stop());
+    await runner.start();
+    await runner.waitUntilCaughtUp({ timeoutMs: 30_000 });
+    p.cut();
+    await seed(direct, 30); // appended while the runner cannot reach the server
+    await expect.poll(() => rec.errors.length, { timeout: 20_000 }).toBeGreaterThan(1);
+    p.restore();
+    await runner.waitUntilCaughtUp({ timeoutMs: 60_000 });
+    await expect.poll(() => runner.state, { timeout: 30_000 }).toBe('live');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await seed(direct, 20);
+    await runner.waitUntilCaughtUp({ timeoutMs: 20_000 });
+    expect(states).toContain('retrying');
+    await runner.stop();
+    await expectFolded(direct);
+  });
+
+  it('a standby runner survives a cut during its lock wait, then takes over', async () => {
+    const direct = await directStore('cutlock');
+    await seed(direct, 40);
+    const holder = new PostgresProjectionRunner(direct, postgresAccountsProjection({ schema: direct.schema, runnerId: 'a' }), {
+      pollIntervalMs: 50,
+    });
+    closers.push(() => holder.stop());
+    await holder.start();
+    await holder.waitUntilCaughtUp({ timeoutMs: 30_000 });
+    const p = await proxy();
+    const store = ownStore(direct, viaPort(DATABASE_URL, p.port), 'eft-cut-lock');
+    const rec = recorder();
+    const standby = new PostgresProjectionRunner(store, postgresAccountsProjection({ schema: direct.schema, runnerId: 'b' }), {
+      pollIntervalMs: 50,
+      lockRetryMs: 20,
+      retry: fastRetry,
+      onError: rec.onError,
+    });
+    closers.push(() => standby.stop());
+    await standby.start();
+    expect(standby.state).toBe('waiting-for-lock');
+    p.cut();
+    await expect.poll(() => rec.errors.length, { timeout: 20_000 }).toBeGreaterThan(2);
+    expect(standby.state).not.toBe('failed');
+    p.restore();
+    await holder.stop();
+    await seed(direct, 30);
+    await expect.poll(() => standby.state, { timeout: 30_000 }).toBe('live');
+    await standby.waitUntilCaughtUp({ timeoutMs: 30_000 });
+    await standby.stop();
+    await expectFolded(direct);
+    const runners = await db.pool.query(`SELECT DISTINCT runner FROM "${direct.schema}".applied ORDER BY runner`);
+    expect(runners.rows.map((r) => r.runner)).toEqual(['a', 'b']);
+  });
+
+  for (const mode of ['runner', 'handed-pool'] as const) {
+    it(
+      mode === 'runner'
+        ? 'a runner started right after the pool lost its idle connections starts and catches up (no crash)'
+        : "a pool handed in without an 'error' listener does not crash the process when idle connections drop",
+      async () => {
+        const direct = await directStore(`drop${mode === 'runner' ? 'r' : 'p'}`);
+        await seed(direct, 30);
+        const child = spawn(
+          process.execPath,
+          ['--import', 'tsx', 'test/fixtures/pg-dropped-connections-child.ts', DATABASE_URL, direct.schema, mode],
+          { stdio: ['ignore', 'pipe', 'pipe'] },
+        );
+        let out = '';
+        let err = '';
+        child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+        child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+        const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+        expect({ code, err: code === 0 ? '' : err }).toEqual({ code: 0, err: '' });
+        const report = JSON.parse(out.trim().replace(/^ok /, '')) as { killed: number; position?: number; logged?: number };
+        expect(report.killed).toBeGreaterThan(0);
+        if (mode === 'runner') {
+          expect(report.position).toBe(await direct.headPosition());
+          await expectFolded(direct);
+        } else {
+          expect(report.logged).toBeGreaterThan(0);
+        }
+      },
+    );
+  }
+});
