@@ -20,9 +20,14 @@ async function freshStore(options: Partial<ConstructorParameters<typeof Postgres
  * Two appends made first take the two commit slots on their own; appends made in the same turn
  * after them queue, and go together in one transaction when a slot frees.
  */
-function withTwoAhead(store: PostgresEventStore, grouped: () => Promise<unknown>[]): { ahead: Promise<AppendResult>[]; grouped: Promise<unknown>[] } {
+function withTwoAhead(
+  store: PostgresEventStore,
+  grouped: () => Promise<unknown>[],
+): { ahead: Promise<AppendResult>[]; grouped: Promise<unknown>[]; settled: Promise<PromiseSettledResult<unknown>[]> } {
   const ahead = [0, 1].map((i) => store.append(`ahead-${i}-${Math.random()}`, one(), { expectedVersion: 'no-stream' }));
-  return { ahead, grouped: grouped() };
+  const queued = grouped();
+  // Handlers attached at once: a grouped append may fail while the test still awaits something else.
+  return { ahead, grouped: queued, settled: Promise.allSettled(queued) };
 }
 
 describe('PostgresEventStore group commit', () => {
@@ -61,7 +66,7 @@ describe('PostgresEventStore group commit', () => {
     const store = await freshStore();
     try {
       await store.append('taken', one(), { expectedVersion: 'no-stream' });
-      const { ahead, grouped } = withTwoAhead(store, () => [
+      const { ahead, settled: settling } = withTwoAhead(store, () => [
         store.append('free-1', one(), { expectedVersion: 'no-stream' }),
         store.append('taken', one('B'), { expectedVersion: 'no-stream' }),
         store.appendMany([
@@ -72,7 +77,7 @@ describe('PostgresEventStore group commit', () => {
         store.append('free-4', one(), { expectedVersion: 'any' }),
       ]);
       await Promise.all(ahead);
-      const settled = await Promise.allSettled(grouped);
+      const settled = await settling;
       expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'rejected', 'fulfilled']);
       expect((settled[1] as PromiseRejectedResult).reason).toMatchObject({ code: 'CONCURRENCY_CONFLICT', streamId: 'taken', actualVersion: 1 });
       expect((settled[2] as PromiseRejectedResult).reason).toMatchObject({ code: 'CONCURRENCY_CONFLICT', streamId: 'taken-too', actualVersion: 0 });
@@ -98,7 +103,7 @@ describe('PostgresEventStore group commit', () => {
         await client.query(`INSERT INTO "${store.schema}".seen VALUES ($1)`, [events[0]!.streamId]);
         if (events.some((e) => e.streamId.startsWith('poison'))) throw new Error('hook refuses poison');
       });
-      const { ahead, grouped } = withTwoAhead(store, () => [
+      const { ahead, settled: settling } = withTwoAhead(store, () => [
         store.append('a', one(), { expectedVersion: 'no-stream' }),
         store.append('poison-new', one(), { expectedVersion: 'no-stream' }),
         store.appendMany([
@@ -108,7 +113,7 @@ describe('PostgresEventStore group commit', () => {
         store.append('c', one(), { expectedVersion: 'no-stream' }),
       ]);
       await Promise.all(ahead);
-      const settled = await Promise.allSettled(grouped);
+      const settled = await settling;
       expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'fulfilled']);
       expect(String((settled[1] as PromiseRejectedResult).reason)).toContain('hook refuses poison');
       expect(store.groupCommitStats?.largestGroup).toBe(4);
@@ -148,11 +153,11 @@ describe('PostgresEventStore group commit', () => {
           },
         }),
       );
-      const { ahead, grouped } = withTwoAhead(store, () =>
+      const { ahead, settled: settling } = withTwoAhead(store, () =>
         [1, -1, 2].map((n, i) => store.append(`t-${i}`, [{ type: 'Added', data: { n } }], { expectedVersion: 'no-stream' })),
       );
       await Promise.all(ahead);
-      const settled = await Promise.allSettled(grouped);
+      const settled = await settling;
       expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
       expect(store.groupCommitStats?.largestGroup).toBe(3);
       const totals = await db.pool.query(`SELECT stream_id, n FROM "${store.schema}".totals ORDER BY stream_id`);
@@ -173,7 +178,7 @@ describe('PostgresEventStore group commit', () => {
       // Another transaction holds the lock of stream 'x', so the group that contains 'x' waits.
       await holder.query('BEGIN');
       await holder.query(`SELECT * FROM "${store.schema}".append_event('x', -1, gen_random_uuid(), 'Held', '{}', '{}', now(), false)`);
-      const { ahead, grouped } = withTwoAhead(store, () => [
+      const { ahead, settled: settling } = withTwoAhead(store, () => [
         store.append('x', one(), { expectedVersion: 'any' }),
         store.append('z1', one(), { expectedVersion: 'no-stream' }),
         store.appendMany([{ streamId: 'z2', events: one(), expectedVersion: 'no-stream' }, { streamId: 'z3', events: one(), expectedVersion: 'any' }]),
@@ -190,7 +195,7 @@ describe('PostgresEventStore group commit', () => {
       }
       expect(pid, 'the group is waiting for the held lock').toBeDefined();
       await db.pool.query('SELECT pg_terminate_backend($1)', [pid]);
-      const settled = await Promise.allSettled(grouped);
+      const settled = await settling;
       for (const outcome of settled) {
         expect(outcome.status).toBe('rejected');
         expect((outcome as PromiseRejectedResult).reason).toMatchObject({ code: 'STORE_UNAVAILABLE' });
