@@ -315,6 +315,7 @@ async function fastPaths(): Promise<{ w1: number; w2: number; ids: number; w1Cps
 // ---- report ----------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
+  if (process.env.BENCH_ONLY === 'fastpaths') return printFastPaths();
   const { eventfoldCps, baselineCps } = await w1();
   const { loadMs, baselineMs, snapshotMs } = await w2();
 
@@ -348,7 +349,10 @@ async function main(): Promise<void> {
     },
   ];
   printTable(`core (node ${process.version}, ${process.platform}/${process.arch})`, rows);
+  await printFastPaths();
+}
 
+async function printFastPaths(): Promise<void> {
   const paths = await fastPaths();
   printTable('in-memory fast paths: with them (eventfold) vs through the port only (baseline)', [
     {
