@@ -15,11 +15,8 @@ import {
   InMemorySnapshotStore,
   InvalidOperationError,
   Repository,
-  PagedEventStream,
   type AnyEvent,
   type Command,
-  type EventStream,
-  type RecordedEvent,
   type Event,
   type Snapshottable,
 } from '../src/index.js';
@@ -86,15 +83,8 @@ class User extends Aggregate<UserEvent> implements Snapshottable<UserState> {
 type RegisterUser = Command<'RegisterUser', { userId: string; name: string; email: string; passwordHash: string }>;
 type ChangePassword = Command<'ChangePassword', { userId: string; passwordHash: string }>;
 
-/** A Repository that builds the stream id anew each call (no last-id cache), for the comparison below. */
-class UncachedRepository<A extends User> extends Repository<A> {
-  override streamIdOf(id: string): string {
-    return `user-${id}`;
-  }
-}
-
-function eventfoldApp(store: InMemoryEventStore, cachedIds = true) {
-  const users = cachedIds ? new Repository(store, User, { streamPrefix: 'user' }) : new UncachedRepository(store, User, { streamPrefix: 'user' });
+function eventfoldApp(store: InMemoryEventStore) {
+  const users = new Repository(store, User, { streamPrefix: 'user' });
   const bus = new CommandBus()
     .register('RegisterUser', async (c: RegisterUser, ctx) => {
       const user = new User(c.data.userId);
@@ -256,66 +246,9 @@ async function w2(): Promise<{ loadMs: number; baselineMs: number; snapshotMs: n
   return { loadMs: load.medianMs, baselineMs: baseline.medianMs, snapshotMs: withSnapshot.medianMs };
 }
 
-// ---- the in-memory fast paths ------------------------------------------------------------------
-
-/**
- * The in-memory store seen through the port only: `append` and `readStream` overridden (which
- * switches off the store's synchronous append and stream symbols, see sync-pages.ts) and streams
- * wrapped so their synchronous pages are hidden too. What every other store gets.
- */
-class PortOnlyStore extends InMemoryEventStore {
-  override append(...args: Parameters<InMemoryEventStore['append']>): ReturnType<InMemoryEventStore['append']> {
-    return super.append(...args);
-  }
-
-  override readStream(...args: Parameters<InMemoryEventStore['readStream']>): EventStream<RecordedEvent> {
-    const stream = super.readStream(...args);
-    return new PagedEventStream(() => stream.pages());
-  }
-}
-
-/** W1 and W2 with and without the fast paths, alternating; returns fast / port-only speed ratios. */
-async function fastPaths(): Promise<{ w1: number; w2: number; ids: number; w1Cps: [number, number]; w2Ms: [number, number]; idsCps: [number, number] }> {
-  const w1 = await compare(
-    { prepare: () => eventfoldApp(new InMemoryEventStore()).bus, run: eventfoldW1 },
-    { prepare: () => eventfoldApp(new PortOnlyStore()).bus, run: eventfoldW1 },
-    { warmup: 1, repeats: 5 },
-  );
-  const ids = await compare(
-    { prepare: () => eventfoldApp(new InMemoryEventStore()).bus, run: eventfoldW1 },
-    { prepare: () => eventfoldApp(new InMemoryEventStore(), false).bus, run: eventfoldW1 },
-    { warmup: 1, repeats: 5 },
-  );
-  const history = longHistory();
-  const fast = new InMemoryEventStore();
-  const plain = new PortOnlyStore();
-  await fillStore(fast, history);
-  await fillStore(plain, history);
-  const load = (store: InMemoryEventStore) => {
-    const repository = new Repository(store, User, { streamPrefix: 'user' });
-    return {
-      prepare: () => undefined,
-      run: async () => {
-        const user = await repository.load('long');
-        if (user.version !== LONG_STREAM) throw new Error('fast-path W2 sanity');
-      },
-    };
-  };
-  const w2 = await compare(load(fast), load(plain), { warmup: 3, repeats: 9 });
-  return {
-    w1: w1.b.medianMs / w1.a.medianMs,
-    w2: w2.b.medianMs / w2.a.medianMs,
-    ids: ids.b.medianMs / ids.a.medianMs,
-    idsCps: [COMMANDS / (ids.a.medianMs / 1000), COMMANDS / (ids.b.medianMs / 1000)],
-    w1Cps: [COMMANDS / (w1.a.medianMs / 1000), COMMANDS / (w1.b.medianMs / 1000)],
-    w2Ms: [w2.a.medianMs, w2.b.medianMs],
-  };
-}
-
 // ---- report ----------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
-  if (process.env.BENCH_ONLY === 'fastpaths') return printFastPaths();
   const { eventfoldCps, baselineCps } = await w1();
   const { loadMs, baselineMs, snapshotMs } = await w2();
 
@@ -349,37 +282,6 @@ async function main(): Promise<void> {
     },
   ];
   printTable(`core (node ${process.version}, ${process.platform}/${process.arch})`, rows);
-  await printFastPaths();
-}
-
-async function printFastPaths(): Promise<void> {
-  const paths = await fastPaths();
-  printTable('in-memory fast paths: with them (eventfold) vs through the port only (baseline)', [
-    {
-      workload: 'W1 commands/s',
-      eventfold: formatNumber(paths.w1Cps[0]),
-      baseline: formatNumber(paths.w1Cps[1]),
-      ratio: `${paths.w1.toFixed(2)}×`,
-      goal: 'keep if clearly > 1×',
-      met: paths.w1 >= 1.15,
-    },
-    {
-      workload: 'W2 rehydrate, ms (median)',
-      eventfold: formatNumber(paths.w2Ms[0]),
-      baseline: formatNumber(paths.w2Ms[1]),
-      ratio: `${paths.w2.toFixed(2)}×`,
-      goal: 'keep if clearly > 1×',
-      met: paths.w2 >= 1.15,
-    },
-    {
-      workload: 'W1 commands/s, Repository last-stream-id cache vs none',
-      eventfold: formatNumber(paths.idsCps[0]),
-      baseline: formatNumber(paths.idsCps[1]),
-      ratio: `${paths.ids.toFixed(2)}×`,
-      goal: 'keep if clearly > 1×',
-      met: paths.ids >= 1.15,
-    },
-  ]);
 }
 
 await main();
