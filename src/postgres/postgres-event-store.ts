@@ -74,7 +74,8 @@ const READ_AHEAD = 2;
  *
  * - An append is one round trip (one call of the `append_events` function, or of `append_event`
  *   for one event to one stream) unless append hooks are registered; then it is BEGIN, the call,
- *   the hooks, COMMIT on one client.
+ *   the hooks, COMMIT on one client. With group commit (default), appends that arrive while others
+ *   commit share one `append_group` call and transaction (see `PostgresAppendWriter`).
  * - Every `expectedVersion` kind is checked inside SQL under the stream's advisory lock.
  * - The global log is gap-safe: see `log_watch` in `postgresSchemaSql` for how, and what it costs.
  * - Appends wake LISTENers on `eventfold_<schema>` as the `notify` option says.

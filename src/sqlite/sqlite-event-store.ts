@@ -67,9 +67,10 @@ const WHAT = 'SqliteEventStore';
 
 /**
  * The event store on SQLite (better-sqlite3). Embedded, durable (WAL, `synchronous=FULL` by
- * default) and safe to share between processes: every append is one `BEGIN IMMEDIATE` transaction,
- * which takes the database's single write lock before the version check, so checks and inserts of
- * different connections and processes never interleave.
+ * default) and safe to share between processes: every append runs in a `BEGIN IMMEDIATE`
+ * transaction, which takes the database's single write lock before the version check, so checks and
+ * inserts of different connections and processes never interleave. With group commit (default),
+ * appends made in the same turn of the event loop share one transaction, a savepoint each.
  *
  * Positions: `position` is the table's INTEGER PRIMARY KEY, assigned as last position + 1 while the
  * write lock is held. SQLite has exactly one writer at a time, so commit order is append order and
