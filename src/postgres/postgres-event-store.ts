@@ -63,8 +63,8 @@ export type PostgresNotifyMode = 'in-transaction' | 'after-commit' | 'off';
 
 const MAX_VERSION = Number.MAX_SAFE_INTEGER;
 
-/** Group commits under way at once, each on its own pooled connection. */
-const GROUPS_IN_FLIGHT = 4;
+/** @internal Group commits under way at once, each on its own pooled connection. */
+export const GROUPS_IN_FLIGHT = 4;
 
 /** Stream pages requested ahead of the one being folded (each on its own pooled connection). */
 const READ_AHEAD = 2;
