@@ -22,7 +22,13 @@ async function check(kind, core, sqlite, testing) {
 }
 
 await check('esm', await import(`${root}dist/index.js`), await import(`${root}dist/sqlite/index.js`), await import(`${root}dist/testing/index.js`));
-// eventfold/testing is not required from CJS here: vitest itself cannot be loaded with require().
-await check('cjs', require(`${root}dist/index.cjs`), require(`${root}dist/sqlite/index.cjs`), undefined);
+// eventfold/testing loads without vitest or fast-check, from CJS as well.
+await check('cjs', require(`${root}dist/index.cjs`), require(`${root}dist/sqlite/index.cjs`), require(`${root}dist/testing/index.cjs`));
 await import(`${root}dist/postgres/index.js`);
 require(`${root}dist/postgres/index.cjs`);
+// eventfold/nats, both module systems: its error classes are the core's.
+for (const nats of [await import(`${root}dist/nats/index.js`), require(`${root}dist/nats/index.cjs`)]) {
+  if (typeof nats.NatsEventStore?.create !== 'function' || nats.NATS_CAPABILITIES.atomicMultiStreamAppend !== false) {
+    throw new Error('eventfold/nats exports are missing');
+  }
+}

@@ -3,11 +3,13 @@ import { ConcurrencyError, InMemoryEventStore, type RecordedEvent } from '../src
 import { describeEventStoreConformance } from '../src/testing/index.js';
 
 describeEventStoreConformance('InMemoryEventStore', () => new InMemoryEventStore(), {
+  framework: { describe, it },
   createStoreWithLimits: (limits) => new InMemoryEventStore({ limits }),
 });
 
 // A tiny page size makes every read cross page boundaries.
 describeEventStoreConformance('InMemoryEventStore (pageSize 7)', () => new InMemoryEventStore({ pageSize: 7 }), {
+  framework: { describe, it },
   createStoreWithLimits: (limits) => new InMemoryEventStore({ limits, pageSize: 7 }),
 });
 

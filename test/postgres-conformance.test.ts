@@ -1,4 +1,4 @@
-import { afterAll } from 'vitest';
+import { afterAll, describe, it } from 'vitest';
 import type { EventLimits } from '../src/index.js';
 import { PostgresEventStore } from '../src/postgres/index.js';
 import { describeEventStoreConformance } from '../src/testing/conformance.js';
@@ -13,6 +13,7 @@ const createStore = (limits?: Partial<EventLimits>) =>
   PostgresEventStore.create({ pool: db.pool, schema: db.schema('conf'), pageSize: 7, ...(limits ? { limits } : {}) });
 
 describeEventStoreConformance('PostgresEventStore', () => createStore(), {
+  framework: { describe, it },
   createStoreWithLimits: (limits) => createStore(limits),
   propertyRuns: 15,
 });

@@ -19,7 +19,7 @@ const snap = (streamId: string, version: number, schemaVersion = 1, state: Snaps
 describeSnapshotStoreConformance('PostgresSnapshotStore', async () => {
   const events = await PostgresEventStore.create({ pool: db.pool, schema: db.schema('snap') });
   return { events, snapshots: new PostgresSnapshotStore({ pool: events.pool, schema: events.schema }) };
-});
+}, { framework: { describe, it } });
 
 describe('PostgresSnapshotStore', () => {
   it('ends only a pool it created', async () => {

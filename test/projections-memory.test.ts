@@ -43,7 +43,7 @@ describeProjectionConformance(
       close: () => store.close(),
     };
   },
-  { propertyRuns: 60 },
+  { framework: { describe, it }, propertyRuns: 60 },
 );
 
 describe('defineProjection', () => {

@@ -77,7 +77,7 @@ describeProjectionConformance(
     };
   },
   // The LISTEN connection is set up right after the lock; give it a moment before relying on it.
-  { propertyRuns: 15, wakeUpSettleMs: 200 },
+  { framework: { describe, it }, propertyRuns: 15, wakeUpSettleMs: 200 },
 );
 
 describe('PostgresProjectionRunner (PostgreSQL specific)', () => {

@@ -67,7 +67,7 @@ describeProjectionConformance(
       close: () => store.close(),
     };
   },
-  { propertyRuns: 40 },
+  { framework: { describe, it }, propertyRuns: 40 },
 );
 
 describe('SqliteProjectionRunner (SQLite specific)', () => {

@@ -1,4 +1,4 @@
-import { afterAll } from 'vitest';
+import { afterAll, describe, it } from 'vitest';
 import type { EventLimits } from '../src/index.js';
 import { SqliteEventStore } from '../src/sqlite/index.js';
 import { describeEventStoreConformance } from '../src/testing/conformance.js';
@@ -14,9 +14,11 @@ const fileStore = (limits?: Partial<EventLimits>) =>
   new SqliteEventStore({ path: temp.file(`conformance-${++files}.db`), pageSize: 7, ...(limits ? { limits } : {}) });
 
 describeEventStoreConformance('SqliteEventStore (file)', () => fileStore(), {
+  framework: { describe, it },
   createStoreWithLimits: (limits) => fileStore(limits),
 });
 
 describeEventStoreConformance('SqliteEventStore (:memory:)', () => new SqliteEventStore({ path: ':memory:' }), {
+  framework: { describe, it },
   createStoreWithLimits: (limits) => new SqliteEventStore({ path: ':memory:', limits }),
 });

@@ -1,3 +1,4 @@
+import { EVENT_MIGRATIONS } from '../src/sqlite/event-schema.js';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Snapshot } from '../src/index.js';
@@ -21,11 +22,11 @@ const snap = (streamId: string, version: number): Snapshot => ({
 describeSnapshotStoreConformance('SqliteSnapshotStore (file)', () => {
   const events = new SqliteEventStore({ path: freshFile() });
   return { events, snapshots: new SqliteSnapshotStore({ database: events.database }) };
-});
+}, { framework: { describe, it } });
 describeSnapshotStoreConformance('SqliteSnapshotStore (:memory:)', () => {
   const events = new SqliteEventStore({ path: ':memory:' });
   return { events, snapshots: new SqliteSnapshotStore({ database: events.database }) };
-});
+}, { framework: { describe, it } });
 
 describe('SqliteSnapshotStore', () => {
   it('shares the event store connection and file, and survives reopening', async () => {
@@ -41,7 +42,7 @@ describe('SqliteSnapshotStore', () => {
     await reopened.close();
     const raw = new Database(file);
     expect(raw.prepare(`SELECT component, version FROM eventfold_schema ORDER BY component`).raw().all()).toEqual([
-      ['events', 1],
+      ['events', EVENT_MIGRATIONS.length],
       ['snapshots', 1],
     ]);
     raw.close();

@@ -9,15 +9,17 @@ export interface AppOptions {
   readonly onProjectionProgress?: (progress: ProjectionProgress) => void;
   readonly clock?: WriteSideOptions['clock'];
   readonly hash?: WriteSideOptions['hash'];
+  readonly hashing?: WriteSideOptions['hashing'];
 }
 
 /** Wires the write side (commands) and the read side (queries) over one infrastructure. */
 export async function createUserDetailsApp(infrastructure: Infrastructure, options: AppOptions = {}) {
-  const write = createWriteSide({
+  const write = (infrastructure.writeSide ?? createWriteSide)({
     store: infrastructure.store,
     snapshots: infrastructure.snapshots,
     ...(options.clock === undefined ? {} : { clock: options.clock }),
     ...(options.hash === undefined ? {} : { hash: options.hash }),
+    ...(options.hashing === undefined ? {} : { hashing: options.hashing }),
   });
   const readSide: ReadSide = await infrastructure.startReadSide(options.projection ?? 'async', options.onProjectionProgress);
   const queries = createReadSide(infrastructure.readModel, infrastructure.store);

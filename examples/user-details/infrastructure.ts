@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import pg from 'pg';
-import type { EventStore, ProjectionProgress, SnapshotStore } from 'eventfold';
+import { consoleLogger, type EventStore, type Logger, type ProjectionProgress, type SnapshotStore } from 'eventfold';
 import {
   addInlineSqliteProjection,
   SqliteEventStore,
@@ -18,6 +18,7 @@ import {
 import { postgresUserReadModel, postgresUsersProjection } from './read-model/postgres-users.js';
 import { sqliteUserReadModel, sqliteUsersProjection } from './read-model/sqlite-users.js';
 import type { UserReadModel } from './read-model/user-view.js';
+import type { WriteSide, WriteSideOptions } from './commands.js';
 
 /**
  * How the `users` read model is kept: `inline` in each append's transaction (read-your-writes),
@@ -36,25 +37,35 @@ export interface ReadSide {
 }
 
 export interface Infrastructure {
-  readonly kind: 'sqlite' | 'postgres';
+  readonly kind: 'sqlite' | 'postgres' | 'nats';
   /** Where the events live, for humans. */
   readonly description: string;
   readonly store: EventStore;
   readonly snapshots: SnapshotStore;
   readonly readModel: UserReadModel;
   startReadSide(mode: ProjectionMode, onProgress?: (progress: ProjectionProgress) => void): Promise<ReadSide>;
+  /** A write side of its own, for stores without atomic multi-stream appends (NATS). */
+  readonly writeSide?: (options: WriteSideOptions) => WriteSide;
   close(): Promise<void>;
 }
 
-/** PostgreSQL when DATABASE_URL is set, else the embedded SQLite default. */
-export async function openInfrastructure(env: NodeJS.ProcessEnv = process.env): Promise<Infrastructure> {
-  const url = env['DATABASE_URL'];
-  if (url !== undefined && url !== '') return openPostgres(url, env['EVENTFOLD_PG_SCHEMA'] ?? 'user_details');
-  const path = env['EVENTFOLD_SQLITE_PATH'] ?? resolve(env['EVENTFOLD_DATA_DIR'] ?? '.eventfold', 'user-details.sqlite');
-  return openSqlite(path);
+export interface InfrastructureOptions {
+  /** Where operational problems go (a dropped idle database connection, ...). Default: the console. */
+  readonly logger?: Logger;
 }
 
-export function openSqlite(path: string): Infrastructure {
+/** PostgreSQL when DATABASE_URL is set, else the embedded SQLite default. */
+export async function openInfrastructure(env: NodeJS.ProcessEnv = process.env, options: InfrastructureOptions = {}): Promise<Infrastructure> {
+  const nats = env['EVENTFOLD_STORE'];
+  if (nats !== undefined && /^(nats|tls):\/\//.test(nats)) return (await import('./nats/infrastructure.js')).openNats(nats, env);
+  const url = env['DATABASE_URL'];
+  if (url !== undefined && url !== '') return openPostgres(url, env['EVENTFOLD_PG_SCHEMA'] ?? 'user_details', options);
+  const path = env['EVENTFOLD_SQLITE_PATH'] ?? resolve(env['EVENTFOLD_DATA_DIR'] ?? '.eventfold', 'user-details.sqlite');
+  return openSqlite(path, options);
+}
+
+export function openSqlite(path: string, options: InfrastructureOptions = {}): Infrastructure {
+  const logger = options.logger ?? consoleLogger;
   if (path !== ':memory:') mkdirSync(resolve(path, '..'), { recursive: true });
   const store = new SqliteEventStore({ path });
   const snapshots = new SqliteSnapshotStore({ database: store.database });
@@ -76,6 +87,7 @@ export function openSqlite(path: string): Infrastructure {
         () =>
           new SqliteProjectionRunner(store, sqliteUsersProjection, {
             pollIntervalMs: 250,
+            logger,
             ...(onProgress === undefined ? {} : { onProgress }),
           }),
       );
@@ -90,11 +102,26 @@ export function openSqlite(path: string): Infrastructure {
   };
 }
 
-export async function openPostgres(connectionString: string, schema: string): Promise<Infrastructure> {
+export async function openPostgres(connectionString: string, schema: string, options: InfrastructureOptions = {}): Promise<Infrastructure> {
   assertValidSchemaName(schema);
-  const pool = new pg.Pool({ connectionString, max: 10 });
-  const store = new PostgresEventStore({ pool, schema });
-  await store.migrate();
+  const logger = options.logger ?? consoleLogger;
+  // A bounded connect wait: when the server is unreachable, requests fail fast (503) instead of queueing.
+  const pool = new pg.Pool({ connectionString, max: 10, connectionTimeoutMillis: 5_000 });
+  // An idle pooled connection that the server terminates (restart, failover, idle cull) is reported
+  // on the pool; without a listener Node would crash the process. The pool replaces it on demand.
+  pool.on('error', (error: Error & { code?: string }) => {
+    logger.warn('PostgreSQL closed an idle pooled connection; it will be replaced on next use.', {
+      ...(error.code === undefined ? {} : { code: error.code }),
+      error: error.message,
+    });
+  });
+  const store = new PostgresEventStore({ pool, schema, logger });
+  try {
+    await store.migrate();
+  } catch (error) {
+    await pool.end();
+    throw error;
+  }
   const snapshots = new PostgresSnapshotStore({ pool, schema });
   const readModel = await postgresUserReadModel(pool, schema);
   const projection = postgresUsersProjection(schema);
@@ -115,6 +142,7 @@ export async function openPostgres(connectionString: string, schema: string): Pr
         },
         () =>
           new PostgresProjectionRunner(store, projection, {
+            logger,
             ...(onProgress === undefined ? {} : { onProgress }),
           }),
       );

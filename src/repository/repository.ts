@@ -1,7 +1,7 @@
 import { replayInto, restoreInto, type Aggregate, type AggregateClass, type EventsOf, type Snapshottable } from '../aggregate/aggregate.js';
 import { backoffDelayMs, resolveBackoffPolicy, sleep, type BackoffPolicy } from '../backoff.js';
 import type { EventBus } from '../bus/event-bus.js';
-import { AggregateNotFoundError, InvalidArgumentError, isEventfoldError } from '../errors.js';
+import { AggregateNotFoundError, asAggregateAlreadyExists, InvalidArgumentError, isEventfoldError } from '../errors.js';
 import type { AnyEvent, EventMetadata, JsonValue, RecordedEvent } from '../events/types.js';
 import type { SnapshotStore } from '../snapshots/snapshot-store.js';
 import type { AppendResult, EventStore, ReadStreamOptions, StreamAppend } from '../store/event-store.js';
@@ -195,6 +195,15 @@ export class Repository<A extends Aggregate<AnyEvent>> {
    * events.
    */
   async save(aggregate: A, options: SaveOptions = {}): Promise<AppendResult> {
+    try {
+      return await this.saveRaw(aggregate, options);
+    } catch (error) {
+      throw asAggregateAlreadyExists(error, aggregate.id);
+    }
+  }
+
+  /** `save` with the store's errors as they are (`update` retries on their conflicts). */
+  private async saveRaw(aggregate: A, options: SaveOptions): Promise<AppendResult> {
     const append = this.pendingAppend(aggregate, options);
     const result = await this.store.append(append.streamId, append.events, { expectedVersion: append.expectedVersion });
     // Awaits only when a snapshot is due.
@@ -264,10 +273,10 @@ export class Repository<A extends Aggregate<AnyEvent>> {
       const aggregate = (await this.fold(id, undefined, true)) as A;
       await decide(aggregate);
       try {
-        await this.save(aggregate, saveOptions);
+        await this.saveRaw(aggregate, saveOptions);
         return aggregate;
       } catch (error) {
-        if (attempt >= retries || !isEventfoldError(error, 'CONCURRENCY_CONFLICT')) throw error;
+        if (attempt >= retries || !isEventfoldError(error, 'CONCURRENCY_CONFLICT')) throw asAggregateAlreadyExists(error, id);
       }
       await sleep(backoffDelayMs(backoff, attempt + 1));
     }

@@ -1,15 +1,18 @@
-import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import type { Arbitrary } from 'fast-check';
 import type { AnyEvent, EventMetadata, RecordedEvent } from '../events/types.js';
 import type { AppendResult, EventStore, StreamAppend } from '../store/event-store.js';
 import type { ExpectedVersion } from '../store/expected-version.js';
-import type { StoreHarness } from './conformance.js';
-import { ERROR_CODES, expectFailure, expectStrictlyIncreasing, range, summary, versionsOf } from './conformance-support.js';
+import { capabilityLabel, type EventStoreSuite } from './conformance-context.js';
+import { ERROR_CODES, expectConflict, expectFailure, expectStrictlyIncreasing, range, summary, versionsOf } from './conformance-support.js';
+import { expect } from './expect.js';
+import { loadFastCheck, type FastCheckModule } from './framework.js';
 
 /**
  * Property tests of the conformance suite. Each run works on fresh stream ids in one store (so a
  * networked adapter does not pay for a new store per run) and only looks at the log after the
- * position where the run started.
+ * position where the run started. fast-check is loaded when a property runs (see `loadFastCheck`).
+ * On a store without atomic multi-stream appends, the model expects every appendMany over two or
+ * more streams to be refused and to change nothing.
  */
 
 const STREAMS = ['a', 'b', 'c'] as const;
@@ -62,38 +65,10 @@ function stored(events: readonly RecordedEvent[]): ModelEvent[] {
   return events.map((e) => ({ streamId: e.streamId, type: e.type, data: e.data, metadata: e.metadata }));
 }
 
-// JSON payloads with unicode text; NUL characters are rejected by validation, so leave them out.
-const json = fc
-  .jsonValue({ maxDepth: 2, stringUnit: 'grapheme' })
-  .filter((value) => !JSON.stringify(value).includes('\\u0000'));
-const metadataArb = fc.option(
-  fc.oneof(
-    fc.record({ correlationId: fc.uuid(), causationId: fc.uuid() }, { requiredKeys: [] }),
-    fc.dictionary(fc.string({ maxLength: 10 }), json, { maxKeys: 3 }),
-  ),
-  { nil: undefined },
-);
-const eventArb = fc
-  .record({ type: fc.constantFrom('Opened', 'Changed', 'Closed'), data: json, metadata: metadataArb })
-  .map(({ type, data, metadata }): AnyEvent =>
-    metadata === undefined ? { type, data } : { type, data, metadata: metadata as EventMetadata },
-  );
-
 type ExpectedSpec =
   | { readonly kind: 'current' }
   | { readonly kind: 'offset'; readonly by: number }
   | { readonly kind: 'fixed'; readonly value: ExpectedVersion };
-
-const expectedArb: fc.Arbitrary<ExpectedSpec> = fc.oneof(
-  { weight: 4, arbitrary: fc.constant({ kind: 'current' } as const) },
-  { weight: 1, arbitrary: fc.integer({ min: -1, max: 1 }).map((by) => ({ kind: 'offset', by }) as const) },
-  {
-    weight: 3,
-    arbitrary: fc
-      .oneof(fc.constantFrom<ExpectedVersion>('any', 'no-stream', 'stream-exists'), fc.integer({ min: 0, max: 6 }))
-      .map((value) => ({ kind: 'fixed', value }) as const),
-  },
-);
 
 interface EntrySpec {
   readonly stream: number;
@@ -101,18 +76,52 @@ interface EntrySpec {
   readonly events: readonly AnyEvent[];
 }
 
-const entryArb: fc.Arbitrary<EntrySpec> = fc.record({
-  stream: fc.integer({ min: 0, max: STREAMS.length - 1 }),
-  expected: expectedArb,
-  events: fc.array(eventArb, { maxLength: 3 }),
-});
+/** The generators of the model property, built once fast-check is loaded. */
+function operations(fc: FastCheckModule) {
+  // JSON payloads with unicode text; NUL characters are rejected by validation, so leave them out.
+  const json = fc
+    .jsonValue({ maxDepth: 2, stringUnit: 'grapheme' })
+    .filter((value) => !JSON.stringify(value).includes('\\u0000'));
+  const metadataArb = fc.option(
+    fc.oneof(
+      fc.record({ correlationId: fc.uuid(), causationId: fc.uuid() }, { requiredKeys: [] }),
+      fc.dictionary(fc.string({ maxLength: 10 }), json, { maxKeys: 3 }),
+    ),
+    { nil: undefined },
+  );
+  const eventArb = fc
+    .record({ type: fc.constantFrom('Opened', 'Changed', 'Closed'), data: json, metadata: metadataArb })
+    .map(({ type, data, metadata }): AnyEvent =>
+      metadata === undefined ? { type, data } : { type, data, metadata: metadata as EventMetadata },
+    );
 
-const opArb = fc.oneof(
-  entryArb.map((entry) => ({ kind: 'append' as const, entries: [entry] })),
-  fc
-    .uniqueArray(entryArb, { selector: (e) => e.stream, maxLength: STREAMS.length })
-    .map((entries) => ({ kind: 'appendMany' as const, entries })),
-);
+
+  const expectedArb: Arbitrary<ExpectedSpec> = fc.oneof(
+    { weight: 4, arbitrary: fc.constant({ kind: 'current' } as const) },
+    { weight: 1, arbitrary: fc.integer({ min: -1, max: 1 }).map((by) => ({ kind: 'offset', by }) as const) },
+    {
+      weight: 3,
+      arbitrary: fc
+        .oneof(fc.constantFrom<ExpectedVersion>('any', 'no-stream', 'stream-exists'), fc.integer({ min: 0, max: 6 }))
+        .map((value) => ({ kind: 'fixed', value }) as const),
+    },
+  );
+
+
+  const entryArb: Arbitrary<EntrySpec> = fc.record({
+    stream: fc.integer({ min: 0, max: STREAMS.length - 1 }),
+    expected: expectedArb,
+    events: fc.array(eventArb, { maxLength: 3 }),
+  });
+
+  const opArb = fc.oneof(
+    entryArb.map((entry) => ({ kind: 'append' as const, entries: [entry] })),
+    fc
+      .uniqueArray(entryArb, { selector: (e) => e.stream, maxLength: STREAMS.length })
+      .map((entries) => ({ kind: 'appendMany' as const, entries })),
+  );
+  return opArb;
+}
 
 function resolve(spec: ExpectedSpec, current: number): ExpectedVersion {
   if (spec.kind === 'current') return current;
@@ -142,12 +151,17 @@ async function expectStreamMatches(store: EventStore, streamId: string, model: M
   expect(backwards.map(summary)).toEqual(events.map(summary).reverse());
 }
 
-export function describeConformanceProperties(harness: StoreHarness, settings: { readonly runs: number }): void {
-  describe('properties', () => {
-    it(
-      'random append/appendMany sequences behave like a map of arrays plus a global list',
+export function describeConformanceProperties(suite: EventStoreSuite): void {
+  const atomic = suite.capabilities.atomicMultiStreamAppend;
+  suite.describe(`properties (${capabilityLabel(suite.capabilities)})`, () => {
+    suite.slowTest(
+      atomic
+        ? 'random append/appendMany sequences behave like a map of arrays plus a global list'
+        : 'random append/appendMany sequences behave like a map of arrays plus a global list; multi-stream appendMany is refused and changes nothing',
       async () => {
-        const store = await harness.open();
+        const fc = await loadFastCheck();
+        const opArb = operations(fc);
+        const store = await suite.open();
         let run = 0;
         await fc.assert(
           fc.asyncProperty(fc.array(opArb, { minLength: 1, maxLength: 10 }), async (ops) => {
@@ -167,11 +181,18 @@ export function describeConformanceProperties(harness: StoreHarness, settings: {
                   ? store.append(entries[0]!.streamId, entries[0]!.events, entries[0]!).then((r) => [r])
                   : store.appendMany(entries),
               );
-              const mismatched = entries.filter((e) => !model.accepts(e.expectedVersion, e.streamId));
-              if (mismatched.length > 0) {
+              if (!atomic && new Set(entries.map((e) => e.streamId)).size > 1) {
                 const error = await expectFailure(() => {
                   if (!outcome.ok) throw outcome.error;
-                }, 'ConcurrencyError');
+                }, 'CapabilityNotSupportedError');
+                expect(error.capability).toBe('atomicMultiStreamAppend');
+                continue;
+              }
+              const mismatched = entries.filter((e) => !model.accepts(e.expectedVersion, e.streamId));
+              if (mismatched.length > 0) {
+                const error = await expectConflict(() => {
+                  if (!outcome.ok) throw outcome.error;
+                });
                 const culprit = mismatched.find((e) => e.streamId === error.streamId);
                 expect(culprit, `the error names a stream whose check failed (got '${error.streamId}')`).toBeDefined();
                 expect(error.expectedVersion).toBe(culprit!.expectedVersion);
@@ -202,19 +223,21 @@ export function describeConformanceProperties(harness: StoreHarness, settings: {
             expectStrictlyIncreasing(log.map((e) => e.position));
             expect(await store.headPosition()).toBe(log.length === 0 ? startHead : log[log.length - 1]!.position);
           }),
-          { numRuns: settings.runs },
+          { numRuns: suite.propertyRuns },
         );
       },
-      300_000,
     );
 
-    it(
-      'concurrent writers from the same versions: at most one winner per stream, every loser lost to a winner',
+    suite.slowTest(
+      atomic
+        ? 'concurrent writers from the same versions (one or two streams each): at most one winner per stream, every loser lost to a winner'
+        : 'concurrent writers from the same versions (one stream each): at most one winner per stream, every loser lost to a winner',
       async () => {
-        const store = await harness.open();
+        const fc = await loadFastCheck();
+        const store = await suite.open();
         let run = 0;
         const writerArb = fc.record({
-          streams: fc.uniqueArray(fc.integer({ min: 0, max: STREAMS.length - 1 }), { minLength: 1, maxLength: 2 }),
+          streams: fc.uniqueArray(fc.integer({ min: 0, max: STREAMS.length - 1 }), { minLength: 1, maxLength: atomic ? 2 : 1 }),
           count: fc.integer({ min: 1, max: 2 }),
         });
         await fc.assert(
@@ -267,8 +290,9 @@ export function describeConformanceProperties(harness: StoreHarness, settings: {
               for (const [w, outcome] of outcomes.entries()) {
                 if (outcome.status === 'fulfilled') continue;
                 const reason: unknown = outcome.reason;
-                expect((reason as { code?: unknown }).code, String(reason)).toBe(ERROR_CODES.ConcurrencyError);
-                const error = reason as { streamId: string; expectedVersion: ExpectedVersion; actualVersion: number };
+                const error = await expectConflict(() => {
+                  throw reason;
+                });
                 const entry = plans[w]!.find((e) => e.streamId === error.streamId);
                 expect(entry, `the error names one of the writer's streams`).toBeDefined();
                 expect(winnerOf.has(error.streamId), `'${error.streamId}' was taken by a winner`).toBe(true);
@@ -299,10 +323,9 @@ export function describeConformanceProperties(harness: StoreHarness, settings: {
               }
             },
           ),
-          { numRuns: settings.runs },
+          { numRuns: suite.propertyRuns },
         );
       },
-      300_000,
     );
   });
 }

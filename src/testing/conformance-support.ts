@@ -1,15 +1,18 @@
-import { expect } from 'vitest';
 import type {
   BatchTooLargeError,
+  CapabilityNotSupportedError,
   ConcurrencyError,
   InvalidArgumentError,
   InvalidEventError,
   InvalidStreamIdError,
   StoreClosedError,
+  StreamAlreadyExistsError,
   StreamNotFoundError,
 } from '../errors.js';
 import type { AnyEvent, RecordedEvent } from '../events/types.js';
 import type { EventStore } from '../store/event-store.js';
+import type { EventStoreSuite } from './conformance-context.js';
+import { expect } from './expect.js';
 
 /**
  * Helpers shared by the conformance suite. Errors are recognised by `name` and `code`, not
@@ -18,25 +21,30 @@ import type { EventStore } from '../store/event-store.js';
 
 interface ErrorKinds {
   ConcurrencyError: ConcurrencyError;
+  StreamAlreadyExistsError: StreamAlreadyExistsError;
   StreamNotFoundError: StreamNotFoundError;
   InvalidEventError: InvalidEventError;
   BatchTooLargeError: BatchTooLargeError;
   InvalidStreamIdError: InvalidStreamIdError;
   InvalidArgumentError: InvalidArgumentError;
   StoreClosedError: StoreClosedError;
+  CapabilityNotSupportedError: CapabilityNotSupportedError;
 }
 
 export type ErrorKind = keyof ErrorKinds;
 
 export const ERROR_CODES: { readonly [K in ErrorKind]: string } = {
   ConcurrencyError: 'CONCURRENCY_CONFLICT',
+  StreamAlreadyExistsError: 'STREAM_ALREADY_EXISTS',
   StreamNotFoundError: 'STREAM_NOT_FOUND',
   InvalidEventError: 'INVALID_EVENT',
   BatchTooLargeError: 'BATCH_TOO_LARGE',
   InvalidStreamIdError: 'INVALID_STREAM_ID',
   InvalidArgumentError: 'INVALID_ARGUMENT',
   StoreClosedError: 'STORE_CLOSED',
+  CapabilityNotSupportedError: 'CAPABILITY_NOT_SUPPORTED',
 };
+
 
 /** Runs `action` (sync throw or async rejection both count) and returns the error it failed with. */
 export async function failureOf(action: () => unknown): Promise<unknown> {
@@ -50,19 +58,59 @@ export async function failureOf(action: () => unknown): Promise<unknown> {
 
 /** Asserts that `action` fails with the given eventfold error kind and returns the error. */
 export async function expectFailure<K extends ErrorKind>(action: () => unknown, kind: K): Promise<ErrorKinds[K]> {
+  return expectFailureOf(action, [kind]);
+}
+
+/**
+ * Asserts that `action` fails with one of the given kinds. Used where the port leaves the order of
+ * two refusals open (bad input and a missing capability in the same call).
+ */
+export async function expectFailureOf<K extends ErrorKind>(action: () => unknown, kinds: readonly K[]): Promise<ErrorKinds[K]> {
+  const wanted = kinds.map((kind) => `${kind} (code ${ERROR_CODES[kind]})`).join(' or ');
   const error = await failureOf(action);
   if (error === undefined) {
-    expect.fail(`expected ${kind} (code ${ERROR_CODES[kind]}) but the call succeeded`);
+    expect.fail(`expected ${wanted} but the call succeeded`);
   }
   if (!(error instanceof Error)) {
-    expect.fail(`expected ${kind} but got a non-Error value: ${String(error)}`);
+    expect.fail(`expected ${wanted} but got a non-Error value: ${String(error)}`);
   }
   const code = (error as { code?: unknown }).code;
-  if (error.name !== kind || code !== ERROR_CODES[kind]) {
-    expect.fail(`expected ${kind} (code ${ERROR_CODES[kind]}) but got ${error.name} (code ${String(code)}): ${error.message}`);
+  if (!kinds.some((kind) => error.name === kind && code === ERROR_CODES[kind])) {
+    expect.fail(`expected ${wanted} but got ${error.name} (code ${String(code)}): ${error.message}`);
   }
   expect(error.message.length).toBeGreaterThan(0);
   return error as ErrorKinds[K];
+}
+
+/**
+ * The error kinds a call over two or more streams may fail with when it is also bad input: on a
+ * store without atomic multi-stream appends, refusing it as unsupported is as right as rejecting
+ * the input (either way nothing is written; the suite checks the input error on one stream too).
+ */
+export function orRefused<K extends ErrorKind>(
+  suite: Pick<EventStoreSuite, 'capabilities'>,
+  kind: K,
+): (K | 'CapabilityNotSupportedError')[] {
+  return suite.capabilities.atomicMultiStreamAppend ? [kind] : [kind, 'CapabilityNotSupportedError'];
+}
+
+/**
+ * Asserts that `action` fails an expected-version check and returns the error: a
+ * `StreamAlreadyExistsError` when the failed check meant to create the stream (`'no-stream'` or
+ * `0`) and found it existing, else a plain `ConcurrencyError`.
+ */
+export async function expectConflict(action: () => unknown): Promise<ConcurrencyError> {
+  const error = (await failureOf(action)) as Partial<ConcurrencyError> | undefined;
+  const { expectedVersion: expected, actualVersion: actual } = error ?? {};
+  const kind: ErrorKind =
+    (expected === 'no-stream' || expected === 0) && typeof actual === 'number' && actual > 0
+      ? 'StreamAlreadyExistsError'
+      : 'ConcurrencyError';
+  const checked = await expectFailure(() => {
+    throw error ?? new Error('the call succeeded');
+  }, kind);
+  if (kind === 'StreamAlreadyExistsError') expect(checked.message).toContain('already exists');
+  return checked;
 }
 
 /** What a reader can observe of a store: used to prove that a failed call wrote nothing. */

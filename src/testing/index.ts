@@ -1,9 +1,12 @@
 /**
- * `eventfold/testing`: the conformance suites every adapter runs — event stores
- * (`describeEventStoreConformance`), snapshot stores (`describeSnapshotStoreConformance`) and
- * projection runners (`describeProjectionConformance`) — and given/when/then helpers for
- * aggregates. Needs vitest (and fast-check for the suites' properties) as dev dependencies.
+ * `eventfold/testing`: given/when/then helpers for aggregates, and the conformance suites every
+ * adapter runs — event stores (`describeEventStoreConformance`), snapshot stores
+ * (`describeSnapshotStoreConformance`) and projection runners (`describeProjectionConformance`).
+ * Loading it needs nothing but eventfold: given/when/then work under any test runner; the suites
+ * take the runner's `describe` and `it` (vitest, node:test, …) and load fast-check, which their
+ * property tests need, only when those run.
  */
+export type { ConformanceSuiteOptions, TestFramework } from './framework.js';
 export {
   describeEventStoreConformance,
   type EventStoreConformanceOptions,

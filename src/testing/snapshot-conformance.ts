@@ -1,11 +1,11 @@
-import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
 import { Aggregate } from '../aggregate/aggregate.js';
 import type { Snapshottable } from '../aggregate/aggregate.js';
 import type { Event } from '../events/types.js';
 import { Repository } from '../repository/repository.js';
 import type { Snapshot, SnapshotStore } from '../snapshots/snapshot-store.js';
 import type { EventStore } from '../store/event-store.js';
+import { expect } from './expect.js';
+import { loadFastCheck, registrar, type ConformanceSuiteOptions } from './framework.js';
 
 /** A fresh, empty snapshot store (and, for the Repository test, an event store it serves). */
 export interface SnapshotStoreFixture {
@@ -16,7 +16,7 @@ export interface SnapshotStoreFixture {
 
 export type SnapshotStoreFactory = () => Promise<SnapshotStoreFixture> | SnapshotStoreFixture;
 
-export interface SnapshotStoreConformanceOptions {
+export interface SnapshotStoreConformanceOptions extends ConformanceSuiteOptions {
   /** fast-check runs of the model property. Default 25. */
   readonly propertyRuns?: number;
 }
@@ -66,23 +66,32 @@ class SnapshotModel {
 export function describeSnapshotStoreConformance(
   name: string,
   create: SnapshotStoreFactory,
-  options: SnapshotStoreConformanceOptions = {},
+  options: SnapshotStoreConformanceOptions,
 ): void {
-  describe(`${name} — SnapshotStore conformance`, () => {
+  const register = registrar('describeSnapshotStoreConformance', options);
+  register.describe(`${name} — SnapshotStore conformance`, () => {
     const open: SnapshotStoreFixture[] = [];
     const fresh = async (): Promise<SnapshotStoreFixture> => {
       const fixture = await create();
       open.push(fixture);
       return fixture;
     };
-    afterEach(async () => {
-      for (const fixture of open.splice(0)) {
-        await fixture.snapshots.close();
-        await fixture.events.close();
-      }
-    });
+    /** Declares a test; the fixtures it opened are closed when it ends, failed or not. */
+    const it = (testName: string, body: () => Promise<void>, slow = false): void => {
+      (slow ? register.slowTest : register.test)(testName, async () => {
+        try {
+          await body();
+        } finally {
+          for (const fixture of open.splice(0)) {
+            await fixture.snapshots.close();
+            await fixture.events.close();
+          }
+        }
+      });
+    };
 
     it('loads the newest snapshot at or below maxVersion, of the schema version asked for, like the model', async () => {
+      const fc = await loadFastCheck();
       const { snapshots } = await fresh();
       let run = 0;
       await fc.assert(
@@ -127,7 +136,7 @@ export function describeSnapshotStoreConformance(
         ),
         { numRuns: options.propertyRuns ?? 25 },
       );
-    });
+    }, true);
 
     it('replaces a snapshot saved again at the same version', async () => {
       const { snapshots } = await fresh();

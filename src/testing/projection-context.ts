@@ -1,0 +1,57 @@
+import type { RecordedEvent } from '../events/types.js';
+import type { EventStore } from '../store/event-store.js';
+import { expect } from './expect.js';
+import type { SuiteRegistrar } from './framework.js';
+import { foldAccounts, type ProjectionConformanceFixture } from './projection-model.js';
+
+/**
+ * What every block of the projection conformance suite gets. A block is a function of this in its
+ * own file (projection-cases-*.ts), listed once in projection-conformance.ts: adding cases means
+ * adding a file and a line.
+ */
+export interface ProjectionSuite<Ctx> {
+  /** Groups a block's tests under a name in the report. */
+  readonly describe: SuiteRegistrar['describe'];
+  /** Declares a test; every fixture it opened is released (runners stopped, store closed) when it ends. */
+  readonly test: SuiteRegistrar['test'];
+  /** Like `test`, with the slow-test timeout (the fast-check property). */
+  readonly slowTest: SuiteRegistrar['slowTest'];
+  /** A fresh fixture whose runners are tracked, so a failed test still stops them before closing. */
+  fresh(): Promise<ProjectionConformanceFixture<Ctx>>;
+  /** Stops the fixture's runners and closes it now (a property run releases each fixture it opens). */
+  release(fixture: ProjectionConformanceFixture<Ctx>): Promise<void>;
+  /** How long a test waits for a catch-up or rebuild. */
+  readonly timeoutMs: number;
+  readonly wakeUpSettleMs: number | undefined;
+  readonly propertyRuns: number;
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Appends `count` events (Deposited, every 5th Withdrawn, every 7th Noted) over `streams` streams, ten per appendMany. */
+export async function seed(store: EventStore, count: number, streams = 4): Promise<void> {
+  const start = await store.headPosition();
+  for (let i = start; i < start + count; i += 10) {
+    const byStream = new Map<string, { type: string; data: unknown }[]>();
+    for (let j = i; j < Math.min(i + 10, start + count); j++) {
+      const type = j % 5 === 4 ? 'Withdrawn' : j % 7 === 6 ? 'Noted' : 'Deposited';
+      const streamId = `account-${j % streams}`;
+      byStream.set(streamId, [...(byStream.get(streamId) ?? []), { type, data: { amount: j + 1, text: 'x' } }]);
+    }
+    await store.appendMany([...byStream].map(([streamId, events]) => ({ streamId, events, expectedVersion: 'any' as const })));
+  }
+}
+
+export type Readable = Pick<ProjectionConformanceFixture<unknown>, 'store' | 'readModel'>;
+
+export async function expectFoldOf(fixture: Readable, events: readonly RecordedEvent[]): Promise<void> {
+  const expected = foldAccounts(events);
+  const actual = await fixture.readModel();
+  expect(new Map(actual.accounts)).toEqual(expected.accounts);
+  // Positions in order, duplicates included: each handled event applied exactly once.
+  expect(actual.applied.map((row) => row.position)).toEqual(expected.applied);
+}
+
+export async function expectFolded(fixture: Readable): Promise<void> {
+  await expectFoldOf(fixture, await fixture.store.readAll().toArray());
+}
