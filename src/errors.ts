@@ -1,49 +1,122 @@
-import type { ExpectedVersion } from './store/expected-version.js';
+import { EventfoldError, isEventfoldError } from './errors/base.js';
 
 /**
- * Base class of every error eventfold throws. `code` is stable across releases so callers can
- * branch on it without `instanceof`, which breaks when two copies of the package are installed.
+ * What a writer believes about a stream before appending:
+ * - a number: the stream is at exactly that version (0 = it does not exist yet);
+ * - `'no-stream'`: it does not exist yet;
+ * - `'stream-exists'`: it has at least one event;
+ * - `'any'`: no check.
+ *
+ * Declared here, with the errors that carry it, so the errors import nothing from the layers
+ * above (no import cycle with `store/expected-version.ts`, which re-exports it).
  */
-export abstract class EventfoldError extends Error {
-  abstract readonly code: string;
+export type ExpectedVersion = number | 'no-stream' | 'stream-exists' | 'any';
 
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = new.target.name;
-  }
-}
+// The base class and its checks, and the errors of storage backends, live in their own files.
+export * from './errors/base.js';
+export * from './errors/store.js';
 
-/** Returns true when `error` is an eventfold error with the given code, across package copies. */
-export function isEventfoldError<C extends string>(
-  error: unknown,
-  code?: C,
-): error is EventfoldError & { code: C } {
-  if (typeof error !== 'object' || error === null) return false;
-  const candidate = error as { code?: unknown; name?: unknown };
-  if (typeof candidate.code !== 'string') return false;
-  if (!(error instanceof Error)) return false;
-  return code === undefined ? candidate.code.length > 0 : candidate.code === code;
+/** The codes of `ConcurrencyError` and its subclasses. */
+export const CONCURRENCY_ERROR_CODES = Object.freeze([
+  'CONCURRENCY_CONFLICT',
+  'STREAM_ALREADY_EXISTS',
+  'AGGREGATE_ALREADY_EXISTS',
+] as const);
+
+export type ConcurrencyErrorCode = (typeof CONCURRENCY_ERROR_CODES)[number];
+
+/**
+ * True for every failed expected-version check: `ConcurrencyError` and its subclasses
+ * `StreamAlreadyExistsError` and `AggregateAlreadyExistsError` (by code, across package copies).
+ */
+export function isConcurrencyError(error: unknown): error is ConcurrencyError {
+  return isEventfoldError(error) && (CONCURRENCY_ERROR_CODES as readonly string[]).includes(error.code);
 }
 
 function describeExpected(expected: ExpectedVersion): string {
   return typeof expected === 'number' ? `version ${expected}` : `'${expected}'`;
 }
 
-/** The stream's version is not the one the writer expected: another writer got there first. */
+/**
+ * The stream's version is not the one the writer expected: another writer got there first.
+ * Not transient: reload, decide again on the current state, then retry (`Repository.update` does).
+ */
 export class ConcurrencyError extends EventfoldError {
-  readonly code = 'CONCURRENCY_CONFLICT' as const;
+  readonly code: ConcurrencyErrorCode = 'CONCURRENCY_CONFLICT';
 
   constructor(
     readonly streamId: string,
     readonly expectedVersion: ExpectedVersion,
     readonly actualVersion: number,
+    message?: string,
   ) {
     super(
-      `Concurrency conflict on stream '${streamId}': expected ${describeExpected(expectedVersion)} ` +
-        `but the stream is at version ${actualVersion}. Nothing was written. ` +
-        `Reload the stream (or aggregate), re-apply your decision to the current state and retry.`,
+      message ??
+        `Concurrency conflict on stream '${streamId}': expected ${describeExpected(expectedVersion)} ` +
+          `but the stream is at version ${actualVersion}. Nothing was written. ` +
+          `Reload the stream (or aggregate), re-apply your decision to the current state and retry.`,
     );
   }
+}
+
+/**
+ * A write meant to create a stream (`expectedVersion` `'no-stream'` or `0`) found it already
+ * there. A `ConcurrencyError`, but reloading and retrying would not help: the thing exists.
+ */
+export class StreamAlreadyExistsError extends ConcurrencyError {
+  override readonly code: 'STREAM_ALREADY_EXISTS' | 'AGGREGATE_ALREADY_EXISTS' = 'STREAM_ALREADY_EXISTS';
+
+  constructor(streamId: string, expectedVersion: ExpectedVersion, actualVersion: number, message?: string) {
+    super(
+      streamId,
+      expectedVersion,
+      actualVersion,
+      message ??
+        `Stream '${streamId}' already exists (it is at version ${actualVersion}), but the append expected ` +
+          `${describeExpected(expectedVersion)} to create it. Nothing was written. Pick another id, or ` +
+          `load the existing stream if you meant to add to it.`,
+    );
+  }
+}
+
+/** `Repository.save` of a new aggregate whose stream already has events. Nothing was written. */
+export class AggregateAlreadyExistsError extends StreamAlreadyExistsError {
+  override readonly code = 'AGGREGATE_ALREADY_EXISTS' as const;
+
+  constructor(
+    readonly aggregateId: string,
+    streamId: string,
+    expectedVersion: ExpectedVersion,
+    actualVersion: number,
+  ) {
+    super(
+      streamId,
+      expectedVersion,
+      actualVersion,
+      `Aggregate '${aggregateId}' already exists (stream '${streamId}' is at version ${actualVersion}); ` +
+        `saving it as new wrote nothing. Use another id, or load the existing aggregate to change it.`,
+    );
+  }
+}
+
+/**
+ * The error a failed expected-version check throws: `StreamAlreadyExistsError` when the writer
+ * meant to create the stream (`'no-stream'` or `0`) and it exists, else `ConcurrencyError`.
+ */
+export function expectedVersionConflict(streamId: string, expected: ExpectedVersion, actual: number): ConcurrencyError {
+  return (expected === 'no-stream' || expected === 0) && actual > 0
+    ? new StreamAlreadyExistsError(streamId, expected, actual)
+    : new ConcurrencyError(streamId, expected, actual);
+}
+
+/**
+ * `error` as an `AggregateAlreadyExistsError` when it is a `StreamAlreadyExistsError` from saving
+ * the new aggregate `aggregateId`; any other error unchanged.
+ */
+export function asAggregateAlreadyExists(error: unknown, aggregateId: string): unknown {
+  if (!isEventfoldError(error, 'STREAM_ALREADY_EXISTS')) return error;
+  const conflict = error as unknown as StreamAlreadyExistsError;
+  return new AggregateAlreadyExistsError(aggregateId, conflict.streamId, conflict.expectedVersion, conflict.actualVersion);
 }
 
 export class StreamNotFoundError extends EventfoldError {
@@ -114,38 +187,6 @@ export class InvalidArgumentError extends EventfoldError {
   readonly code = 'INVALID_ARGUMENT' as const;
 }
 
-export class StoreClosedError extends EventfoldError {
-  readonly code = 'STORE_CLOSED' as const;
-
-  constructor(what = 'event store') {
-    super(`The ${what} is closed. Create a new instance to keep working.`);
-  }
-}
-
-/**
- * The store's engine cannot do what was asked (see `EventStoreCapabilities`). Nothing was written.
- * Not transient: retrying the same call fails the same way.
- */
-export class CapabilityNotSupportedError extends EventfoldError {
-  readonly code = 'CAPABILITY_NOT_SUPPORTED' as const;
-
-  constructor(
-    readonly capability: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
-/** The storage backend could not be reached or dropped the connection mid-operation. */
-export class StoreUnavailableError extends EventfoldError {
-  readonly code = 'STORE_UNAVAILABLE' as const;
-
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-  }
-}
-
 /** An event was applied to an aggregate out of sequence (its version does not follow). */
 export class EventOutOfOrderError extends EventfoldError {
   readonly code = 'EVENT_OUT_OF_ORDER' as const;
@@ -158,6 +199,26 @@ export class EventOutOfOrderError extends EventfoldError {
     super(
       `Event out of order for aggregate '${aggregateId}': expected version ${expectedVersion} ` +
         `but got ${eventVersion}. Events must be applied in stream order without gaps.`,
+    );
+  }
+}
+
+/**
+ * An aggregate was given an event of another stream than the one it is folded from (for example
+ * `fromEvents` with events of two streams mixed). Nothing of that event was applied.
+ */
+export class EventStreamMismatchError extends EventfoldError {
+  readonly code = 'EVENT_STREAM_MISMATCH' as const;
+
+  constructor(
+    readonly aggregateId: string,
+    readonly expectedStreamId: string,
+    readonly eventStreamId: string,
+    readonly eventVersion: number,
+  ) {
+    super(
+      `Aggregate '${aggregateId}' is folded from stream '${expectedStreamId}' but was given an event of ` +
+        `stream '${eventStreamId}' (version ${eventVersion}). An aggregate takes the events of one stream only.`,
     );
   }
 }

@@ -6,6 +6,7 @@ export {
   assertValidStreamId,
   DEFAULT_EVENT_LIMITS,
   MAX_EVENT_TYPE_LENGTH,
+  MAX_JSON_DEPTH,
   MAX_STREAM_ID_LENGTH,
   type EventLimits,
 } from './events/validation.js';
@@ -29,3 +30,11 @@ export * from './subscriptions/index.js';
 export * from './consumers/index.js';
 // Group commit (SQLite and PostgreSQL stores).
 export type { GroupCommitOptions, GroupCommitSetting, GroupCommitStats } from './store/group-commit.js';
+export {
+  DEFAULT_LIST_STREAMS_LIMIT,
+  MAX_LIST_STREAMS_LIMIT,
+  type CheckpointSummary,
+  type EventStoreCatalog,
+  type ListStreamsOptions,
+  type StreamSummary,
+} from './store/catalog.js';

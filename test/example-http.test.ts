@@ -80,7 +80,7 @@ describe('user-details HTTP API', () => {
     expect(statuses).toEqual([200, 412]);
     const lost = results.find((r) => r.status === 412)!;
     expectProblem(lost, 412);
-    expect(lost.json).toMatchObject({ code: 'CONCURRENCY_CONFLICT', expectedVersion: 2, currentVersion: 3 });
+    expect(lost.json).toMatchObject({ code: 'VERSION_MISMATCH', currentVersion: 3 });
     expect(lost.headers.get('etag')).toBe('"3"');
   });
 

@@ -3,9 +3,9 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import { AggregationTemporality, MeterProvider, MetricReader, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { Aggregate, CommandBus, ConcurrencyError, InMemoryEventStore, Repository, type Command, type Event } from '../src/index.js';
+import { Aggregate, CommandBus, ConcurrencyError, InMemoryCheckpointStore, InMemoryEventStore, OutboxRelay, Repository, type Command, type Event, type RecordedEvent } from '../src/index.js';
 import { describeEventStoreConformance } from '../src/testing/index.js';
-import { ATTR, commandTelemetry, instrumentEventStore, instrumentRepository, observeProjection } from '../src/opentelemetry/index.js';
+import { ATTR, commandTelemetry, instrumentEventStore, instrumentRepository, observeProjection, projectionBatchTelemetry } from '../src/opentelemetry/index.js';
 
 type Opened = Event<'Opened', { owner: string }>;
 class Account extends Aggregate<Opened> {
@@ -128,6 +128,35 @@ describe('OpenTelemetry', () => {
     expect(lag?.dataPoints[0]?.value).toBe(2);
     expect(lag?.dataPoints[0]?.attributes[ATTR.projection]).toBe('users');
     stop();
+  });
+
+  it('a relay (a subscription on the projection runner) makes one span per committed batch, with its positions', async () => {
+    const reader = new TestReader();
+    const meterProvider = new MeterProvider({ readers: [reader] });
+    const store = new InMemoryEventStore();
+    for (let i = 1; i <= 5; i++) await store.append(`user-${i}`, [{ type: 'N', data: { i } }], { expectedVersion: 'no-stream' });
+    const published: RecordedEvent[] = [];
+    const relay = new OutboxRelay({
+      name: 'to-broker',
+      store,
+      checkpoints: new InMemoryCheckpointStore(),
+      batchSize: 2,
+      broker: { name: 'fake', publish: async (events) => void published.push(...events), close: async () => {} },
+      onBatch: projectionBatchTelemetry({ tracerProvider, meterProvider }),
+    });
+    await relay.start();
+    await relay.waitUntilCaughtUp({ timeoutMs: 10_000 });
+    await relay.stop();
+    const batches = exporter.getFinishedSpans().filter((s) => s.name === 'eventfold projection.batch');
+    expect(batches.map((b) => [b.attributes[ATTR.fromPosition], b.attributes[ATTR.position], b.attributes[ATTR.eventCount]])).toEqual([
+      [0, 2, 2],
+      [2, 4, 2],
+      [4, 5, 1],
+    ]);
+    expect(batches.every((b) => b.attributes[ATTR.projection] === 'to-broker')).toBe(true);
+    expect(published).toHaveLength(5);
+    const events = metric((await reader.collect()).resourceMetrics, 'eventfold.projection.events');
+    expect(events?.dataPoints.reduce((n, p) => n + (p.value as number), 0)).toBe(5);
   });
 
   it('everything not in the port passes through to the real store', async () => {

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { isEventfoldError, type RecordedEvent } from '../src/index.js';
+import { isEventfoldError, isTransientError, type RecordedEvent } from '../src/index.js';
 import { assertValidSchemaName, PostgresEventStore, POSTGRES_SCHEMA_VERSION, postgresSchemaSql } from '../src/postgres/index.js';
 import { AfterCommitNotifier } from '../src/postgres/notifier.js';
 import { DATABASE_URL, pgTestDatabase } from './support/postgres.js';
@@ -109,12 +109,13 @@ describe('migrate()', () => {
     await Promise.all(stores.map((s) => s.close()));
   });
 
-  it('without it, calls fail with a StoreUnavailableError that says to run migrate()', async () => {
+  it('without it, calls fail with a SchemaNotMigratedError (not transient) that says to run migrate()', async () => {
     const store = new PostgresEventStore({ pool: db.pool, schema: db.schema('unmigrated') });
     const error = await failure(() => store.append('s', [{ type: 'A', data: 1 }], { expectedVersion: 'any' }));
-    expect(error.code).toBe('STORE_UNAVAILABLE');
+    expect(error.code).toBe('SCHEMA_NOT_MIGRATED');
+    expect(isTransientError(error)).toBe(false);
     expect(error.message).toContain('migrate()');
-    expect((await failure(() => store.readAll().toArray())).code).toBe('STORE_UNAVAILABLE');
+    expect((await failure(() => store.readAll().toArray())).code).toBe('SCHEMA_NOT_MIGRATED');
   });
 
   it('refuses a schema migrated by a newer version', async () => {
@@ -122,7 +123,8 @@ describe('migrate()', () => {
     const store = await PostgresEventStore.create({ pool: db.pool, schema });
     await db.pool.query(`INSERT INTO "${schema}".eventfold_schema (version) VALUES (99)`);
     const error = await failure(() => store.migrate());
-    expect(error.code).toBe('STORE_UNAVAILABLE');
+    expect(error.code).toBe('SCHEMA_VERSION_UNSUPPORTED');
+    expect(isTransientError(error)).toBe(false);
     expect(error.message).toContain('99');
   });
 });

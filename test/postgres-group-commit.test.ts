@@ -74,7 +74,7 @@ describe('PostgresEventStore group commit', () => {
       await Promise.all(ahead);
       const settled = await Promise.allSettled(grouped);
       expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'rejected', 'fulfilled']);
-      expect((settled[1] as PromiseRejectedResult).reason).toMatchObject({ code: 'CONCURRENCY_CONFLICT', streamId: 'taken', actualVersion: 1 });
+      expect((settled[1] as PromiseRejectedResult).reason).toMatchObject({ code: 'STREAM_ALREADY_EXISTS', streamId: 'taken', actualVersion: 1 });
       expect((settled[2] as PromiseRejectedResult).reason).toMatchObject({ code: 'CONCURRENCY_CONFLICT', streamId: 'taken-too', actualVersion: 0 });
       expect((settled[3] as PromiseRejectedResult).reason).toMatchObject({ code: 'CONCURRENCY_CONFLICT', streamId: 'free-3', actualVersion: 0 });
       expect(store.groupCommitStats?.largestGroup).toBe(5);

@@ -93,7 +93,9 @@ describe.each([
         s.transaction((db) => db.prepare('DELETE FROM eventfold_events WHERE stream_id = ? AND version > 2').run('s'));
       } else {
         const error = await errorOf(() => s.append('s', [ev('C')], { expectedVersion: expected as 'any' }));
-        expect(isEventfoldError(error, 'CONCURRENCY_CONFLICT')).toBe(true);
+        // 0 and 'no-stream' meant "create it": the stream exists, its own kind of conflict.
+        const creates = expected === 0 || expected === 'no-stream';
+        expect(isEventfoldError(error, creates ? 'STREAM_ALREADY_EXISTS' : 'CONCURRENCY_CONFLICT')).toBe(true);
         expect(error).toMatchObject({ streamId: 's', expectedVersion: expected, actualVersion: 2 });
       }
       expect(await s.streamVersion('s')).toBe(2);
@@ -113,7 +115,7 @@ describe.each([
         { streamId: 'username-ann', events: [ev('Reserved')], expectedVersion: 'no-stream' },
       ]),
     );
-    expect(error).toMatchObject({ code: 'CONCURRENCY_CONFLICT', streamId: 'username-ann', actualVersion: 1 });
+    expect(error).toMatchObject({ code: 'STREAM_ALREADY_EXISTS', streamId: 'username-ann', actualVersion: 1 });
     expect(await s.streamVersion('user-2')).toBe(0);
     expect(await s.headPosition()).toBe(2);
 
@@ -452,21 +454,22 @@ describe('SqliteEventStore: files, durability and schema', () => {
       const lost = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected');
       expect(won).toHaveLength(1);
       expect(lost).toHaveLength(1);
-      expect(lost[0]!.reason).toMatchObject({ code: 'CONCURRENCY_CONFLICT', actualVersion: round + 1 });
+      const code = round === 0 ? 'STREAM_ALREADY_EXISTS' : 'CONCURRENCY_CONFLICT';
+      expect(lost[0]!.reason).toMatchObject({ code, actualVersion: round + 1 });
     }
     const events = await two.readStream('shared').toArray();
     expect(events.map((e) => e.version)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
     expect(events.map((e) => (e.data as { round: number }).round)).toEqual(Array.from({ length: 20 }, (_, i) => i));
   });
 
-  it('a writer that cannot get the lock in time fails with StoreUnavailableError and writes nothing', async () => {
+  it('a writer that cannot get the lock in time fails with StoreTimeoutError (transient) and writes nothing', async () => {
     const file = freshFile();
     const s = store({ path: file, busyTimeout: 50 });
     const blocker = new Database(file);
     blocker.prepare('BEGIN IMMEDIATE').run();
     try {
       const error = await errorOf(() => s.append('a', [ev('A')], { expectedVersion: 'any' }));
-      expect(error).toMatchObject({ code: 'STORE_UNAVAILABLE' });
+      expect(error).toMatchObject({ code: 'STORE_TIMEOUT', transient: true });
     } finally {
       blocker.prepare('ROLLBACK').run();
       blocker.close();

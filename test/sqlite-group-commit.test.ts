@@ -61,7 +61,7 @@ describe('SqliteEventStore group commit', () => {
       ]);
       expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'fulfilled']);
       const conflict = (settled[1] as PromiseRejectedResult).reason as { code: string; actualVersion: number };
-      expect(conflict).toMatchObject({ code: 'CONCURRENCY_CONFLICT', actualVersion: 1 });
+      expect(conflict).toMatchObject({ code: 'STREAM_ALREADY_EXISTS', actualVersion: 1 });
       expect((settled[2] as PromiseRejectedResult).reason).toMatchObject({ code: 'CONCURRENCY_CONFLICT', streamId: 'taken-too', actualVersion: 0 });
       expect(store.groupCommitStats?.largestGroup).toBe(4);
       // The failed appendMany is atomic: free-2 was not written either.

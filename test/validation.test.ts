@@ -216,8 +216,11 @@ describe('assertValidStreamId', () => {
     expect(() => assertValidStreamId(id)).toThrow(reason);
   });
 
-  it('agrees with the plain rules on random strings (edges, whitespace, controls, surrogates)', () => {
-    const tricky = fc.constantFrom(' ', '\t', '\n', '\u007f', '\u00a0', '\u2028', '\u3000', '\ufeff', '\ud800', 'a', 'é', '😀', '-');
+  it('agrees with the plain rules on random strings (edges, whitespace, C0/C1 controls, format characters, surrogates)', () => {
+    const tricky = fc.constantFrom(
+      ' ', '\t', '\n', '\u007f', '\u0085', '\u009b', '\u00a0', '\u00ad', '\u200b', '\u200e', '\u202e',
+      '\u2028', '\u2066', '\u3000', '\ufeff', '\ud800', 'a', 'é', '😀', '-',
+    );
     const idArb = fc.oneof(fc.string({ maxLength: 20 }), fc.array(tricky, { maxLength: 6 }).map((cs) => cs.join('')));
     fc.assert(
       fc.property(idArb, idArb, (a, b) => {
@@ -226,7 +229,7 @@ describe('assertValidStreamId', () => {
           id.length > 0 &&
           id.length <= 256 &&
           // eslint-disable-next-line no-control-regex
-          !/[\u0000-\u001f\u007f]/.test(id) &&
+          !/[\u0000-\u001f\u007f-\u009f\p{Cf}\u2028\u2029]/u.test(id) &&
           (id as string & { isWellFormed(): boolean }).isWellFormed() &&
           id.trim() === id;
         let accepted = true;

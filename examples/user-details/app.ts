@@ -9,6 +9,7 @@ export interface AppOptions {
   readonly onProjectionProgress?: (progress: ProjectionProgress) => void;
   readonly clock?: WriteSideOptions['clock'];
   readonly hash?: WriteSideOptions['hash'];
+  readonly hashing?: WriteSideOptions['hashing'];
 }
 
 /** Wires the write side (commands) and the read side (queries) over one infrastructure. */
@@ -18,6 +19,7 @@ export async function createUserDetailsApp(infrastructure: Infrastructure, optio
     snapshots: infrastructure.snapshots,
     ...(options.clock === undefined ? {} : { clock: options.clock }),
     ...(options.hash === undefined ? {} : { hash: options.hash }),
+    ...(options.hashing === undefined ? {} : { hashing: options.hashing }),
   });
   const readSide: ReadSide = await infrastructure.startReadSide(options.projection ?? 'async', options.onProjectionProgress);
   const queries = createReadSide(infrastructure.readModel, infrastructure.store);

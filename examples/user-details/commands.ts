@@ -1,6 +1,6 @@
 import {
   CommandBus,
-  ConcurrencyError,
+  isEventfoldError,
   Repository,
   UnitOfWork,
   type Command,
@@ -11,14 +11,36 @@ import {
 } from 'eventfold';
 import { hashPassword, type PasswordHash } from './domain/password.js';
 import { UserNameReservation } from './domain/user-name.js';
-import { assertStrongPassword, normalizeEmail, normalizeUserName, User, UserRuleError } from './domain/user.js';
+import {
+  assertStrongPassword,
+  normalizeEmail,
+  normalizeUserName,
+  User,
+  UserRuleError,
+  UserVersionConflictError,
+} from './domain/user.js';
+import { createHashGate, type HashGateOptions } from './hash-gate.js';
+
+/**
+ * What the client knew when it sent the command (optimistic lock): the version it read, several
+ * versions any of which it accepts, or only that the user exists (HTTP `If-Match: *`). A version
+ * the user is not at fails with `CONCURRENCY_CONFLICT`, before any costly work, and nothing is written.
+ */
+export type VersionPrecondition = number | readonly number[] | 'exists';
+
+/** The version to save at, if the user is at a version the caller accepts; else a conflict. */
+export function checkPrecondition(streamId: string, user: User, precondition: VersionPrecondition): number {
+  if (precondition === 'exists') return user.version;
+  const accepted = typeof precondition === 'number' ? precondition === user.version : precondition.includes(user.version);
+  if (!accepted) throw new UserVersionConflictError(streamId, precondition, user.version);
+  return user.version;
+}
 
 export type RegisterUser = Command<'RegisterUser', { userId: string; userName: string; email: string; password: string }>;
-/** `originalVersion` is the version the client saw: the save expects exactly it (optimistic lock). */
-export type ChangePassword = Command<'ChangePassword', { userId: string; newPassword: string; originalVersion: number }>;
-export type ChangeEmail = Command<'ChangeEmail', { userId: string; email: string; originalVersion: number }>;
-export type RenameUser = Command<'RenameUser', { userId: string; userName: string; originalVersion: number }>;
-export type DeactivateUser = Command<'DeactivateUser', { userId: string; reason: string; originalVersion?: number }>;
+export type ChangePassword = Command<'ChangePassword', { userId: string; newPassword: string; originalVersion: VersionPrecondition }>;
+export type ChangeEmail = Command<'ChangeEmail', { userId: string; email: string; originalVersion: VersionPrecondition }>;
+export type RenameUser = Command<'RenameUser', { userId: string; userName: string; originalVersion: VersionPrecondition }>;
+export type DeactivateUser = Command<'DeactivateUser', { userId: string; reason: string; originalVersion?: VersionPrecondition }>;
 
 export interface CommandResult {
   readonly userId: string;
@@ -34,13 +56,20 @@ export interface WriteSideOptions {
   readonly clock?: () => Date;
   /** Swappable for tests and benchmarks; scrypt by default. */
   readonly hash?: (password: string) => Promise<PasswordHash>;
+  /** Bounds on concurrent password hashing; see `createHashGate`. */
+  readonly hashing?: HashGateOptions;
 }
+
+/** Attempts of a command sent with `'exists'` when another writer keeps getting in first. */
+const EXISTS_ATTEMPTS = 3;
 
 /** The write side: repositories and the command handlers, wired into a typed CommandBus. */
 export function createWriteSide(options: WriteSideOptions) {
   const { store } = options;
   const clock = options.clock ?? (() => new Date());
-  const hash = options.hash ?? hashPassword;
+  const rawHash = options.hash ?? hashPassword;
+  const gate = createHashGate(options.hashing);
+  const hash = (password: string): Promise<PasswordHash> => gate(() => rawHash(password));
   const users = new Repository(store, User, {
     streamPrefix: 'user',
     ...(options.eventBus === undefined ? {} : { eventBus: options.eventBus }),
@@ -57,10 +86,49 @@ export function createWriteSide(options: WriteSideOptions) {
 
   /** Turns a lost race on a user-name stream into the domain error a client understands. */
   function translateConflict(error: unknown, userName: string): never {
-    if (error instanceof ConcurrencyError && error.streamId === userNames.streamIdOf(userName)) {
+    if (isConflictOn(error, userNames.streamIdOf(userName))) {
       throw new UserRuleError('USER_NAME_TAKEN', `The user name '${userName}' is already taken.`);
     }
     throw error;
+  }
+
+  /** A user that must exist: `USER_NOT_FOUND` (a domain error, cheap) otherwise. */
+  async function existingUser(userId: string): Promise<User> {
+    const user = await users.find(userId);
+    if (user === undefined) throw new UserRuleError('USER_NOT_FOUND', `No user '${userId}'.`);
+    return user;
+  }
+
+  const expectedVersion = (user: User, precondition: VersionPrecondition): number =>
+    checkPrecondition(users.streamIdOf(user.id), user, precondition);
+
+  /**
+   * Loads the user, runs the cheap checks (exists, `check`, expected version), then `write`.
+   * With `'exists'`, a write that loses a race to another writer is retried on the new version.
+   */
+  async function updateUser(
+    userId: string,
+    precondition: VersionPrecondition,
+    check: (user: User) => void,
+    write: (user: User, expected: number) => Promise<void>,
+    prepare?: () => Promise<void>,
+  ): Promise<CommandResult> {
+    let user = await existingUser(userId);
+    check(user);
+    let expected = expectedVersion(user, precondition);
+    await prepare?.();
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await write(user, expected);
+        return { userId, version: user.version };
+      } catch (error) {
+        const retry = precondition === 'exists' && attempt < EXISTS_ATTEMPTS && isConflictOn(error, users.streamIdOf(userId));
+        if (!retry) throw error;
+        user = await existingUser(userId);
+        check(user);
+        expected = user.version;
+      }
+    }
   }
 
   const commandBus = new CommandBus()
@@ -81,7 +149,7 @@ export function createWriteSide(options: WriteSideOptions) {
           .add(userNames, reservation, { metadata: context.metadata })
           .commit();
       } catch (error) {
-        if (error instanceof ConcurrencyError && error.streamId === users.streamIdOf(userId)) {
+        if (isConflictOn(error, users.streamIdOf(userId))) {
           throw new UserRuleError('USER_ALREADY_REGISTERED', `User '${userId}' is already registered.`);
         }
         translateConflict(error, userName);
@@ -90,58 +158,85 @@ export function createWriteSide(options: WriteSideOptions) {
     })
     .register('ChangePassword', async (command: ChangePassword, context: CommandContext): Promise<CommandResult> => {
       const { userId, newPassword, originalVersion } = command.data;
+      // Cheap checks first (length, exists, active, version): only then pay for the hash.
       assertStrongPassword(newPassword);
-      const user = await users.load(userId);
-      user.changePassword(await hash(newPassword), clock());
-      await users.save(user, { expectedVersion: originalVersion, metadata: context.metadata });
-      return { userId, version: user.version };
+      let hashed: PasswordHash | undefined;
+      return updateUser(
+        userId,
+        originalVersion,
+        (user) => user.assertActive('change the password of'),
+        async (user, expected) => {
+          user.changePassword(hashed!, clock());
+          await users.save(user, { expectedVersion: expected, metadata: context.metadata });
+        },
+        async () => {
+          hashed = await hash(newPassword);
+        },
+      );
     })
     .register('ChangeEmail', async (command: ChangeEmail, context: CommandContext): Promise<CommandResult> => {
       const { userId, email, originalVersion } = command.data;
-      const user = await users.load(userId);
-      user.changeEmail(email, clock());
-      if (user.uncommittedEvents.length > 0) {
-        await users.save(user, { expectedVersion: originalVersion, metadata: context.metadata });
-      }
-      return { userId, version: user.version };
+      return updateUser(
+        userId,
+        originalVersion,
+        (user) => user.assertActive('change the email of'),
+        async (user, expected) => {
+          user.changeEmail(email, clock());
+          if (user.uncommittedEvents.length > 0) {
+            await users.save(user, { expectedVersion: expected, metadata: context.metadata });
+          }
+        },
+      );
     })
     .register('RenameUser', async (command: RenameUser, context: CommandContext): Promise<CommandResult> => {
       const { userId, originalVersion } = command.data;
-      const user = await users.load(userId);
-      const previous = user.userName;
-      user.rename(command.data.userName, clock());
-      if (user.uncommittedEvents.length === 0) return { userId, version: user.version };
-      const taken = await reservationFor(user.userName);
-      taken.reserve(userId);
-      const released = await reservationFor(previous);
-      released.release(userId);
-      try {
-        await new UnitOfWork(store)
-          .add(users, user, { expectedVersion: originalVersion, metadata: context.metadata })
-          .add(userNames, taken, { metadata: context.metadata })
-          .add(userNames, released, { metadata: context.metadata })
-          .commit();
-      } catch (error) {
-        translateConflict(error, user.userName);
-      }
-      return { userId, version: user.version };
+      return updateUser(
+        userId,
+        originalVersion,
+        (user) => user.assertActive('rename'),
+        async (user, expected) => {
+          const previous = user.userName;
+          user.rename(command.data.userName, clock());
+          if (user.uncommittedEvents.length === 0) return;
+          const taken = await reservationFor(user.userName);
+          taken.reserve(userId);
+          const released = await reservationFor(previous);
+          released.release(userId);
+          try {
+            await new UnitOfWork(store)
+              .add(users, user, { expectedVersion: expected, metadata: context.metadata })
+              .add(userNames, taken, { metadata: context.metadata })
+              .add(userNames, released, { metadata: context.metadata })
+              .commit();
+          } catch (error) {
+            translateConflict(error, user.userName);
+          }
+        },
+      );
     })
     .register('DeactivateUser', async (command: DeactivateUser, context: CommandContext): Promise<CommandResult> => {
       const { userId, reason, originalVersion } = command.data;
-      const user = await users.load(userId);
-      if (!user.deactivate(reason, clock())) return { userId, version: user.version };
-      const reservation = await reservationFor(user.userName);
-      reservation.release(userId);
-      const work = new UnitOfWork(store).add(users, user, {
-        ...(originalVersion === undefined ? {} : { expectedVersion: originalVersion }),
-        metadata: context.metadata,
-      });
-      if (reservation.uncommittedEvents.length > 0) work.add(userNames, reservation, { metadata: context.metadata });
-      await work.commit();
-      return { userId, version: user.version };
+      return updateUser(
+        userId,
+        originalVersion ?? 'exists',
+        () => undefined,
+        async (user, expected) => {
+          if (!user.deactivate(reason, clock())) return;
+          const reservation = await reservationFor(user.userName);
+          reservation.release(userId);
+          const work = new UnitOfWork(store).add(users, user, { expectedVersion: expected, metadata: context.metadata });
+          if (reservation.uncommittedEvents.length > 0) work.add(userNames, reservation, { metadata: context.metadata });
+          await work.commit();
+        },
+      );
     });
 
   return { commandBus, users, userNames };
 }
 
 export type WriteSide = ReturnType<typeof createWriteSide>;
+
+/** A version conflict on `streamId`, recognised by its code, whichever copy of the library threw it. */
+function isConflictOn(error: unknown, streamId: string): boolean {
+  return isEventfoldError(error, 'CONCURRENCY_CONFLICT') && (error as { streamId?: unknown }).streamId === streamId;
+}

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import pg from 'pg';
-import type { EventStore, ProjectionProgress, SnapshotStore } from 'eventfold';
+import { consoleLogger, type EventStore, type Logger, type ProjectionProgress, type SnapshotStore } from 'eventfold';
 import {
   addInlineSqliteProjection,
   SqliteEventStore,
@@ -49,17 +49,23 @@ export interface Infrastructure {
   close(): Promise<void>;
 }
 
+export interface InfrastructureOptions {
+  /** Where operational problems go (a dropped idle database connection, ...). Default: the console. */
+  readonly logger?: Logger;
+}
+
 /** PostgreSQL when DATABASE_URL is set, else the embedded SQLite default. */
-export async function openInfrastructure(env: NodeJS.ProcessEnv = process.env): Promise<Infrastructure> {
+export async function openInfrastructure(env: NodeJS.ProcessEnv = process.env, options: InfrastructureOptions = {}): Promise<Infrastructure> {
   const nats = env['EVENTFOLD_STORE'];
   if (nats !== undefined && /^(nats|tls):\/\//.test(nats)) return (await import('./nats/infrastructure.js')).openNats(nats, env);
   const url = env['DATABASE_URL'];
-  if (url !== undefined && url !== '') return openPostgres(url, env['EVENTFOLD_PG_SCHEMA'] ?? 'user_details');
+  if (url !== undefined && url !== '') return openPostgres(url, env['EVENTFOLD_PG_SCHEMA'] ?? 'user_details', options);
   const path = env['EVENTFOLD_SQLITE_PATH'] ?? resolve(env['EVENTFOLD_DATA_DIR'] ?? '.eventfold', 'user-details.sqlite');
-  return openSqlite(path);
+  return openSqlite(path, options);
 }
 
-export function openSqlite(path: string): Infrastructure {
+export function openSqlite(path: string, options: InfrastructureOptions = {}): Infrastructure {
+  const logger = options.logger ?? consoleLogger;
   if (path !== ':memory:') mkdirSync(resolve(path, '..'), { recursive: true });
   const store = new SqliteEventStore({ path });
   const snapshots = new SqliteSnapshotStore({ database: store.database });
@@ -81,6 +87,7 @@ export function openSqlite(path: string): Infrastructure {
         () =>
           new SqliteProjectionRunner(store, sqliteUsersProjection, {
             pollIntervalMs: 250,
+            logger,
             ...(onProgress === undefined ? {} : { onProgress }),
           }),
       );
@@ -95,11 +102,26 @@ export function openSqlite(path: string): Infrastructure {
   };
 }
 
-export async function openPostgres(connectionString: string, schema: string): Promise<Infrastructure> {
+export async function openPostgres(connectionString: string, schema: string, options: InfrastructureOptions = {}): Promise<Infrastructure> {
   assertValidSchemaName(schema);
-  const pool = new pg.Pool({ connectionString, max: 10 });
-  const store = new PostgresEventStore({ pool, schema });
-  await store.migrate();
+  const logger = options.logger ?? consoleLogger;
+  // A bounded connect wait: when the server is unreachable, requests fail fast (503) instead of queueing.
+  const pool = new pg.Pool({ connectionString, max: 10, connectionTimeoutMillis: 5_000 });
+  // An idle pooled connection that the server terminates (restart, failover, idle cull) is reported
+  // on the pool; without a listener Node would crash the process. The pool replaces it on demand.
+  pool.on('error', (error: Error & { code?: string }) => {
+    logger.warn('PostgreSQL closed an idle pooled connection; it will be replaced on next use.', {
+      ...(error.code === undefined ? {} : { code: error.code }),
+      error: error.message,
+    });
+  });
+  const store = new PostgresEventStore({ pool, schema, logger });
+  try {
+    await store.migrate();
+  } catch (error) {
+    await pool.end();
+    throw error;
+  }
   const snapshots = new PostgresSnapshotStore({ pool, schema });
   const readModel = await postgresUserReadModel(pool, schema);
   const projection = postgresUsersProjection(schema);
@@ -120,6 +142,7 @@ export async function openPostgres(connectionString: string, schema: string): Pr
         },
         () =>
           new PostgresProjectionRunner(store, projection, {
+            logger,
             ...(onProgress === undefined ? {} : { onProgress }),
           }),
       );

@@ -4,7 +4,7 @@
  * version 1, and query the read side. Runs on SQLite by default (a local file, so a second run
  * continues from the stored history), or on PostgreSQL when DATABASE_URL is set.
  */
-import { ConcurrencyError, type ProjectionProgress } from 'eventfold';
+import { isEventfoldError, type ProjectionProgress } from 'eventfold';
 import { openInfrastructure } from './infrastructure.js';
 import { createUserDetailsApp } from './app.js';
 
@@ -76,8 +76,9 @@ async function main(): Promise<void> {
       if (outcome.status === 'fulfilled') {
         say(`${who}: saved, the user is now at version ${outcome.value.version}.`);
         version = outcome.value.version;
-      } else if (outcome.reason instanceof ConcurrencyError) {
-        const error = outcome.reason;
+      } else if (isEventfoldError(outcome.reason, 'CONCURRENCY_CONFLICT')) {
+        // By code, not class: the store and the command's own early check report it alike.
+        const error = outcome.reason as unknown as { expectedVersion: unknown; actualVersion: number };
         say(`${who}: ConcurrencyError — expected version ${String(error.expectedVersion)}, actual version ${error.actualVersion}. Nothing was overwritten; ${who} must reload and retry.`);
       } else {
         throw outcome.reason;

@@ -7,8 +7,11 @@
  *
  * With DATABASE_URL set, a write process and a read process share one PostgreSQL database, as in
  * the CQRS split of the book chapter; the read process's projection tails the global log.
+ * SIGINT or SIGTERM stops it cleanly: no new connections, requests in flight are answered, then
+ * the read side and the store are closed.
  */
 import { parseArgs } from 'node:util';
+import { consoleLogger } from 'eventfold';
 import { createUserDetailsApp } from './app.js';
 import { createUserDetailsServer, type Role } from './http/server.js';
 import { openInfrastructure, type ProjectionMode } from './infrastructure.js';
@@ -27,13 +30,25 @@ if (!['write', 'read', 'all'].includes(role)) throw new Error(`--role must be wr
 const projection = (values.projection ?? (role === 'write' ? 'none' : role === 'read' ? 'async' : 'inline')) as ProjectionMode;
 if (!['inline', 'async', 'none'].includes(projection)) throw new Error('--projection must be inline, async or none');
 
-const infrastructure = await openInfrastructure();
+/** Requests still running this long after a stop signal are cut off. */
+const SHUTDOWN_GRACE_MS = 10_000;
+/** A shutdown that has not finished by then (a store that cannot close) exits anyway, with code 1. */
+const SHUTDOWN_DEADLINE_MS = 30_000;
+
+const logger = consoleLogger;
+const infrastructure = await openInfrastructure(process.env, { logger });
 const app = await createUserDetailsApp(infrastructure, { projection });
 const server = createUserDetailsServer({
   role,
   commands: app.commands,
   queries: app.queries,
   log: (line) => console.log(line),
+  onError: (error, request) => console.error(`${request} failed:`, error),
+});
+server.on('error', (error) => {
+  // Startup failures such as a port in use: say so and stop, with the store closed.
+  console.error('user-details: the HTTP server failed:', error);
+  void app.close().finally(() => process.exit(1));
 });
 server.listen(Number(values.port), values.host, () => {
   const address = server.address();
@@ -42,12 +57,32 @@ server.listen(Number(values.port), values.host, () => {
 });
 
 let closing = false;
+async function shutdown(signal: string): Promise<void> {
+  console.log(`user-details: ${signal} received, stopping (no new requests; answering those in flight)`);
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  const grace = setTimeout(() => server.closeAllConnections(), SHUTDOWN_GRACE_MS);
+  await closed;
+  clearTimeout(grace);
+  console.log('user-details: HTTP server closed');
+  await app.close();
+  console.log(`user-details: store closed (${infrastructure.description}); stopped cleanly`);
+}
+
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
     if (closing) return;
     closing = true;
-    server.close();
-    server.closeAllConnections();
-    void app.close().then(() => process.exit(0));
+    setTimeout(() => {
+      console.error(`user-details: shutdown did not finish within ${SHUTDOWN_DEADLINE_MS / 1000} s; exiting`);
+      process.exit(1);
+    }, SHUTDOWN_DEADLINE_MS).unref();
+    shutdown(signal).then(
+      () => process.exit(0),
+      (error: unknown) => {
+        console.error('user-details: shutdown failed:', error);
+        process.exit(1);
+      },
+    );
   });
 }

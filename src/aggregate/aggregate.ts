@@ -1,4 +1,4 @@
-import { EventOutOfOrderError, InvalidArgumentError } from '../errors.js';
+import { EventOutOfOrderError, EventStreamMismatchError, InvalidArgumentError } from '../errors.js';
 import type { AnyEvent, EventData, EventMetadata, EventType, RecordedEvent } from '../events/types.js';
 
 /** Internal hooks the Repository uses; not part of the public surface of an aggregate. */
@@ -43,6 +43,8 @@ const NONE: never[] = Object.freeze([]) as never[];
 export abstract class Aggregate<E extends AnyEvent> {
   #version = 0;
   #persistedVersion = 0;
+  /** The stream of the first event folded in: every later one must come from it too. */
+  #streamId: string | undefined = undefined;
   // Shared (frozen) while nothing is pending: most loads raise one event or none.
   #uncommitted: E[] = NONE;
 
@@ -112,11 +114,20 @@ export abstract class Aggregate<E extends AnyEvent> {
       aggregate.#persistedVersion = version;
       throw new EventOutOfOrderError(aggregate.id, version + 1, event.version);
     };
+    /** Checks an event whose stream differs from `streamId`: the first one sets it, others fail. */
+    const streamOf = (aggregate: Aggregate<AnyEvent>, version: number, streamId: string | undefined, event: RecordedEvent): string => {
+      if (streamId === undefined) return event.streamId;
+      aggregate.#version = version;
+      aggregate.#persistedVersion = version;
+      aggregate.#streamId = streamId;
+      throw new EventStreamMismatchError(aggregate.id, streamId, event.streamId, event.version);
+    };
     replayInto = (aggregate, events, count) => {
       if (aggregate.#uncommitted.length > 0) {
         throw new InvalidArgumentError(`Cannot replay events into aggregate '${aggregate.id}' while it has uncommitted events.`);
       }
       let version = aggregate.#version;
+      let streamId = aggregate.#streamId;
       if (Array.isArray(events)) {
         // Index loop over a page: no iterator object.
         const array = events as readonly RecordedEvent[];
@@ -124,18 +135,21 @@ export abstract class Aggregate<E extends AnyEvent> {
         for (let i = 0; i < end; i++) {
           const event = array[i]!;
           if (event.version !== version + 1) outOfOrder(aggregate, version, event);
+          if (event.streamId !== streamId) streamId = streamOf(aggregate, version, streamId, event);
           aggregate.apply(event as never);
           version++;
         }
       } else {
         for (const event of events) {
           if (event.version !== version + 1) outOfOrder(aggregate, version, event);
+          if (event.streamId !== streamId) streamId = streamOf(aggregate, version, streamId, event);
           aggregate.apply(event as never);
           version++;
         }
       }
       aggregate.#version = version;
       aggregate.#persistedVersion = version;
+      aggregate.#streamId = streamId;
     };
     restoreInto = (aggregate, version, restore) => {
       restore();

@@ -2,9 +2,11 @@ import { InvalidArgumentError } from '../errors.js';
 import { consoleLogger, type Logger } from '../logging.js';
 import { Alarm } from './alarm.js';
 import type { ConsumerLease, ConsumerLock, WakeUpSource } from './lock.js';
-import { backoffDelay, type RetryPolicy } from './retry.js';
+import { backoffDelay, type ConsumerErrorInfo, type RetryPolicy } from './retry.js';
 import { isTransientError, type TransientErrorClassifier } from './transient.js';
 import { WakeUpChannel } from './wake-up-channel.js';
+
+export type { ConsumerErrorInfo };
 
 /**
  * Where a consumer stands. `retrying`: it hit a transient fault (database unreachable, connection
@@ -20,17 +22,6 @@ export type ConsumerState =
   | 'stopping'
   | 'stopped'
   | 'failed';
-
-/** What `onError` learns about each failed attempt. */
-export interface ConsumerErrorInfo {
-  /** Failed attempts in a row so far (of this event, or of reaching the database). */
-  readonly attempt: number;
-  readonly willRetry: boolean;
-  /** Delay before the next attempt, when `willRetry`. */
-  readonly delayMs: number;
-  /** True for infrastructure faults, retried without limit; false for a handler's failure. */
-  readonly transient: boolean;
-}
 
 /** What the loop tells the consumer it drives. */
 export interface ConsumerSession {

@@ -61,3 +61,14 @@ export function backoffDelay(policy: RetryPolicy, attempt: number, random: () =>
   const r = Math.min(1, Math.max(0, random()));
   return capped * (1 - policy.jitter) + capped * policy.jitter * r;
 }
+
+/** What `onError` learns about each failed attempt. */
+export interface ConsumerErrorInfo {
+  /** Failed attempts in a row so far (of this event, or of reaching the database). */
+  readonly attempt: number;
+  readonly willRetry: boolean;
+  /** Delay before the next attempt, when `willRetry`. */
+  readonly delayMs: number;
+  /** True for infrastructure faults, retried without limit; false for a handler's failure. */
+  readonly transient: boolean;
+}

@@ -1,7 +1,6 @@
-import type { ConsumerErrorInfo } from './consumer-loop.js';
 import type { WakeUpSource } from './lock.js';
 import type { MaybePromise } from './maybe-promise.js';
-import { backoffDelay, type RetryPolicy } from './retry.js';
+import { backoffDelay, type ConsumerErrorInfo, type RetryPolicy } from './retry.js';
 
 interface WakeUpChannelHooks {
   readonly wake: () => void;

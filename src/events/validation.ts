@@ -1,7 +1,10 @@
-import { BatchTooLargeError, InvalidEventError, InvalidStreamIdError } from '../errors.js';
+import { BatchTooLargeError, InvalidEventError } from '../errors.js';
+import { assertStorableString, freezeJson, isStorable, JsonWalk, MAX_BYTES_PER_CHAR } from './json-copy.js';
 import type { AnyEvent, EventMetadata } from './types.js';
 
-export const MAX_STREAM_ID_LENGTH = 256;
+export { assertValidStreamId, MAX_STREAM_ID_LENGTH } from './stream-id.js';
+export { deepFreezeJson, MAX_JSON_DEPTH, parseStoredJson } from './json-copy.js';
+
 export const MAX_EVENT_TYPE_LENGTH = 256;
 
 export interface EventLimits {
@@ -15,34 +18,6 @@ export const DEFAULT_EVENT_LIMITS: EventLimits = Object.freeze({
   maxEventsPerAppend: 10_000,
   maxEventBytes: 1_048_576,
 });
-
-/**
- * Stream ids are non-empty, at most 256 characters, and free of control characters, so they are
- * safe as keys in every backend and readable in logs.
- */
-export function assertValidStreamId(streamId: unknown): asserts streamId is string {
-  if (typeof streamId !== 'string') {
-    throw new InvalidStreamIdError(streamId, 'a stream id must be a string');
-  }
-  if (streamId.length === 0) throw new InvalidStreamIdError(streamId, 'it is empty');
-  if (streamId.length > MAX_STREAM_ID_LENGTH) {
-    throw new InvalidStreamIdError(streamId, `it is longer than ${MAX_STREAM_ID_LENGTH} characters`);
-  }
-  // A char loop rather than a regex: ids are checked on every read and append.
-  for (let i = 0; i < streamId.length; i++) {
-    const c = streamId.charCodeAt(i);
-    if (c < 0x20 || c === 0x7f) throw new InvalidStreamIdError(streamId, 'it contains control characters');
-  }
-  if (!(streamId as string & { isWellFormed(): boolean }).isWellFormed()) {
-    throw new InvalidStreamIdError(streamId, 'it contains a lone UTF-16 surrogate (not valid Unicode)');
-  }
-  // Every character trim() removes is <= U+0020 or >= U+00A0: only such an edge needs the trim.
-  const first = streamId.charCodeAt(0);
-  const last = streamId.charCodeAt(streamId.length - 1);
-  if ((first <= 0x20 || first >= 0xa0 || last <= 0x20 || last >= 0xa0) && streamId.trim() !== streamId) {
-    throw new InvalidStreamIdError(streamId, 'it has leading or trailing whitespace');
-  }
-}
 
 /**
  * An event ready for storage: validated, deeply copied and frozen, so later mutation of the
@@ -171,51 +146,17 @@ class PreparedJsonEvent implements PreparedEvent {
   }
 }
 
-/**
- * State of one copy walk. Paths are kept as a stack of keys and turned into text only for an
- * error message, so a valid event costs no string building.
- */
-class Walk {
-  streamId = '';
-  index = 0;
-  type = '';
-  root = '';
-  /** Upper bound of the UTF-8 bytes of the JSON written so far. */
-  bytes = 0;
-  /** The objects and arrays being copied, outermost first: a repeat is a cycle. */
-  readonly ancestors: object[] = [];
-  /** Keys (strings) and indexes (numbers) from the root to the current value. */
-  readonly keys: Array<string | number> = [];
+/** A copy walk with the state one append keeps across its events (metadata shared between them). */
+class Walk extends JsonWalk {
   /** The append's metadata defaults, merged under each event's own metadata. */
   defaults: EventMetadata | undefined = undefined;
   /** The last metadata source copied in this append, and its copy: reused for the same source. */
   lastMetadata: object | undefined = undefined;
   lastFrozenMetadata: EventMetadata = EMPTY_METADATA;
   lastMetadataBytes = 0;
-
-  begin(root: string): void {
-    this.root = root;
-    // Setting length is a slow call even when it changes nothing; they are empty after a clean walk.
-    if (this.ancestors.length !== 0) this.ancestors.length = 0;
-    if (this.keys.length !== 0) this.keys.length = 0;
-  }
-
-  path(): string {
-    let path = this.root;
-    for (const key of this.keys) path += typeof key === 'number' ? `[${key}]` : `.${key}`;
-    return path;
-  }
-
-  fail(reason: string, path = this.path()): InvalidEventError {
-    return invalid(this.streamId, this.index, this.type, path, reason);
-  }
 }
 
 let idleWalk: Walk | undefined;
-
-// Upper bounds of JSON text in UTF-8 bytes: a UTF-16 unit takes at most 6 (a \uXXXX escape).
-const MAX_BYTES_PER_CHAR = 6;
-const MAX_NUMBER_BYTES = 25;
 
 function prepareEvent(walk: Walk, event: unknown, limits: EventLimits): PreparedEvent {
   const { streamId, index } = walk;
@@ -304,114 +245,4 @@ function sharedMetadata(walk: Walk, source: object): EventMetadata {
 function copyMetadata(walk: Walk, source: object): EventMetadata {
   walk.begin('metadata');
   return freezeJson(walk, source) as EventMetadata;
-}
-
-/**
- * Deep-copies a JSON value and freezes the copy. Rejects what JSON would silently change or drop
- * (functions, symbols, undefined, BigInt, NaN/Infinity, class instances such as Date or Map) and
- * cycles, so data always reads back exactly as written.
- */
-function freezeJson(walk: Walk, value: unknown): unknown {
-  switch (typeof value) {
-    case 'string':
-      assertStorableString(walk, value);
-      walk.bytes += MAX_BYTES_PER_CHAR * value.length + 2;
-      return value;
-    case 'boolean':
-      walk.bytes += 5;
-      return value;
-    case 'number':
-      if (!Number.isFinite(value)) throw walk.fail(`${String(value)} is not representable in JSON`);
-      walk.bytes += MAX_NUMBER_BYTES;
-      // JSON writes -0 as 0; store 0 so every adapter reads back the same value.
-      return value === 0 ? 0 : value;
-    case 'object': {
-      if (value === null) {
-        walk.bytes += 4;
-        return null;
-      }
-      const { ancestors, keys } = walk;
-      if (ancestors.includes(value)) throw walk.fail('the value contains a cycle');
-      ancestors.push(value);
-      let copy: unknown;
-      if (Array.isArray(value)) {
-        const length = value.length;
-        walk.bytes += 2 + length;
-        const array = new Array<unknown>(length);
-        for (let i = 0; i < length; i++) {
-          keys.push(i);
-          array[i] = freezeJson(walk, value[i]);
-          keys.pop();
-        }
-        copy = Object.freeze(array);
-      } else {
-        const proto = Object.getPrototypeOf(value) as unknown;
-        if (proto !== Object.prototype && proto !== null) {
-          const name = (value as { constructor?: { name?: string } }).constructor?.name ?? 'unknown';
-          throw walk.fail(`a ${name} instance is not plain JSON (convert it first, e.g. a Date to an ISO string)`);
-        }
-        const object: Record<string, unknown> = {};
-        const ownKeys = Object.keys(value);
-        walk.bytes += 2;
-        for (let k = 0; k < ownKeys.length; k++) {
-          const key = ownKeys[k]!;
-          const child = (value as Record<string, unknown>)[key];
-          if (!isStorable(key)) assertStorableString(walk, key, `${walk.path()} (a key)`);
-          walk.bytes += MAX_BYTES_PER_CHAR * key.length + 4;
-          keys.push(key);
-          if (child === undefined) throw walk.fail('undefined is not JSON (omit the key instead)');
-          const copied = freezeJson(walk, child);
-          keys.pop();
-          // Assigning '__proto__' would set the copy's prototype instead of a key: define it.
-          if (key === '__proto__') Object.defineProperty(object, key, { value: copied, enumerable: true, writable: true, configurable: true });
-          else object[key] = copied;
-        }
-        if (Object.getOwnPropertySymbols(value).length > 0) throw walk.fail('symbol keys are not JSON');
-        copy = Object.freeze(object);
-      }
-      ancestors.pop();
-      return copy;
-    }
-    case 'undefined':
-      throw walk.fail('undefined is not JSON');
-    default:
-      throw walk.fail(`a ${typeof value} is not JSON`);
-  }
-}
-
-function isStorable(value: string): boolean {
-  return !value.includes('\u0000') && (value as string & { isWellFormed(): boolean }).isWellFormed();
-}
-
-/**
- * NUL characters and lone surrogates have no UTF-8 form: PostgreSQL rejects them and other
- * backends would change them, so they are refused up front, the same way for every adapter.
- */
-function assertStorableString(walk: Walk, value: string, path?: string): void {
-  if (value.includes('\u0000')) {
-    throw walk.fail('a string contains a NUL (\\u0000) character, which no store keeps', path);
-  }
-  if (!(value as string & { isWellFormed(): boolean }).isWellFormed()) {
-    throw walk.fail('a string contains a lone UTF-16 surrogate (not valid Unicode)', path);
-  }
-}
-
-function invalid(streamId: string, index: number, type: string, path: string, reason: string): InvalidEventError {
-  return new InvalidEventError(
-    `Event #${index} ('${type}') for stream '${streamId}' cannot be stored: at ${path}, ${reason}.`,
-    { streamId, index, path },
-  );
-}
-
-/** Deep-freezes a value parsed from JSON (it has no cycles and only plain objects and arrays). */
-export function deepFreezeJson<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    if (Array.isArray(value)) {
-      for (let i = 0; i < value.length; i++) deepFreezeJson(value[i]);
-    } else {
-      for (const key in value) deepFreezeJson((value as Record<string, unknown>)[key]);
-    }
-  }
-  return value;
 }

@@ -1,5 +1,5 @@
 import type { QueryConfig } from 'pg';
-import { ConcurrencyError } from '../errors.js';
+import { expectedVersionConflict, type ConcurrencyError } from '../errors.js';
 import type { RecordedEvent } from '../events/types.js';
 import type { AppendResult } from '../store/event-store.js';
 import type { ExpectedVersion } from '../store/expected-version.js';
@@ -186,7 +186,7 @@ export function groupOutcomes(
     const failed = memberRows.findIndex((row) => row.status === 1);
     if (failed >= 0) {
       const append = member.appends[failed]!;
-      outcomes.push({ ok: false, error: new ConcurrencyError(append.streamId, append.expectedVersion, memberRows[failed]!.stream_version) });
+      outcomes.push({ ok: false, error: expectedVersionConflict(append.streamId, append.expectedVersion, memberRows[failed]!.stream_version) });
     } else {
       outcomes.push({ ok: true, value: buildResults(member.appends, memberRows, eventIds.slice(at, at + n), recordedAt) });
     }
@@ -202,7 +202,7 @@ export function conflictFrom(error: unknown, appends: readonly PreparedAppend[])
   const [index, actual] = pgError.detail.split(':').map(Number);
   const append = appends[(index ?? 0) - 1];
   if (append === undefined || actual === undefined || !Number.isSafeInteger(actual)) return undefined;
-  return new ConcurrencyError(append.streamId, append.expectedVersion, actual);
+  return expectedVersionConflict(append.streamId, append.expectedVersion, actual);
 }
 
 /** Every event of one call's results, in order (what its hooks receive). */

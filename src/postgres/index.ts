@@ -19,3 +19,4 @@ export {
   type PostgresProjectionRunnerOptions,
 } from './projections.js';
 export { PostgresInbox, type PostgresInboxOptions } from './inbox.js';
+export { PostgresCatalog } from './catalog.js';

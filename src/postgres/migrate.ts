@@ -1,5 +1,5 @@
 import type { PoolClient } from 'pg';
-import { StoreUnavailableError } from '../errors.js';
+import { UnsupportedSchemaVersionError } from '../errors.js';
 import { POSTGRES_SCHEMA_VERSION, postgresSchemaSql } from './ddl.js';
 import { LOCK_CLASS, quoteIdentifier, schemaLockKey } from './schema-name.js';
 
@@ -21,10 +21,7 @@ export async function migrateSchema(client: PoolClient, schema: string): Promise
     );
     const version = found.rows[0]?.version ?? 0;
     if (version > POSTGRES_SCHEMA_VERSION) {
-      throw new StoreUnavailableError(
-        `PostgreSQL schema '${schema}' is at eventfold schema version ${version}, newer than this ` +
-          `library's ${POSTGRES_SCHEMA_VERSION}. Upgrade eventfold instead of migrating down.`,
-      );
+      throw new UnsupportedSchemaVersionError('events', version, POSTGRES_SCHEMA_VERSION, `PostgreSQL schema '${schema}'`);
     }
   }
   await client.query(ddl);

@@ -1,4 +1,4 @@
-import type { ClientBase, Pool } from 'pg';
+import type { ClientBase, Pool, QueryResult } from 'pg';
 import type { CheckpointStore } from '../projections/checkpoint-store.js';
 import { CheckpointConflictError } from '../projections/errors.js';
 import { assertValidProjectionName } from '../projections/projection.js';
@@ -92,27 +92,37 @@ export class PostgresCheckpointStore implements CheckpointStore {
   }
 
   async loadWith(client: Pick<ClientBase, 'query'>, projection: string): Promise<Checkpoint | undefined> {
-    const result = await client.query<{ position: number; version: number }>(
-      `SELECT position::float8 AS position, version FROM ${this.table} WHERE name = $1`,
-      [projection],
-    );
+    let result: QueryResult<{ position: number; version: number }>;
+    try {
+      result = await client.query<{ position: number; version: number }>(
+        `SELECT position::float8 AS position, version FROM ${this.table} WHERE name = $1`,
+        [projection],
+      );
+    } catch (error) {
+      throw translatePgError(error, 'read a projection checkpoint', this.schema);
+    }
     const row = result.rows[0];
     return row === undefined ? undefined : { position: row.position, version: row.version };
   }
 
   /** Moves the checkpoint from `expected` to `next` on `client`'s transaction; row-locks it until commit. */
   async compareAndSetIn(client: ClientBase, projection: string, expected: Checkpoint | undefined, next: Checkpoint): Promise<void> {
-    const result =
-      expected === undefined
-        ? await client.query(
-            `INSERT INTO ${this.table} (name, position, version) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING`,
-            [projection, next.position, next.version],
-          )
-        : await client.query(
-            `UPDATE ${this.table} SET position = $2, version = $3, updated_at = now()
-             WHERE name = $1 AND position = $4 AND version = $5`,
-            [projection, next.position, next.version, expected.position, expected.version],
-          );
+    let result: QueryResult;
+    try {
+      result =
+        expected === undefined
+          ? await client.query(
+              `INSERT INTO ${this.table} (name, position, version) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING`,
+              [projection, next.position, next.version],
+            )
+          : await client.query(
+              `UPDATE ${this.table} SET position = $2, version = $3, updated_at = now()
+               WHERE name = $1 AND position = $4 AND version = $5`,
+              [projection, next.position, next.version, expected.position, expected.version],
+            );
+    } catch (error) {
+      throw translatePgError(error, 'save a projection checkpoint', this.schema, true);
+    }
     if (result.rowCount !== 1) {
       throw new CheckpointConflictError(projection, expected, await this.loadWith(client, projection));
     }

@@ -2,7 +2,7 @@ import pg from 'pg';
 import type { CustomTypesConfig } from 'pg';
 import { frozenDate } from '../events/frozen-date.js';
 import type { EventMetadata, RecordedEvent } from '../events/types.js';
-import { deepFreezeJson } from '../events/validation.js';
+import { parseStoredJson } from '../events/validation.js';
 import { recordedFromRow } from '../store/store-input.js';
 
 const INT8 = 20;
@@ -80,6 +80,4 @@ class DateCache {
   }
 }
 
-export function parseStoredJson(text: string): unknown {
-  return deepFreezeJson(JSON.parse(text) as unknown);
-}
+export { parseStoredJson };

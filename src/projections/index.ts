@@ -27,6 +27,7 @@ export { readProjectionStatus, type StoredProjectionStatus } from './status.js';
 export type { ProjectionProgress } from './progress.js';
 export {
   ProjectionRunner,
+  type ProjectionBatch,
   type ProjectionErrorInfo,
   type ProjectionRunnerOptions,
   type ProjectionRunnerSettings,

@@ -10,6 +10,7 @@ import { ProgressMeter, type ProjectionProgress } from './progress.js';
 import { applyEventsAsync, applyEventsSync, runHookSync, type MaybePromise, type Projection } from './projection.js';
 import type { Checkpoint, ProjectionTarget } from './target.js';
 import type { CatchUpProgress } from './waiters.js';
+import type { ProjectionBatch } from './runner-types.js';
 
 export interface ProjectionWorkerOptions<E extends AnyEvent, Ctx> {
   readonly store: EventStore;
@@ -24,6 +25,7 @@ export interface ProjectionWorkerOptions<E extends AnyEvent, Ctx> {
   readonly poisonEvents: PoisonEventPolicy;
   readonly isTransient: (error: unknown) => boolean;
   readonly onProgress: ((progress: ProjectionProgress) => void) | undefined;
+  readonly onBatch: ((batch: ProjectionBatch) => void) | undefined;
   /** The checkpoint moved (or a rebuild finished): settle waiters. */
   readonly onAdvance: () => void;
 }
@@ -154,10 +156,21 @@ export class ProjectionWorker<E extends AnyEvent, Ctx> implements ConsumerWorker
     let buffer: RecordedEvent[] = [];
     const flush = async (events: readonly RecordedEvent[]): Promise<boolean> => {
       const before = this.current?.position ?? 0;
+      const startedAt = Date.now();
+      const started = performance.now();
       await this.applyBatch(events);
       const after = this.current?.position ?? 0;
       let applied = 0;
       for (const e of events) if (e.position > before && e.position <= after) applied++;
+      o.onBatch?.({
+        projection: this.name,
+        fromPosition: before,
+        toPosition: after,
+        events: applied,
+        startedAt,
+        durationMs: performance.now() - started,
+        rebuilding: this.rebuilding !== undefined,
+      });
       meter?.record(applied, after);
       this.o.onAdvance();
       await this.session.yieldToEventLoop();

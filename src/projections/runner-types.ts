@@ -34,6 +34,21 @@ export interface ProjectionStatus {
 
 export type ProjectionErrorInfo = ConsumerErrorInfo;
 
+/** One committed batch: which positions it moved the checkpoint across, and how long it took. */
+export interface ProjectionBatch {
+  readonly projection: string;
+  /** The checkpoint before the batch. */
+  readonly fromPosition: number;
+  /** The checkpoint after it. */
+  readonly toPosition: number;
+  /** Events applied (parked ones not counted). */
+  readonly events: number;
+  /** Wall-clock start, ms since the epoch. */
+  readonly startedAt: number;
+  readonly durationMs: number;
+  readonly rebuilding: boolean;
+}
+
 /** Options every runner takes; adapter runners add their store and fill in target, lock and wake-ups. */
 export interface ProjectionRunnerSettings {
   /** Most events per read-model transaction. Default 500. */
@@ -61,6 +76,8 @@ export interface ProjectionRunnerSettings {
   /** Every failed attempt, retried or not. Without it, faults go to `logger`. */
   readonly onError?: (error: Error, info: ProjectionErrorInfo) => void;
   readonly onProgress?: (progress: ProjectionProgress) => void;
+  /** After every committed batch of a catch-up, rebuild or live tail (for tracing and metrics). */
+  readonly onBatch?: (batch: ProjectionBatch) => void;
   /** Where faults go when there is no `onError` (and a final failure without listeners). Default `consoleLogger`. */
   readonly logger?: Logger;
 }

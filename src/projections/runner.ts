@@ -14,7 +14,7 @@ import type { ProjectionRunnerSettings, ProjectionState, ProjectionStatus } from
 import type { Checkpoint, ProjectionLock, ProjectionTarget, WakeUpSource } from './target.js';
 import { CatchUpWaiters } from './waiters.js';
 
-export type { ProjectionErrorInfo, ProjectionRunnerSettings, ProjectionState, ProjectionStatus } from './runner-types.js';
+export type { ProjectionBatch, ProjectionErrorInfo, ProjectionRunnerSettings, ProjectionState, ProjectionStatus } from './runner-types.js';
 
 export interface ProjectionRunnerOptions<E extends AnyEvent, Ctx> extends ProjectionRunnerSettings {
   readonly store: EventStore;
@@ -85,6 +85,7 @@ export class ProjectionRunner<E extends AnyEvent, Ctx> {
       poisonEvents,
       isTransient,
       onProgress: options.onProgress,
+      onBatch: options.onBatch,
       onAdvance: () => this.waiters.settle(this.worker.progress),
     });
     this.loop = new ConsumerLoop(

@@ -24,6 +24,7 @@ export interface Broker {
 /** The broker cannot be reached or dropped the connection. Transient: retry with backoff. */
 export class BrokerUnavailableError extends EventfoldError {
   readonly code = 'BROKER_UNAVAILABLE' as const;
+  override readonly transient = true;
 
   constructor(
     readonly broker: string,

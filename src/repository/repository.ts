@@ -1,7 +1,7 @@
 import { replayInto, restoreInto, type Aggregate, type AggregateClass, type EventsOf, type Snapshottable } from '../aggregate/aggregate.js';
 import { backoffDelayMs, resolveBackoffPolicy, sleep, type BackoffPolicy } from '../backoff.js';
 import type { EventBus } from '../bus/event-bus.js';
-import { AggregateNotFoundError, InvalidArgumentError, isEventfoldError } from '../errors.js';
+import { AggregateNotFoundError, asAggregateAlreadyExists, InvalidArgumentError, isEventfoldError } from '../errors.js';
 import type { AnyEvent, EventMetadata, JsonValue, RecordedEvent } from '../events/types.js';
 import type { SnapshotStore } from '../snapshots/snapshot-store.js';
 import type { AppendResult, EventStore, ReadStreamOptions, StreamAppend } from '../store/event-store.js';
@@ -241,7 +241,7 @@ export class Repository<A extends Aggregate<AnyEvent>> {
     try {
       return Promise.resolve(this.saveNow(aggregate, options));
     } catch (error) {
-      return Promise.reject(error);
+      return Promise.reject(asAggregateAlreadyExists(error, aggregate.id));
     }
   }
 
@@ -270,7 +270,12 @@ export class Repository<A extends Aggregate<AnyEvent>> {
   }
 
   private async saveAsync(aggregate: A, appending: Promise<AppendResult>): Promise<AppendResult> {
-    const result = await appending;
+    let result: AppendResult;
+    try {
+      result = await appending;
+    } catch (error) {
+      throw asAggregateAlreadyExists(error, aggregate.id);
+    }
     // Awaits only when a snapshot is due.
     if (this.markSaved(aggregate, result)) await this.trySnapshot(aggregate, result.streamId);
     return result;
@@ -340,7 +345,7 @@ export class Repository<A extends Aggregate<AnyEvent>> {
         if (saved instanceof Promise) await saved;
         return aggregate;
       } catch (error) {
-        if (attempt >= retries || !isEventfoldError(error, 'CONCURRENCY_CONFLICT')) throw error;
+        if (attempt >= retries || !isEventfoldError(error, 'CONCURRENCY_CONFLICT')) throw asAggregateAlreadyExists(error, id);
       }
       await sleep(backoffDelayMs(backoff, attempt + 1));
     }

@@ -1,11 +1,13 @@
 import type { Aggregate } from '../aggregate/aggregate.js';
-import { InvalidArgumentError } from '../errors.js';
+import { asAggregateAlreadyExists, InvalidArgumentError, isEventfoldError } from '../errors.js';
 import type { AnyEvent } from '../events/types.js';
 import type { AppendResult, EventStore, StreamAppend } from '../store/event-store.js';
 import type { Repository, SaveOptions } from './repository.js';
 
 interface Entry {
   readonly append: StreamAppend;
+  /** Set for an aggregate's entry (not for a pure version check). */
+  readonly aggregateId?: string;
   readonly complete: (result: AppendResult) => Promise<void>;
 }
 
@@ -25,7 +27,7 @@ export class UnitOfWork {
     if (this.entries.some((e) => e.append.streamId === append.streamId)) {
       throw new InvalidArgumentError(`Stream '${append.streamId}' is already part of this unit of work.`);
     }
-    this.entries.push({ append, complete: (result) => repository.committed(aggregate, result) });
+    this.entries.push({ append, aggregateId: aggregate.id, complete: (result) => repository.committed(aggregate, result) });
     return this;
   }
 
@@ -37,7 +39,15 @@ export class UnitOfWork {
 
   /** Appends everything atomically. On `ConcurrencyError` nothing is written and every aggregate keeps its events. */
   async commit(): Promise<AppendResult[]> {
-    const results = await this.store.appendMany(this.entries.map((e) => e.append));
+    let results: AppendResult[];
+    try {
+      results = await this.store.appendMany(this.entries.map((e) => e.append));
+    } catch (error) {
+      // A new aggregate whose stream exists is reported as such, like `Repository.save` does.
+      const streamId = isEventfoldError(error, 'STREAM_ALREADY_EXISTS') ? (error as { streamId?: unknown }).streamId : undefined;
+      const entry = this.entries.find((e) => e.aggregateId !== undefined && e.append.streamId === streamId);
+      throw entry?.aggregateId === undefined ? error : asAggregateAlreadyExists(error, entry.aggregateId);
+    }
     for (let i = 0; i < results.length; i++) await this.entries[i]!.complete(results[i]!);
     return results;
   }

@@ -1,6 +1,9 @@
 import Database from 'better-sqlite3';
 import type BetterSqlite3 from 'better-sqlite3';
 import { InvalidArgumentError, StoreUnavailableError } from '../errors.js';
+import { translateSqliteError } from './sqlite-errors.js';
+
+export { translateSqliteError };
 
 /**
  * How hard SQLite syncs to disk at commit (PRAGMA synchronous), in WAL mode:
@@ -100,25 +103,4 @@ export function openConnection(options: SqliteConnectionOptions & SqliteTuningOp
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
-}
-
-/**
- * Lock timeouts and I/O failures become `StoreUnavailableError` (retryable or operational);
- * everything else (our own typed errors, hook errors, bugs) passes through unchanged.
- */
-export function translateSqliteError(error: unknown, what: string): unknown {
-  if (error instanceof Database.SqliteError) {
-    const code = error.code;
-    if (
-      code.startsWith('SQLITE_BUSY') ||
-      code.startsWith('SQLITE_LOCKED') ||
-      code.startsWith('SQLITE_IOERR') ||
-      code.startsWith('SQLITE_CANTOPEN') ||
-      code === 'SQLITE_FULL' ||
-      code === 'SQLITE_READONLY'
-    ) {
-      return new StoreUnavailableError(`${what}: SQLite failed with ${code}: ${error.message}`, { cause: error });
-    }
-  }
-  return error;
 }

@@ -27,3 +27,4 @@ export {
 export { SqliteInbox, type SqliteInboxOptions } from './inbox.js';
 export { SqliteDeadLetterStore } from './projection-dead-letters.js';
 export { classifySqliteError } from './sqlite-transient.js';
+export { SqliteCatalog } from './catalog.js';

@@ -64,7 +64,11 @@ export class SqliteCheckpointStore implements CheckpointStore {
   private readonly remove: BetterSqlite3.Statement<[string]>;
 
   constructor(private readonly db: BetterSqlite3.Database) {
-    migrateSchema(db, PROJECTIONS_COMPONENT, PROJECTION_MIGRATIONS);
+    try {
+      migrateSchema(db, PROJECTIONS_COMPONENT, PROJECTION_MIGRATIONS);
+    } catch (error) {
+      throw translateSqliteError(error, 'SqliteCheckpointStore (create its table)');
+    }
     this.select = db.prepare('SELECT position, version FROM eventfold_projection_checkpoints WHERE name = ?');
     this.insert = db.prepare(
       `INSERT INTO eventfold_projection_checkpoints (name, position, version, updated_at) VALUES (?, ?, ?, ?)
@@ -90,10 +94,15 @@ export class SqliteCheckpointStore implements CheckpointStore {
   /** Moves the checkpoint from `expected` to `next`; call inside a transaction on the same connection. */
   compareAndSetIn(projection: string, expected: Checkpoint | undefined, next: Checkpoint): void {
     const now = Date.now();
-    const changed =
-      expected === undefined
-        ? this.insert.run(projection, next.position, next.version, now).changes
-        : this.update.run(next.position, next.version, now, projection, expected.position, expected.version).changes;
+    let changed: number;
+    try {
+      changed =
+        expected === undefined
+          ? this.insert.run(projection, next.position, next.version, now).changes
+          : this.update.run(next.position, next.version, now, projection, expected.position, expected.version).changes;
+    } catch (error) {
+      throw translateSqliteError(error, 'SqliteCheckpointStore');
+    }
     if (changed !== 1) throw new CheckpointConflictError(projection, expected, this.get(projection));
   }
 

@@ -1,5 +1,5 @@
 import type { EventMetadata, RecordedEvent } from '../events/types.js';
-import { deepFreezeJson } from '../events/validation.js';
+import { parseStoredJson } from '../events/validation.js';
 import { recordedFromRow } from '../store/store-input.js';
 import { frozenDate } from '../events/frozen-date.js';
 
@@ -7,7 +7,7 @@ const EMPTY_METADATA: EventMetadata = Object.freeze({});
 
 /** Metadata is usually empty (stored as NULL): skip the parse and share one frozen object. */
 export function parseMetadata(text: string | null): EventMetadata {
-  return text === null ? EMPTY_METADATA : deepFreezeJson(JSON.parse(text) as EventMetadata);
+  return text === null ? EMPTY_METADATA : (parseStoredJson(text) as EventMetadata);
 }
 
 /** What the metadata column stores for a prepared event's metadata JSON. */
@@ -38,7 +38,7 @@ export class RowDecoder {
       row[1],
       row[0],
       row[2],
-      deepFreezeJson(JSON.parse(row[3]) as unknown),
+      parseStoredJson(row[3]),
       parseMetadata(row[4]),
       row[5],
       this.date(row[6]),
@@ -52,7 +52,7 @@ export class RowDecoder {
       version,
       row[0],
       row[1],
-      deepFreezeJson(JSON.parse(row[2]) as unknown),
+      parseStoredJson(row[2]),
       parseMetadata(row[3]),
       row[4],
       this.date(row[5]),
@@ -66,7 +66,7 @@ export class RowDecoder {
       row[2],
       row[0],
       row[3],
-      deepFreezeJson(JSON.parse(row[4]) as unknown),
+      parseStoredJson(row[4]),
       parseMetadata(row[5]),
       row[6],
       this.date(row[7]),

@@ -1,5 +1,5 @@
 import type BetterSqlite3 from 'better-sqlite3';
-import { EventfoldError } from '../errors.js';
+import { UnsupportedSchemaVersionError } from '../errors.js';
 
 /**
  * Versioned schema for the tables eventfold keeps in a SQLite file. Each component (event log,
@@ -14,23 +14,7 @@ export interface Migration {
   readonly up: (db: BetterSqlite3.Database) => void;
 }
 
-/** The file was written by a newer eventfold whose schema this version does not know. */
-export class UnsupportedSchemaVersionError extends EventfoldError {
-  readonly code = 'SCHEMA_VERSION_UNSUPPORTED' as const;
-
-  constructor(
-    readonly component: string,
-    readonly foundVersion: number,
-    readonly supportedVersion: number,
-    readonly file: string,
-  ) {
-    super(
-      `The SQLite database '${file}' holds eventfold ${component} schema version ${foundVersion}, but this ` +
-        `eventfold supports up to version ${supportedVersion}. It was written by a newer eventfold; upgrade ` +
-        `eventfold to use it. Nothing was changed.`,
-    );
-  }
-}
+export { UnsupportedSchemaVersionError };
 
 const META_TABLE = 'eventfold_schema';
 
@@ -61,7 +45,7 @@ export function migrateSchema(db: BetterSqlite3.Database, component: string, mig
   });
   const latest = migrations.length;
   const check = (found: number): boolean => {
-    if (found > latest) throw new UnsupportedSchemaVersionError(component, found, latest, describeFile(db));
+    if (found > latest) throw new UnsupportedSchemaVersionError(component, found, latest, `The SQLite database '${describeFile(db)}'`);
     return found === latest;
   };
   if (check(readVersion(db, component))) return latest;

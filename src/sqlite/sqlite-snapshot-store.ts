@@ -1,6 +1,6 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import { StoreClosedError } from '../errors.js';
-import { deepFreezeJson } from '../events/validation.js';
+import { parseStoredJson } from '../events/validation.js';
 import type { Snapshot, SnapshotStore } from '../snapshots/snapshot-store.js';
 import { prepareSnapshot, resolveSnapshotQuery } from '../snapshots/snapshot-input.js';
 import {
@@ -110,7 +110,7 @@ export class SqliteSnapshotStore implements SnapshotStore {
       streamId,
       version: row[0],
       schemaVersion: row[1],
-      state: deepFreezeJson(JSON.parse(row[2]) as Snapshot['state']),
+      state: parseStoredJson(row[2]) as Snapshot['state'],
       takenAt: new Date(row[3]),
     });
   }

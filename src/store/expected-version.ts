@@ -1,13 +1,6 @@
-import { ConcurrencyError, InvalidArgumentError } from '../errors.js';
+import { expectedVersionConflict, InvalidArgumentError, type ExpectedVersion } from '../errors.js';
 
-/**
- * What a writer believes about a stream before appending:
- * - a number: the stream is at exactly that version (0 = it does not exist yet);
- * - `'no-stream'`: it does not exist yet;
- * - `'stream-exists'`: it has at least one event;
- * - `'any'`: no check.
- */
-export type ExpectedVersion = number | 'no-stream' | 'stream-exists' | 'any';
+export type { ExpectedVersion };
 
 export function assertValidExpectedVersion(expected: unknown, streamId: string): asserts expected is ExpectedVersion {
   if (expected === 'no-stream' || expected === 'stream-exists' || expected === 'any') return;
@@ -32,7 +25,10 @@ export function versionMatches(expected: ExpectedVersion, actual: number): boole
   }
 }
 
-/** Throws `ConcurrencyError` (with the real version) when the check fails. */
+/**
+ * Throws `ConcurrencyError` (with the real version) when the check fails; its subclass
+ * `StreamAlreadyExistsError` when the writer meant to create the stream and it exists.
+ */
 export function checkExpectedVersion(streamId: string, expected: ExpectedVersion, actual: number): void {
-  if (!versionMatches(expected, actual)) throw new ConcurrencyError(streamId, expected, actual);
+  if (!versionMatches(expected, actual)) throw expectedVersionConflict(streamId, expected, actual);
 }

@@ -3,6 +3,7 @@ import { capabilityLabel, type EventStoreSuite } from './conformance-context.js'
 import { describeRefusedMultiStreamCases } from './conformance-append-many-refused.js';
 import {
   contentOf,
+  expectConflict,
   expectFailure,
   expectStrictlyIncreasing,
   expectUnchanged,
@@ -52,7 +53,7 @@ function describeAtomicCases(suite: EventStoreSuite): void {
       const wrong: ExpectedVersion[] = [5, 'no-stream', 'stream-exists'];
       const actual = [1, 2, 0];
       entries[bad] = { ...entries[bad]!, expectedVersion: wrong[bad]! };
-      const error = await expectFailure(() => store.appendMany(entries), 'ConcurrencyError');
+      const error = await expectConflict(() => store.appendMany(entries));
       expect(error.streamId).toBe(entries[bad]!.streamId);
       expect(error.expectedVersion).toBe(wrong[bad]);
       expect(error.actualVersion).toBe(actual[bad]);
@@ -73,23 +74,17 @@ function describeAtomicCases(suite: EventStoreSuite): void {
     expect(await store.streamVersion('guard')).toBe(3);
 
     const before = await observe(store, ['guard', 'target', 'absent']);
-    const error = await expectFailure(
-      () =>
+    const error = await expectConflict(() =>
         store.appendMany([
           { streamId: 'target', events: numbered(1, 't2'), expectedVersion: 1 },
           { streamId: 'guard', events: [], expectedVersion: 2 },
-        ]),
-      'ConcurrencyError',
-    );
+        ]));
     expect(error).toMatchObject({ streamId: 'guard', expectedVersion: 2, actualVersion: 3 });
-    const absent = await expectFailure(
-      () =>
+    const absent = await expectConflict(() =>
         store.appendMany([
           { streamId: 'absent', events: [], expectedVersion: 'stream-exists' },
           { streamId: 'target', events: numbered(1, 't3'), expectedVersion: 'any' },
-        ]),
-      'ConcurrencyError',
-    );
+        ]));
     expect(absent).toMatchObject({ streamId: 'absent', expectedVersion: 'stream-exists', actualVersion: 0 });
     await expectUnchanged(store, before);
   });

@@ -4,6 +4,7 @@ import type { ExpectedVersion } from '../store/expected-version.js';
 import type { EventStoreSuite } from './conformance-context.js';
 import {
   contentOf,
+  expectConflict,
   expectFailure,
   expectStrictlyIncreasing,
   expectUnchanged,
@@ -192,7 +193,7 @@ export function describeAppendCases(suite: EventStoreSuite): void {
       const onExisting = await store.append('full', [], { expectedVersion: 2 });
       expect(onExisting).toMatchObject({ streamId: 'full', version: 2, position: 0 });
       const before = await observe(store, ['full', 'empty']);
-      const conflict = await expectFailure(() => store.append('full', [], { expectedVersion: 1 }), 'ConcurrencyError');
+      const conflict = await expectConflict(() => store.append('full', [], { expectedVersion: 1 }));
       expect(conflict.actualVersion).toBe(2);
       await expectUnchanged(store, before);
     });
@@ -235,10 +236,7 @@ export function describeAppendCases(suite: EventStoreSuite): void {
         await store.append('other', numbered(1, 'other'), { expectedVersion: 'no-stream' });
         if (existing > 0) await store.append('s', numbered(existing, 'old'), { expectedVersion: 'no-stream' });
         const before = await observe(store, ['s', 'other']);
-        const error = await expectFailure(
-          () => store.append('s', numbered(2, 'new'), { expectedVersion }),
-          'ConcurrencyError',
-        );
+        const error = await expectConflict(() => store.append('s', numbered(2, 'new'), { expectedVersion }));
         expect(error.streamId).toBe('s');
         expect(error.expectedVersion).toBe(expectedVersion);
         expect(error.actualVersion).toBe(existing);

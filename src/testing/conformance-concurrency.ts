@@ -2,6 +2,7 @@ import type { ExpectedVersion } from '../store/expected-version.js';
 import type { EventStoreSuite } from './conformance-context.js';
 import {
   contentOf,
+  expectConflict,
   expectFailure,
   expectStrictlyIncreasing,
   numbered,
@@ -35,9 +36,9 @@ export function describeConcurrencyCases(suite: EventStoreSuite): void {
         expect((outcomes[winner] as PromiseFulfilledResult<{ version: number }>).value.version).toBe(finalVersion);
         for (const [w, outcome] of outcomes.entries()) {
           if (w === winner) continue;
-          const error = await expectFailure(() => {
+          const error = await expectConflict(() => {
             if (outcome.status === 'rejected') throw outcome.reason;
-          }, 'ConcurrencyError');
+          });
           expect(error).toMatchObject({ streamId: 'race', expectedVersion, actualVersion: finalVersion });
         }
         const stream = await store.readStream('race').toArray();

@@ -3,7 +3,7 @@ import type { AnyEvent, EventMetadata, RecordedEvent } from '../events/types.js'
 import type { AppendResult, EventStore, StreamAppend } from '../store/event-store.js';
 import type { ExpectedVersion } from '../store/expected-version.js';
 import { capabilityLabel, type EventStoreSuite } from './conformance-context.js';
-import { ERROR_CODES, expectFailure, expectStrictlyIncreasing, range, summary, versionsOf } from './conformance-support.js';
+import { ERROR_CODES, expectConflict, expectFailure, expectStrictlyIncreasing, range, summary, versionsOf } from './conformance-support.js';
 import { expect } from './expect.js';
 import { loadFastCheck, type FastCheckModule } from './framework.js';
 
@@ -190,9 +190,9 @@ export function describeConformanceProperties(suite: EventStoreSuite): void {
               }
               const mismatched = entries.filter((e) => !model.accepts(e.expectedVersion, e.streamId));
               if (mismatched.length > 0) {
-                const error = await expectFailure(() => {
+                const error = await expectConflict(() => {
                   if (!outcome.ok) throw outcome.error;
-                }, 'ConcurrencyError');
+                });
                 const culprit = mismatched.find((e) => e.streamId === error.streamId);
                 expect(culprit, `the error names a stream whose check failed (got '${error.streamId}')`).toBeDefined();
                 expect(error.expectedVersion).toBe(culprit!.expectedVersion);
@@ -290,8 +290,9 @@ export function describeConformanceProperties(suite: EventStoreSuite): void {
               for (const [w, outcome] of outcomes.entries()) {
                 if (outcome.status === 'fulfilled') continue;
                 const reason: unknown = outcome.reason;
-                expect((reason as { code?: unknown }).code, String(reason)).toBe(ERROR_CODES.ConcurrencyError);
-                const error = reason as { streamId: string; expectedVersion: ExpectedVersion; actualVersion: number };
+                const error = await expectConflict(() => {
+                  throw reason;
+                });
                 const entry = plans[w]!.find((e) => e.streamId === error.streamId);
                 expect(entry, `the error names one of the writer's streams`).toBeDefined();
                 expect(winnerOf.has(error.streamId), `'${error.streamId}' was taken by a winner`).toBe(true);

@@ -6,6 +6,7 @@ import type {
   InvalidEventError,
   InvalidStreamIdError,
   StoreClosedError,
+  StreamAlreadyExistsError,
   StreamNotFoundError,
 } from '../errors.js';
 import type { AnyEvent, RecordedEvent } from '../events/types.js';
@@ -20,6 +21,7 @@ import { expect } from './expect.js';
 
 interface ErrorKinds {
   ConcurrencyError: ConcurrencyError;
+  StreamAlreadyExistsError: StreamAlreadyExistsError;
   StreamNotFoundError: StreamNotFoundError;
   InvalidEventError: InvalidEventError;
   BatchTooLargeError: BatchTooLargeError;
@@ -33,6 +35,7 @@ export type ErrorKind = keyof ErrorKinds;
 
 export const ERROR_CODES: { readonly [K in ErrorKind]: string } = {
   ConcurrencyError: 'CONCURRENCY_CONFLICT',
+  StreamAlreadyExistsError: 'STREAM_ALREADY_EXISTS',
   StreamNotFoundError: 'STREAM_NOT_FOUND',
   InvalidEventError: 'INVALID_EVENT',
   BatchTooLargeError: 'BATCH_TOO_LARGE',
@@ -41,6 +44,7 @@ export const ERROR_CODES: { readonly [K in ErrorKind]: string } = {
   StoreClosedError: 'STORE_CLOSED',
   CapabilityNotSupportedError: 'CAPABILITY_NOT_SUPPORTED',
 };
+
 
 /** Runs `action` (sync throw or async rejection both count) and returns the error it failed with. */
 export async function failureOf(action: () => unknown): Promise<unknown> {
@@ -88,6 +92,25 @@ export function orRefused<K extends ErrorKind>(
   kind: K,
 ): (K | 'CapabilityNotSupportedError')[] {
   return suite.capabilities.atomicMultiStreamAppend ? [kind] : [kind, 'CapabilityNotSupportedError'];
+}
+
+/**
+ * Asserts that `action` fails an expected-version check and returns the error: a
+ * `StreamAlreadyExistsError` when the failed check meant to create the stream (`'no-stream'` or
+ * `0`) and found it existing, else a plain `ConcurrencyError`.
+ */
+export async function expectConflict(action: () => unknown): Promise<ConcurrencyError> {
+  const error = (await failureOf(action)) as Partial<ConcurrencyError> | undefined;
+  const { expectedVersion: expected, actualVersion: actual } = error ?? {};
+  const kind: ErrorKind =
+    (expected === 'no-stream' || expected === 0) && typeof actual === 'number' && actual > 0
+      ? 'StreamAlreadyExistsError'
+      : 'ConcurrencyError';
+  const checked = await expectFailure(() => {
+    throw error ?? new Error('the call succeeded');
+  }, kind);
+  if (kind === 'StreamAlreadyExistsError') expect(checked.message).toContain('already exists');
+  return checked;
 }
 
 /** What a reader can observe of a store: used to prove that a failed call wrote nothing. */

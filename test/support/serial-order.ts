@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { expect } from 'vitest';
-import { isEventfoldError, type AppendResult, type EventStore, type ExpectedVersion, type RecordedEvent } from '../../src/index.js';
+import { isConcurrencyError, type AppendResult, type EventStore, type ExpectedVersion, type RecordedEvent } from '../../src/index.js';
 
 /**
  * Property-test support for group commit: random concurrent appends (conflicting and not), and a
@@ -123,7 +123,7 @@ function checkSerialOrder(plan: Plan, outcomes: readonly Outcome[], log: readonl
     const call = plan.calls[c]!;
     if (!outcome.ok) {
       // Only conflicts in this test, and a failed call wrote nothing.
-      expect(isEventfoldError(outcome.error, 'CONCURRENCY_CONFLICT'), String(outcome.error)).toBe(true);
+      expect(isConcurrencyError(outcome.error), String(outcome.error)).toBe(true);
       for (let slot = 0; slot < call.appends.length; slot++) expect(byTag.has(`${c}/${slot}/0`)).toBe(false);
       return;
     }

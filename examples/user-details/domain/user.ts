@@ -22,7 +22,9 @@ export class UserRuleError extends InvalidOperationError {
       | 'INVALID_EMAIL'
       | 'INVALID_USER_NAME'
       | 'USER_NAME_TAKEN'
-      | 'WEAK_PASSWORD',
+      | 'USER_NOT_FOUND'
+      | 'WEAK_PASSWORD'
+      | 'PASSWORD_TOO_LONG',
     message: string,
   ) {
     super(message);
@@ -53,9 +55,35 @@ export function normalizeUserName(userName: string): string {
   return name;
 }
 
+/** Long enough to allow passphrases; bounded so a request cannot buy an arbitrarily long hash. */
+export const MAX_PASSWORD_LENGTH = 256;
+
 export function assertStrongPassword(password: string): void {
   if (typeof password !== 'string' || password.length < 8) {
     throw new UserRuleError('WEAK_PASSWORD', 'A password needs at least 8 characters.');
+  }
+  if (password.length > MAX_PASSWORD_LENGTH) {
+    throw new UserRuleError('PASSWORD_TOO_LONG', `A password has at most ${MAX_PASSWORD_LENGTH} characters.`);
+  }
+}
+
+/**
+ * The user is not at a version the caller accepted: someone changed it since the caller read it.
+ * Same `code` and fields as the store's conflict error, so callers handle both alike.
+ */
+export class UserVersionConflictError extends InvalidOperationError {
+  override readonly code = 'CONCURRENCY_CONFLICT';
+
+  constructor(
+    readonly streamId: string,
+    readonly expectedVersion: number | readonly number[],
+    readonly actualVersion: number,
+  ) {
+    super(
+      `User stream '${streamId}' is at version ${actualVersion}, not at ${
+        typeof expectedVersion === 'number' ? `version ${expectedVersion}` : `any of [${expectedVersion.join(', ')}]`
+      }. Nothing was written: reload and retry.`,
+    );
   }
 }
 
@@ -178,7 +206,8 @@ export class User extends Aggregate<UserEvent> implements Snapshottable<UserStat
     return this.state;
   }
 
-  private assertActive(action: string): void {
+  /** Throws `USER_DEACTIVATED` unless the user is active; cheap, so commands ask it before costly work. */
+  assertActive(action: string): void {
     if (this.current.status === 'deactivated') {
       throw new UserRuleError('USER_DEACTIVATED', `Cannot ${action} user '${this.id}': the user is deactivated.`);
     }

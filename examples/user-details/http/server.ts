@@ -1,9 +1,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { randomUUID } from 'node:crypto';
-import { ConcurrencyError, isEventfoldError } from 'eventfold';
 import type { WriteSide } from '../commands.js';
+import { MAX_PASSWORD_LENGTH } from '../domain/user.js';
 import type { QuerySide } from '../queries.js';
 import { MAX_PAGE_SIZE } from '../queries.js';
+import { badRequest, HttpProblem, problemBody, send, sendProblem, toProblem } from './problems.js';
+import { drainBody, ifMatch, intParam, MAX_BODY_BYTES, parseTarget, readJson, stringField, userIdFrom } from './request.js';
 
 /** Which half of CQRS this process serves: commands, queries, or both. */
 export type Role = 'write' | 'read' | 'all';
@@ -14,144 +17,13 @@ export interface HttpOptions {
   readonly queries?: QuerySide;
   /** Request log lines (method, path, status, ms). Never bodies: they may hold passwords. */
   readonly log?: (line: string) => void;
-}
-
-const MAX_BODY_BYTES = 16 * 1024;
-const USER_ID = /^[A-Za-z0-9_-]{1,64}$/;
-
-/** An error that maps straight to an HTTP status and a problem+json body. */
-class HttpProblem extends Error {
-  constructor(
-    readonly status: number,
-    readonly title: string,
-    detail: string,
-    readonly extra: Record<string, unknown> = {},
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(detail);
-  }
-}
-
-const badRequest = (detail: string, extra: Record<string, unknown> = {}) => new HttpProblem(400, 'Bad Request', detail, extra);
-
-function send(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), ...headers });
-  res.end(text);
-}
-
-function sendProblem(res: ServerResponse, problem: HttpProblem, instance: string): void {
-  const body = { type: 'about:blank', title: problem.title, status: problem.status, detail: problem.message, instance, ...problem.extra };
-  const text = JSON.stringify(body);
-  res.writeHead(problem.status, {
-    'content-type': 'application/problem+json; charset=utf-8',
-    'content-length': Buffer.byteLength(text),
-    ...problem.headers,
-  });
-  res.end(text);
-}
-
-async function readJson(req: IncomingMessage): Promise<Record<string, unknown>> {
-  const type = req.headers['content-type'] ?? '';
-  if (!/^application\/(.+\+)?json\s*(;|$)/i.test(type)) {
-    throw new HttpProblem(415, 'Unsupported Media Type', 'Send the body as application/json.');
-  }
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) throw new HttpProblem(413, 'Payload Too Large', `The body may hold at most ${MAX_BODY_BYTES} bytes.`);
-    chunks.push(chunk as Buffer);
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-  } catch {
-    throw badRequest('The body is not valid JSON.');
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw badRequest('The body must be a JSON object.');
-  return parsed as Record<string, unknown>;
-}
-
-function stringField(body: Record<string, unknown>, name: string): string {
-  const value = body[name];
-  if (typeof value !== 'string' || value.length === 0) throw badRequest(`'${name}' is required and must be a non-empty string.`, { field: name });
-  if (value.length > 1024) throw badRequest(`'${name}' is too long.`, { field: name });
-  return value;
-}
-
-function userIdFrom(raw: string): string {
-  let id: string;
-  try {
-    id = decodeURIComponent(raw);
-  } catch {
-    throw badRequest('The user id in the path is not valid percent-encoding.');
-  }
-  if (!USER_ID.test(id)) throw badRequest('A user id is 1–64 characters of A–Z, a–z, 0–9, _ or -.');
-  return id;
-}
-
-/** `If-Match: 3` or `If-Match: "3"` → 3. Required on updates: no blind overwrites. */
-function ifMatch(req: IncomingMessage, required: boolean): number | undefined {
-  const header = req.headers['if-match'];
-  if (header === undefined) {
-    if (!required) return undefined;
-    throw new HttpProblem(428, 'Precondition Required', 'Send If-Match with the version you read (the ETag of GET /users/:id).');
-  }
-  const match = /^\s*(?:W\/)?"?(\d{1,15})"?\s*$/.exec(header);
-  if (match === null) throw badRequest(`If-Match must be a version number such as "3", got ${JSON.stringify(header)}.`);
-  return Number(match[1]);
-}
-
-function intParam(url: URL, name: string, fallback: number, min: number, max: number): number {
-  const raw = url.searchParams.get(name);
-  if (raw === null) return fallback;
-  if (!/^\d{1,15}$/.test(raw)) throw badRequest(`'${name}' must be a whole number.`, { parameter: name });
-  const value = Number(raw);
-  if (value < min || value > max) throw badRequest(`'${name}' must be between ${min} and ${max}.`, { parameter: name });
-  return value;
+  /** A request (headers and body) must arrive within this time, else 408. Default 30 s. */
+  readonly requestTimeoutMs?: number;
+  /** Unexpected failures (answered 500): the error itself, for the operator, never for the client. */
+  readonly onError?: (error: unknown, request: string) => void;
 }
 
 const etag = (version: number): Record<string, string> => ({ etag: `"${version}"` });
-
-/** Maps domain and store errors to HTTP: client mistakes are 4xx, never 500. */
-function toProblem(error: unknown): HttpProblem {
-  if (error instanceof HttpProblem) return error;
-  if (error instanceof ConcurrencyError) {
-    return new HttpProblem(
-      412,
-      'Precondition Failed',
-      `The user changed since you read it: you sent version ${String(error.expectedVersion)}, it is at version ${error.actualVersion}. Reload and retry.`,
-      { code: error.code, expectedVersion: error.expectedVersion, currentVersion: error.actualVersion },
-      etag(error.actualVersion),
-    );
-  }
-  if (isEventfoldError(error)) {
-    const detail = error.message;
-    switch (error.code) {
-      case 'AGGREGATE_NOT_FOUND':
-      case 'STREAM_NOT_FOUND':
-        return new HttpProblem(404, 'Not Found', detail, { code: error.code });
-      case 'USER_ALREADY_REGISTERED':
-      case 'USER_NAME_TAKEN':
-      case 'USER_DEACTIVATED':
-        return new HttpProblem(409, 'Conflict', detail, { code: error.code });
-      case 'INVALID_EMAIL':
-      case 'INVALID_USER_NAME':
-      case 'WEAK_PASSWORD':
-      case 'INVALID_ARGUMENT':
-      case 'INVALID_EVENT':
-      case 'INVALID_STREAM_ID':
-      case 'BATCH_TOO_LARGE':
-        return new HttpProblem(400, 'Bad Request', detail, { code: error.code });
-      case 'STORE_UNAVAILABLE':
-        return new HttpProblem(503, 'Service Unavailable', 'The event store is unavailable; retry shortly.', { code: error.code }, { 'retry-after': '1' });
-      default:
-        break;
-    }
-  }
-  return new HttpProblem(500, 'Internal Server Error', 'Something went wrong on our side.');
-}
 
 type Handler = (req: IncomingMessage, url: URL, params: string[]) => Promise<{ status: number; body: unknown; headers?: Record<string, string> }>;
 
@@ -180,7 +52,12 @@ export function createUserDetailsServer(options: HttpOptions): Server {
         const userId = body['userId'] === undefined ? randomUUID() : userIdFrom(stringField(body, 'userId'));
         const result = await commands!.dispatch({
           type: 'RegisterUser',
-          data: { userId, userName: stringField(body, 'userName'), email: stringField(body, 'email'), password: stringField(body, 'password') },
+          data: {
+            userId,
+            userName: stringField(body, 'userName'),
+            email: stringField(body, 'email'),
+            password: stringField(body, 'password', MAX_PASSWORD_LENGTH),
+          },
         });
         return { status: 201, body: result, headers: { location: `/users/${encodeURIComponent(userId)}`, ...etag(result.version) } };
       },
@@ -191,11 +68,11 @@ export function createUserDetailsServer(options: HttpOptions): Server {
       side: 'write',
       handler: async (req, _url, [id]) => {
         const userId = userIdFrom(id!);
-        const originalVersion = ifMatch(req, true)!;
+        const originalVersion = ifMatch(req.headers['if-match'], true)!;
         const body = await readJson(req);
         const result = await commands!.dispatch({
           type: 'ChangePassword',
-          data: { userId, newPassword: stringField(body, 'password'), originalVersion },
+          data: { userId, newPassword: stringField(body, 'password', MAX_PASSWORD_LENGTH), originalVersion },
         });
         return { status: 200, body: result, headers: etag(result.version) };
       },
@@ -206,7 +83,7 @@ export function createUserDetailsServer(options: HttpOptions): Server {
       side: 'write',
       handler: async (req, _url, [id]) => {
         const userId = userIdFrom(id!);
-        const originalVersion = ifMatch(req, true)!;
+        const originalVersion = ifMatch(req.headers['if-match'], true)!;
         const body = await readJson(req);
         const result = await commands!.dispatch({ type: 'ChangeEmail', data: { userId, email: stringField(body, 'email'), originalVersion } });
         return { status: 200, body: result, headers: etag(result.version) };
@@ -218,7 +95,7 @@ export function createUserDetailsServer(options: HttpOptions): Server {
       side: 'write',
       handler: async (req, _url, [id]) => {
         const userId = userIdFrom(id!);
-        const originalVersion = ifMatch(req, true)!;
+        const originalVersion = ifMatch(req.headers['if-match'], true)!;
         const body = await readJson(req);
         const result = await commands!.dispatch({ type: 'RenameUser', data: { userId, userName: stringField(body, 'userName'), originalVersion } });
         return { status: 200, body: result, headers: etag(result.version) };
@@ -230,7 +107,7 @@ export function createUserDetailsServer(options: HttpOptions): Server {
       side: 'write',
       handler: async (req, url, [id]) => {
         const userId = userIdFrom(id!);
-        const originalVersion = ifMatch(req, false);
+        const originalVersion = ifMatch(req.headers['if-match'], false);
         const reason = url.searchParams.get('reason') ?? 'deleted through the API';
         if (reason.length > 200) throw badRequest("'reason' is too long.");
         const result = await commands!.dispatch({
@@ -247,8 +124,9 @@ export function createUserDetailsServer(options: HttpOptions): Server {
       handler: async (_req, url) => {
         const userName = url.searchParams.get('userName');
         if (userName !== null) {
+          if (userName.length > 64) throw badRequest("'userName' is too long.", { parameter: 'userName' });
           const user = await queries!.execute({ type: 'GetUserByName', params: { userName } });
-          if (user === undefined) throw new HttpProblem(404, 'Not Found', `No active user is named '${userName}'.`);
+          if (user === undefined) throw new HttpProblem(404, 'Not Found', 'No active user has this user name.', { code: 'USER_NOT_FOUND' });
           return { status: 200, body: user, headers: etag(user.version) };
         }
         const limit = intParam(url, 'limit', 20, 1, MAX_PAGE_SIZE);
@@ -265,11 +143,11 @@ export function createUserDetailsServer(options: HttpOptions): Server {
         if (url.searchParams.has('version')) {
           const version = intParam(url, 'version', 1, 1, Number.MAX_SAFE_INTEGER);
           const user = await queries!.execute({ type: 'GetUserAsOf', params: { userId, version } });
-          if (user === undefined) throw new HttpProblem(404, 'Not Found', `User '${userId}' has no version ${version}.`);
+          if (user === undefined) throw new HttpProblem(404, 'Not Found', `User '${userId}' has no version ${version}.`, { code: 'VERSION_NOT_FOUND' });
           return { status: 200, body: user, headers: etag(user.version) };
         }
         const user = await queries!.execute({ type: 'GetUser', params: { userId } });
-        if (user === undefined) throw new HttpProblem(404, 'Not Found', `No user '${userId}'.`);
+        if (user === undefined) throw new HttpProblem(404, 'Not Found', `No user '${userId}'.`, { code: 'USER_NOT_FOUND' });
         return { status: 200, body: user, headers: etag(user.version) };
       },
     },
@@ -280,43 +158,130 @@ export function createUserDetailsServer(options: HttpOptions): Server {
       handler: async (_req, _url, [id]) => {
         const userId = userIdFrom(id!);
         const history = await queries!.execute({ type: 'GetUserHistory', params: { userId } });
-        if (history === undefined) throw new HttpProblem(404, 'Not Found', `No user '${userId}'.`);
+        if (history === undefined) throw new HttpProblem(404, 'Not Found', `No user '${userId}'.`, { code: 'USER_NOT_FOUND' });
         return { status: 200, body: { userId, events: history } };
       },
     },
   ];
   const routes = allRoutes.filter((route) => (route.side === 'write' ? serveWrite : serveRead));
 
-  return createServer((req, res) => {
-    const started = performance.now();
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const done = (status: number): void =>
-      options.log?.(`${req.method} ${url.pathname} ${status} ${(performance.now() - started).toFixed(1)}ms`);
-    void (async () => {
-      try {
-        if (url.pathname === '/health') {
-          send(res, 200, { status: 'ok', role: options.role });
-          return done(200);
+  // The response in progress on each connection (until it finishes and the connection stays open).
+  // A parse error or timeout on that connection may answer only if this response has not started.
+  const current = new WeakMap<Socket, ServerResponse>();
+  // Responses answered by the 'clientError' path instead (a request timeout): the handler stays quiet.
+  const answeredElsewhere = new WeakSet<ServerResponse>();
+  const requestTimeout = options.requestTimeoutMs ?? 30_000;
+  const server = createServer(
+    {
+      requestTimeout,
+      headersTimeout: Math.min(10_000, requestTimeout),
+      connectionsCheckingInterval: Math.max(100, Math.min(30_000, requestTimeout / 4)),
+    },
+    (req, res) => {
+      const started = performance.now();
+      const socket = req.socket;
+      current.set(socket, res);
+      res.on('finish', () => {
+        if (res.getHeader('connection') !== 'close' && current.get(socket) === res) current.delete(socket);
+      });
+      // Stopping: answer this request, then let the connection go instead of waiting for another.
+      if (!server.listening) res.setHeader('connection', 'close');
+      let path: string | undefined;
+      let userId: string | undefined;
+      const done = (status: number): void =>
+        options.log?.(`${req.method} ${path ?? '(bad target)'} ${status} ${(performance.now() - started).toFixed(1)}ms`);
+      const handle = async (): Promise<void> => {
+        try {
+          const url = parseTarget(req.url);
+          path = url.pathname;
+          if (url.pathname === '/health') {
+            send(res, 200, { status: 'ok', role: options.role });
+            return done(200);
+          }
+          const matching = routes.filter((r) => r.pattern.test(url.pathname));
+          if (matching.length === 0) throw new HttpProblem(404, 'Not Found', 'No resource at this path.');
+          const route = matching.find((r) => r.method === req.method);
+          if (route === undefined) {
+            throw new HttpProblem(405, 'Method Not Allowed', 'This method is not allowed here.', {}, {
+              allow: [...new Set(matching.map((r) => r.method))].join(', '),
+            });
+          }
+          const params = route.pattern.exec(url.pathname)!.slice(1);
+          userId = params[0];
+          const result = await route.handler(req, url, params);
+          send(res, result.status, result.body, result.headers);
+          done(result.status);
+        } catch (error) {
+          // (req.destroyed alone says nothing: a fully read request is destroyed too.)
+          if (answeredElsewhere.has(res) || res.destroyed || (res.socket?.destroyed ?? false)) {
+            // The client went away mid-request: nobody to answer, nothing to report.
+            return done(499);
+          }
+          const shownId = userId === undefined ? undefined : safeUserId(userId);
+          const problem = toProblem(error, shownId === undefined ? {} : { userId: shownId });
+          if (problem.status >= 500 && problem.status !== 503) options.onError?.(error, `${req.method} ${path ?? '(bad target)'}`);
+          if (res.headersSent) {
+            res.destroy();
+          } else {
+            // A body left unread (an error before reading it) is drained first; one too large to drain
+            // (a 413) means the connection closes after this answer.
+            const reusable = problem.status !== 413 && (await drainBody(req, MAX_BODY_BYTES, 5_000));
+            sendProblem(res, problem, path, reusable ? {} : { connection: 'close' });
+          }
+          done(problem.status);
         }
-        const matching = routes.filter((r) => r.pattern.test(url.pathname));
-        if (matching.length === 0) throw new HttpProblem(404, 'Not Found', `No resource at ${url.pathname}.`);
-        const route = matching.find((r) => r.method === req.method);
-        if (route === undefined) {
-          throw new HttpProblem(405, 'Method Not Allowed', `${req.method} is not allowed here.`, {}, {
-            allow: [...new Set(matching.map((r) => r.method))].join(', '),
-          });
-        }
-        const params = route.pattern.exec(url.pathname)!.slice(1);
-        const result = await route.handler(req, url, params);
-        send(res, result.status, result.body, result.headers);
-        done(result.status);
-      } catch (error) {
-        const problem = toProblem(error);
-        if (problem.status >= 500) console.error(`${req.method} ${url.pathname} failed:`, error);
-        if (!res.headersSent) sendProblem(res, problem, url.pathname);
-        else res.destroy();
-        done(problem.status);
-      }
-    })();
+      };
+      handle().catch((error: unknown) => {
+        // Only a failure while answering gets here (the handler catches everything else).
+        options.onError?.(error, 'answering a request');
+        res.destroy();
+      });
+    },
+  );
+
+  // CONNECT (a proxy tunnel) bypasses the request handler: refuse it in the same words.
+  server.on('connect', (_req: IncomingMessage, socket: Socket) => {
+    writeRawProblem(socket, new HttpProblem(405, 'Method Not Allowed', 'This method is not allowed here.'));
   });
+
+  // Requests Node cannot parse (bad request line, oversized headers, timeouts) never reach the
+  // handler: answer them here with a problem+json and close, instead of a bare reset.
+  server.on('clientError', (error: Error & { code?: string }, socket: Socket) => {
+    const inProgress = current.get(socket);
+    if (!socket.writable || error.code === 'ECONNRESET' || (inProgress !== undefined && (inProgress.headersSent || inProgress.writableEnded))) {
+      socket.destroy();
+      return;
+    }
+    if (inProgress !== undefined) answeredElsewhere.add(inProgress);
+    const problem =
+      error.code === 'HPE_HEADER_OVERFLOW'
+        ? new HttpProblem(431, 'Request Header Fields Too Large', 'The request headers are too large.')
+        : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? new HttpProblem(408, 'Request Timeout', 'The request took too long to arrive.')
+          : new HttpProblem(400, 'Bad Request', 'The request is not valid HTTP.');
+    writeRawProblem(socket, problem);
+  });
+  return server;
+}
+
+/** A problem+json answer written straight to the socket (no request object exists), then close. */
+function writeRawProblem(socket: Socket, problem: HttpProblem): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const body = problemBody(problem, undefined);
+  socket.end(
+    `HTTP/1.1 ${problem.status} ${problem.title}\r\nContent-Type: application/problem+json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+/** The id as shown back to a client: only when it is a valid id (it then has no markup or control characters). */
+function safeUserId(raw: string): string | undefined {
+  try {
+    return userIdFrom(raw);
+  } catch {
+    return undefined;
+  }
 }

@@ -1,5 +1,6 @@
 import { CommandBus, ConcurrencyError, Repository, type CommandContext } from 'eventfold';
 import { UniqueValueTakenError, type NatsUniqueValues } from 'eventfold/nats';
+import { checkPrecondition } from '../commands.js';
 import type {
   ChangeEmail,
   ChangePassword,
@@ -76,8 +77,10 @@ export function createNatsWriteSide(options: WriteSideOptions & { readonly names
       const { userId, newPassword, originalVersion } = command.data;
       assertStrongPassword(newPassword);
       const user = await users.load(userId);
+      // The cheap version check comes before the costly hash.
+      const expectedVersion = checkPrecondition(users.streamIdOf(userId), user, originalVersion);
       user.changePassword(await hash(newPassword), clock());
-      await users.save(user, { expectedVersion: originalVersion, metadata: context.metadata });
+      await users.save(user, { expectedVersion, metadata: context.metadata });
       return { userId, version: user.version };
     })
     .register('ChangeEmail', async (command: ChangeEmail, context: CommandContext): Promise<CommandResult> => {
@@ -85,7 +88,7 @@ export function createNatsWriteSide(options: WriteSideOptions & { readonly names
       const user = await users.load(userId);
       user.changeEmail(email, clock());
       if (user.uncommittedEvents.length > 0) {
-        await users.save(user, { expectedVersion: originalVersion, metadata: context.metadata });
+        await users.save(user, { expectedVersion: checkPrecondition(users.streamIdOf(userId), user, originalVersion), metadata: context.metadata });
       }
       return { userId, version: user.version };
     })
@@ -97,7 +100,7 @@ export function createNatsWriteSide(options: WriteSideOptions & { readonly names
       if (user.uncommittedEvents.length === 0) return { userId, version: user.version };
       await reserve(user.userName, userId);
       try {
-        await users.save(user, { expectedVersion: originalVersion, metadata: context.metadata });
+        await users.save(user, { expectedVersion: checkPrecondition(users.streamIdOf(userId), user, originalVersion), metadata: context.metadata });
       } catch (error) {
         await release(user.userName, userId);
         throw error;
@@ -110,7 +113,7 @@ export function createNatsWriteSide(options: WriteSideOptions & { readonly names
       const user = await users.load(userId);
       if (!user.deactivate(reason, clock())) return { userId, version: user.version };
       await users.save(user, {
-        ...(originalVersion === undefined ? {} : { expectedVersion: originalVersion }),
+        ...(originalVersion === undefined ? {} : { expectedVersion: checkPrecondition(users.streamIdOf(userId), user, originalVersion) }),
         metadata: context.metadata,
       });
       await release(user.userName, userId);

@@ -1,7 +1,8 @@
-import { defineProjection } from 'eventfold';
+import { defineProjection, EventfoldError } from 'eventfold';
 import type { PostgresProjectionContext } from 'eventfold/postgres';
 import type pg from 'pg';
 import type { UserEvent } from '../domain/user.js';
+import { isStoreUnavailable } from '../unavailable.js';
 import { rowToView, userIdOf, type UserPage, type UserReadModel, type UserRow } from './user-view.js';
 
 /** `schema` is validated by the store before it gets here; it is still quoted. */
@@ -79,23 +80,50 @@ export function postgresUsersProjection(schema: string) {
 }
 
 
+/** The read model could not reach PostgreSQL; the query may be retried (HTTP 503). */
+export class ReadModelUnavailableError extends EventfoldError {
+  readonly code = 'STORE_UNAVAILABLE' as const;
+}
+
+/**
+ * Gives the read model's connection failures a stable code. pg reports a dropped connection
+ * ("terminated unexpectedly") and a connect timeout as plain Errors without a SQLSTATE; every
+ * error the server itself raises has one. So a failure with a connection code, or a plain Error
+ * without any code, means the database could not be reached; anything else passes through.
+ */
+function classify(error: unknown): unknown {
+  const code = (error as { code?: unknown } | null)?.code;
+  const plainDriverError = error instanceof Error && error.constructor === Error && code === undefined;
+  if (isStoreUnavailable(error) || plainDriverError) {
+    return new ReadModelUnavailableError('The users read model cannot reach PostgreSQL right now.', { cause: error });
+  }
+  return error;
+}
+
 export async function postgresUserReadModel(pool: pg.Pool, schema: string): Promise<UserReadModel> {
   await pool.query(ddl(schema));
   const t = table(schema);
+  const query = async <R extends pg.QueryResultRow>(text: string, values: unknown[] = []): Promise<pg.QueryResult<R>> => {
+    try {
+      return await pool.query<R>(text, values);
+    } catch (error) {
+      throw classify(error);
+    }
+  };
   return {
     async list({ limit, offset }): Promise<UserPage> {
       const [rows, count] = await Promise.all([
-        pool.query<UserRow>(`SELECT * FROM ${t} ORDER BY registered_at, id LIMIT $1 OFFSET $2`, [limit, offset]),
-        pool.query<{ total: string }>(`SELECT count(*) AS total FROM ${t}`),
+        query<UserRow>(`SELECT * FROM ${t} ORDER BY registered_at, id LIMIT $1 OFFSET $2`, [limit, offset]),
+        query<{ total: string }>(`SELECT count(*) AS total FROM ${t}`),
       ]);
       return { users: rows.rows.map(rowToView), total: Number(count.rows[0]?.total ?? 0), limit, offset };
     },
     async byId(id) {
-      const { rows } = await pool.query<UserRow>(`SELECT * FROM ${t} WHERE id = $1`, [id]);
+      const { rows } = await query<UserRow>(`SELECT * FROM ${t} WHERE id = $1`, [id]);
       return rows[0] && rowToView(rows[0]);
     },
     async byUserName(userName) {
-      const { rows } = await pool.query<UserRow>(`SELECT * FROM ${t} WHERE user_name = $1 AND status = 'active'`, [
+      const { rows } = await query<UserRow>(`SELECT * FROM ${t} WHERE user_name = $1 AND status = 'active'`, [
         userName.trim().toLowerCase(),
       ]);
       return rows[0] && rowToView(rows[0]);

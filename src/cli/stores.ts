@@ -1,0 +1,205 @@
+import { existsSync } from 'node:fs';
+import { isAbsolute, resolve } from 'node:path';
+import type { AnyEvent } from '../events/types.js';
+import type { DeadLetterStore } from '../projections/dead-letters.js';
+import type { Projection } from '../projections/projection.js';
+import type { ProjectionRunner, ProjectionRunnerSettings } from '../projections/runner.js';
+import type { ProjectionLock, ProjectionTarget } from '../projections/target.js';
+import type { CheckpointSummary, EventStoreCatalog } from '../store/catalog.js';
+import type { EventStore } from '../store/event-store.js';
+import type { StoreSetting } from './config.js';
+import { CliUsageError, DriverMissingError } from './errors.js';
+
+/** The projection bookkeeping a store keeps next to its events (checkpoints, runner locks). */
+export interface ProjectionAdmin {
+  listCheckpoints(): Promise<CheckpointSummary[]>;
+  /** Who runs the projection now, if anyone (a lock holder). */
+  lockHolder(projection: string): Promise<string | undefined>;
+  /** Parked events; undefined when the store has no dead-letter table yet (nothing was ever parked). */
+  deadLetters(): Promise<DeadLetterStore | undefined>;
+  target(): ProjectionTarget<unknown>;
+  lock(): ProjectionLock;
+  createRunner(projection: Projection<AnyEvent, unknown>, settings: ProjectionRunnerSettings): ProjectionRunner<AnyEvent, unknown>;
+}
+
+/** An open store plus what tools need around it. */
+export interface OpenedStore {
+  readonly kind: string;
+  /** Printable: no password. */
+  readonly description: string;
+  readonly store: EventStore;
+  readonly catalog: EventStoreCatalog | undefined;
+  readonly projections: ProjectionAdmin | undefined;
+  close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  readonly cwd: string;
+  /** PostgreSQL schema. */
+  readonly schema: string | undefined;
+  /** Create / upgrade the schema (the `migrate` command); otherwise the store must exist. */
+  readonly migrate: boolean;
+}
+
+/**
+ * One kind of store the CLI can open. Adding an engine is one entry in `STORE_DRIVERS`: a test
+ * on the target string and an `open` that imports its adapter lazily (through `importDriver`, so
+ * a missing driver package becomes a clear `DriverMissingError`).
+ */
+export interface StoreDriver {
+  readonly kind: string;
+  matches(target: string): boolean;
+  open(target: string, options: OpenOptions): Promise<OpenedStore>;
+}
+
+function isModuleNotFound(error: unknown, packageName: string): boolean {
+  const e = error as { code?: unknown; message?: unknown } | null;
+  return (
+    typeof e === 'object' &&
+    e !== null &&
+    (e.code === 'ERR_MODULE_NOT_FOUND' || e.code === 'MODULE_NOT_FOUND') &&
+    typeof e.message === 'string' &&
+    e.message.includes(`'${packageName}'`)
+  );
+}
+
+/** Imports an adapter whose driver is an optional peer; a missing driver becomes `DriverMissingError`. */
+export async function importDriver<M>(load: () => Promise<M>, packageName: string, what: string): Promise<M> {
+  try {
+    return await load();
+  } catch (error) {
+    if (isModuleNotFound(error, packageName)) throw new DriverMissingError(packageName, what, { cause: error });
+    throw error;
+  }
+}
+
+/** A PostgreSQL URL with the password hidden. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== '') parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '(an unparsable URL)';
+  }
+}
+
+const sqliteDriver: StoreDriver = {
+  kind: 'sqlite',
+  matches: (target) => !/^[a-z][a-z0-9+.-]*:\/\//i.test(target),
+  async open(target, options) {
+    const given = target.replace(/^sqlite:/i, '');
+    const path = given === ':memory:' || isAbsolute(given) ? given : resolve(options.cwd, given);
+    if (path !== ':memory:' && !options.migrate && !existsSync(path)) {
+      throw new CliUsageError(`There is no SQLite database at '${given}'. Create it with: eventfold migrate --db ${given}`);
+    }
+    const sqlite = await importDriver(() => import('../sqlite/index.js'), 'better-sqlite3', 'A SQLite store');
+    const store = new sqlite.SqliteEventStore({ path });
+    const catalog = new sqlite.SqliteCatalog(store);
+    return {
+      kind: 'sqlite',
+      description: `SQLite ${given}`,
+      store,
+      catalog,
+      projections: {
+        listCheckpoints: () => catalog.listCheckpoints(),
+        lockHolder: (name) => catalog.lockHolder(name),
+        deadLetters: () => catalog.deadLetters(),
+        target: () => new sqlite.SqliteProjectionTarget(store) as ProjectionTarget<unknown>,
+        lock: () => new sqlite.SqliteProjectionLock(store.database),
+        createRunner: (projection, settings) =>
+          new sqlite.SqliteProjectionRunner(store, projection as never, settings) as unknown as ProjectionRunner<AnyEvent, unknown>,
+      },
+      close: () => store.close(),
+    };
+  },
+};
+
+const postgresDriver: StoreDriver = {
+  kind: 'postgres',
+  matches: (target) => /^postgres(ql)?:\/\//i.test(target),
+  async open(target, options) {
+    const postgres = await importDriver(() => import('../postgres/index.js'), 'pg', 'A PostgreSQL store');
+    const schema = options.schema ?? postgres.DEFAULT_POSTGRES_SCHEMA;
+    // One connection is plenty for a tool; fail fast when the server is not there.
+    const store = new postgres.PostgresEventStore({
+      connectionString: target,
+      schema,
+      notify: 'off',
+      poolConfig: { max: 4, connectionTimeoutMillis: 10_000, application_name: 'eventfold-cli' },
+    });
+    try {
+      if (options.migrate) await store.migrate();
+      else await store.headPosition();
+    } catch (error) {
+      await store.close().catch(() => undefined);
+      throw error;
+    }
+    const catalog = new postgres.PostgresCatalog(store);
+    return {
+      kind: 'postgres',
+      description: `PostgreSQL ${redactUrl(target)} (schema ${schema})`,
+      store,
+      catalog,
+      projections: {
+        listCheckpoints: () => catalog.listCheckpoints(),
+        lockHolder: (name) => catalog.lockHolder(name),
+        deadLetters: () => catalog.deadLetters(),
+        target: () => new postgres.PostgresProjectionTarget(store) as unknown as ProjectionTarget<unknown>,
+        lock: () => new postgres.PostgresProjectionLock(store.pool, store.schema),
+        createRunner: (projection, settings) =>
+          new postgres.PostgresProjectionRunner(store, projection as never, settings) as unknown as ProjectionRunner<AnyEvent, unknown>,
+      },
+      close: () => store.close(),
+    };
+  },
+};
+
+/** Tried in order; the SQLite entry takes any target that is not a URL, so it comes last. */
+export const STORE_DRIVERS: readonly StoreDriver[] = [postgresDriver, sqliteDriver];
+
+/** The target string of a `store` setting, plus the schema it names. */
+export function targetOf(setting: StoreSetting): { target: string; schema: string | undefined } {
+  if (typeof setting === 'string') return { target: setting, schema: undefined };
+  if ('sqlite' in setting && typeof setting.sqlite === 'string') return { target: `sqlite:${setting.sqlite}`, schema: undefined };
+  if ('postgres' in setting && typeof setting.postgres === 'string') return { target: setting.postgres, schema: setting.schema };
+  if ('url' in setting && typeof setting.url === 'string') return { target: setting.url, schema: setting.schema };
+  throw new CliUsageError(`'store' must be a path, a URL, { sqlite: path }, { postgres: url, schema? } or { url, schema? }.`);
+}
+
+export interface StoreChoice {
+  readonly target: string;
+  readonly schema: string | undefined;
+}
+
+/** `--db` wins, then the configuration's `store`, then DATABASE_URL. */
+export function chooseStore(
+  flag: string | undefined,
+  schemaFlag: string | undefined,
+  setting: StoreSetting | undefined,
+  env: NodeJS.ProcessEnv,
+): StoreChoice {
+  const envSchema = env['EVENTFOLD_PG_SCHEMA'] === '' ? undefined : env['EVENTFOLD_PG_SCHEMA'];
+  if (flag !== undefined) return { target: flag, schema: schemaFlag ?? envSchema };
+  if (setting !== undefined) {
+    const { target, schema } = targetOf(setting);
+    return { target, schema: schemaFlag ?? schema ?? envSchema };
+  }
+  const url = env['DATABASE_URL'];
+  if (url !== undefined && url !== '') return { target: url, schema: schemaFlag ?? envSchema };
+  throw new CliUsageError(
+    `No store given: pass --db <file.db | postgres://…>, set DATABASE_URL, or set 'store' in eventfold.config.mjs.`,
+  );
+}
+
+export async function openStore(choice: StoreChoice, options: Omit<OpenOptions, 'schema'>): Promise<OpenedStore> {
+  if (choice.target === '') throw new CliUsageError('The store target is empty.');
+  const driver = STORE_DRIVERS.find((candidate) => candidate.matches(choice.target));
+  if (driver === undefined) {
+    const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(choice.target)?.[1] ?? '';
+    throw new CliUsageError(
+      `Unknown store URL scheme '${scheme}:'. Use a SQLite file path, postgres:// or postgresql://.`,
+    );
+  }
+  return driver.open(choice.target, { ...options, schema: choice.schema });
+}
