@@ -243,7 +243,10 @@ describe('conflicts on the replicated stream are exact', () => {
         expect(winners, `round ${round}`).toHaveLength(1);
         version++;
         for (const o of outcomes) {
-          if (o.status === 'rejected') expect(o.reason).toMatchObject({ code: 'CONCURRENCY_CONFLICT', actualVersion: version });
+          if (o.status === 'rejected') {
+            expect(o.reason).toBeInstanceOf(ConcurrencyError);
+            expect(o.reason).toMatchObject({ actualVersion: version });
+          }
         }
       }
       const events = await stores[0]!.readStream('race').toArray();
