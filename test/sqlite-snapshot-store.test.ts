@@ -1,3 +1,4 @@
+import { EVENT_MIGRATIONS } from '../src/sqlite/event-schema.js';
 import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Snapshot } from '../src/index.js';
@@ -41,7 +42,7 @@ describe('SqliteSnapshotStore', () => {
     await reopened.close();
     const raw = new Database(file);
     expect(raw.prepare(`SELECT component, version FROM eventfold_schema ORDER BY component`).raw().all()).toEqual([
-      ['events', 1],
+      ['events', EVENT_MIGRATIONS.length],
       ['snapshots', 1],
     ]);
     raw.close();

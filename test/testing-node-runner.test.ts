@@ -80,7 +80,8 @@ async function resolvableFromApp(specifier: string): Promise<boolean> {
 beforeAll(async () => {
   // Build as published (ESM + CJS, the tsup config), into a staging copy of the package.
   const staging = join(work, 'package');
-  const config = tsupConfig as Parameters<typeof build>[0];
+  // The library's build (the tsup config may also hold the CLI's, which this test does not need).
+  const config = (Array.isArray(tsupConfig) ? tsupConfig[0] : tsupConfig) as Parameters<typeof build>[0];
   await build({ ...config, config: false, outDir: join(staging, 'dist'), dts: false, sourcemap: false, silent: true });
   for (const file of ['package.json', 'README.md', 'LICENSE']) cpSync(join(root, file), join(staging, file));
   const { stdout } = await run('npm', ['pack', '--silent', '--ignore-scripts', '--pack-destination', work], { cwd: staging });

@@ -238,5 +238,8 @@ export type WriteSide = ReturnType<typeof createWriteSide>;
 
 /** A version conflict on `streamId`, recognised by its code, whichever copy of the library threw it. */
 function isConflictOn(error: unknown, streamId: string): boolean {
-  return isEventfoldError(error, 'CONCURRENCY_CONFLICT') && (error as { streamId?: unknown }).streamId === streamId;
+  // A failed 'no-stream' check reports the stream as existing (STREAM_ALREADY_EXISTS), still a conflict.
+  const conflict =
+    isEventfoldError(error, 'CONCURRENCY_CONFLICT') || isEventfoldError(error, 'STREAM_ALREADY_EXISTS') || isEventfoldError(error, 'AGGREGATE_ALREADY_EXISTS');
+  return conflict && (error as { streamId?: unknown }).streamId === streamId;
 }
