@@ -1,5 +1,5 @@
 /**
- * The core benchmark (issue 2). Everything runs in this one process and run, and is reported as
+ * The core benchmark. Everything runs in this one process and run, and is reported as
  * ratios against a hand-written baseline measured alongside:
  * - W1: 10,000 users × (register + 9 password changes) through CommandBus → Repository →
  *   InMemoryEventStore, beside a Map of arrays with async load-fold-append functions.

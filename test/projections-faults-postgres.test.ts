@@ -10,6 +10,7 @@ import type { ProjectionErrorInfo } from '../src/projections/index.js';
 import { foldAccounts } from './fixtures/projection-model.js';
 import { postgresAccountsProjection, readPostgresAccounts } from './fixtures/projection-postgres-accounts.js';
 import { DATABASE_URL, pgTestDatabase } from './support/postgres.js';
+import { startPrivatePostgres } from './support/private-postgres.js';
 import { hostAndPort, startTcpProxy, viaPort, type TcpProxy } from './support/tcp-proxy.js';
 
 const db = pgTestDatabase({ max: 10 });
@@ -204,6 +205,100 @@ describe('PostgresProjectionRunner under faults', () => {
     await expectFolded(direct);
     const runners = await db.pool.query(`SELECT DISTINCT runner FROM "${direct.schema}".applied ORDER BY runner`);
     expect(runners.rows.map((r) => r.runner)).toEqual(['a', 'b']);
+  });
+
+  it('reopens its LISTEN connection when that connection alone is killed (woken by NOTIFY again, not by polling)', async () => {
+    const direct = await directStore('listen');
+    await seed(direct, 20);
+    const rec = recorder();
+    const runner = new PostgresProjectionRunner(direct, postgresAccountsProjection({ schema: direct.schema }), {
+      pollIntervalMs: 120_000,
+      retry: fastRetry,
+      onError: rec.onError,
+    });
+    closers.push(() => runner.stop());
+    await runner.start();
+    await runner.waitUntilCaughtUp({ timeoutMs: 30_000 });
+    const listenQuery = `LISTEN "${direct.notifyChannel}"`;
+    const killed = await db.pool.query(`SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity WHERE query = $1`, [listenQuery]);
+    expect(killed.rows).toEqual([{ killed: true }]);
+    await expect.poll(() => rec.errors.length, { timeout: 20_000 }).toBeGreaterThan(0);
+    expect(rec.errors[0]!.info.transient).toBe(true);
+    // A new LISTEN connection is up again.
+    await expect
+      .poll(async () => (await db.pool.query(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE query = $1`, [listenQuery])).rows[0].n, {
+        timeout: 20_000,
+      })
+      .toBe(1);
+    await seed(direct, 10);
+    await runner.waitUntilCaughtUp({ timeoutMs: 20_000 });
+    expect(runner.state).toBe('live');
+    await runner.stop();
+    await expectFolded(direct);
+  });
+
+  it('survives a real server restart (its own private PostgreSQL, down for about 2 s) during catch-up, then tails again', async () => {
+    const server = await startPrivatePostgres();
+    try {
+      const store = await PostgresEventStore.create({
+        connectionString: server.url,
+        schema: 'restart',
+        pageSize: 50,
+        poolConfig: { max: 4, connectionTimeoutMillis: 2_000 },
+      });
+      closers.push(() => store.close());
+      await seed(store, 400);
+      const rec = recorder();
+      const runner = new PostgresProjectionRunner(store, postgresAccountsProjection({ schema: 'restart', delayMs: 1 }), {
+        batchSize: 20,
+        pollIntervalMs: 50,
+        retry: fastRetry,
+        onError: rec.onError,
+      });
+      closers.push(() => runner.stop());
+      await runner.start();
+      await expect.poll(() => runner.checkpoint?.position ?? 0, { timeout: 30_000 }).toBeGreaterThan(40);
+      await server.stop();
+      await expect.poll(() => rec.errors.length, { timeout: 20_000 }).toBeGreaterThan(1);
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      expect(runner.state).not.toBe('failed');
+      await server.start();
+      await runner.waitUntilCaughtUp({ timeoutMs: 60_000 });
+      await seed(store, 20);
+      await runner.waitUntilCaughtUp({ timeoutMs: 30_000 });
+      expect(rec.errors.every((e) => e.info.transient)).toBe(true);
+      await runner.stop();
+      const expected = foldAccounts(await store.readAll().toArray());
+      const actual = await readPostgresAccounts(store.pool, 'restart');
+      expect(actual.accounts).toEqual(expected.accounts);
+      expect(actual.applied.map((row) => row.position)).toEqual(expected.applied);
+      await store.close();
+    } finally {
+      await server.destroy();
+    }
+  });
+
+  it('a fault retrying cannot fix (the checkpoint table dropped) ends the runner with a typed error, not endless retries', async () => {
+    const direct = await directStore('schema');
+    await seed(direct, 10);
+    const rec = recorder();
+    const runner = new PostgresProjectionRunner(direct, postgresAccountsProjection({ schema: direct.schema }), {
+      pollIntervalMs: 20,
+      retry: fastRetry,
+      onError: rec.onError,
+    });
+    closers.push(() => runner.stop());
+    await runner.start();
+    await runner.waitUntilCaughtUp({ timeoutMs: 30_000 });
+    await db.pool.query(`DROP TABLE "${direct.schema}".projection_checkpoints`);
+    await seed(direct, 5);
+    const status = await runner.whenStopped();
+    expect(status.state).toBe('failed');
+    expect(status.error).toMatchObject({ code: 'SCHEMA_NOT_MIGRATED', transient: false });
+    expect(status.error?.message).toMatch(/migrate\(\)/);
+    // Reported once, as the end, not retried.
+    expect(rec.errors.map((e) => [e.info.transient, e.info.willRetry])).toEqual([[false, false]]);
+    expect(rec.errors[0]!.message).toBe(status.error?.message);
   });
 
   for (const mode of ['runner', 'handed-pool'] as const) {

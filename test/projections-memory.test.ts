@@ -5,6 +5,7 @@ import {
   AtLeastOnceTarget,
   defineProjection,
   InMemoryCheckpointStore,
+  InMemoryDeadLetterStore,
   InMemoryProjectionRunner,
   InMemoryReadModel,
   ProjectionRunner,
@@ -152,5 +153,42 @@ describe('ProjectionRunner with an at-least-once target', () => {
     expect(await checkpoints.load('external')).toEqual({ position: 20, version: 1 });
     expect(external.size).toBe(16);
     expect(statuses.at(-1)?.state).toBe('stopped');
+  });
+
+  it("parks a poison event in the dead-letter store it is given, and refuses 'park' without one", async () => {
+    const store = new InMemoryEventStore();
+    await seed(store, 10);
+    const checkpoints = new InMemoryCheckpointStore();
+    const deadLetters = new InMemoryDeadLetterStore();
+    const external = new Map<string, number>();
+    const projection = defineProjection<AccountEvent, Map<string, number>>({
+      name: 'external',
+      handlers: {
+        Deposited: (e, index) => {
+          if (e.position === 4) throw new Error('poison');
+          index.set(e.eventId, e.data.amount);
+        },
+      },
+    });
+    const lock = { tryAcquire: async () => ({ onLost: () => {}, release: async () => {} }) };
+    expect(
+      () =>
+        new ProjectionRunner({ store, projection, target: new AtLeastOnceTarget({ checkpoints, context: () => external }), lock, poisonEvents: 'park' }),
+    ).toThrow(/keeps none/);
+    const runner = new ProjectionRunner({
+      store,
+      projection,
+      target: new AtLeastOnceTarget({ checkpoints, deadLetters, context: () => external }),
+      lock,
+      poisonEvents: 'park',
+      retry: { maxAttempts: 1 },
+      onError: () => {},
+    });
+    await runner.start();
+    await runner.waitUntilCaughtUp();
+    await runner.stop();
+    expect(await checkpoints.load('external')).toEqual({ position: 10, version: 1 });
+    expect((await deadLetters.list('external')).map((l) => [l.position, l.error])).toEqual([[4, 'poison']]);
+    expect(external.size).toBe(7);
   });
 });

@@ -1,11 +1,16 @@
+import { isEventfoldError } from 'eventfold';
+
 /**
  * Is this failure "the store cannot be reached right now" (retry later, HTTP 503) rather than a bug
  * (500)? Decided by stable codes only, never by message text or class: the library's own codes,
  * Node's socket codes and PostgreSQL's SQLSTATEs, also when wrapped as an error's `cause`.
  */
 
-/** eventfold: the store is unreachable, or closed because this process is shutting down. */
-const LIBRARY_CODES = new Set(['STORE_UNAVAILABLE', 'STORE_CLOSED']);
+/**
+ * eventfold: the store is unreachable, timed out or aborted a transaction to stay consistent (all
+ * transient: the library marks them `transient`), or is closed because this process is shutting down.
+ */
+const LIBRARY_CODES = new Set(['STORE_UNAVAILABLE', 'STORE_TIMEOUT', 'TRANSACTION_CONFLICT', 'STORE_CLOSED']);
 
 /** Node's socket and DNS errors on the way to a database server. */
 const NODE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
@@ -42,6 +47,7 @@ export function isStoreUnavailable(error: unknown): boolean {
   for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth++) {
     const code = codeOf(current);
     if (code !== undefined && isUnavailableCode(code)) return true;
+    if (isEventfoldError(current) && current.transient) return true;
     current = (current as { cause?: unknown }).cause;
   }
   return false;

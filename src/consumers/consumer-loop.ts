@@ -113,6 +113,7 @@ export class ConsumerLoop {
   private faults = 0;
   private lastYield = 0;
   private prepared = false;
+  private lastReportFinal = false;
 
   constructor(
     private readonly options: ConsumerLoopOptions,
@@ -264,13 +265,14 @@ export class ConsumerLoop {
       break;
     }
     settle();
+    // Not running any more from here on: a waiter added now is told so at once.
+    this.loop = undefined;
     if (failure !== undefined) {
       this.failure = failure;
+      // The worker reported a handler's last attempt already; any other end is reported here.
+      if (!this.reportedAsFinal(failure)) this.report(failure, { attempt: 1, willRetry: false, delayMs: 0, transient: false }, !rejectedStart);
       this.lastFault = { error: failure, at: new Date() };
       this.setState('failed');
-      if (this.options.onError === undefined && !rejectedStart) {
-        this.logger.error(`'${this.options.name}' stopped: ${failure.message}`, { consumer: this.options.name, error: failure });
-      }
     } else {
       this.setState('stopped');
     }
@@ -328,8 +330,16 @@ export class ConsumerLoop {
     this.lastYield = performance.now();
   }
 
-  private report(error: Error, info: ConsumerErrorInfo): void {
+  /** True when the last report was this failure's final attempt (the same error, or one wrapping the same cause). */
+  private reportedAsFinal(failure: Error): boolean {
+    const last = this.lastFault?.error;
+    if (!this.lastReportFinal || last === undefined) return false;
+    return last === failure || (last.cause !== undefined && last.cause === failure.cause);
+  }
+
+  private report(error: Error, info: ConsumerErrorInfo, log = true): void {
     this.lastFault = { error, at: new Date() };
+    this.lastReportFinal = !info.willRetry;
     const frozen = Object.freeze({ ...info });
     if (this.options.onError !== undefined) {
       try {
@@ -337,6 +347,8 @@ export class ConsumerLoop {
       } catch {
         // A throwing listener must not change what the consumer does.
       }
+    } else if (!info.willRetry) {
+      if (log) this.logger.error(`'${this.options.name}' stopped: ${error.message}`, { consumer: this.options.name, ...frozen });
     } else {
       this.logger.warn(
         `'${this.options.name}' attempt ${info.attempt} failed` + (info.willRetry ? `, retrying in ${Math.round(info.delayMs)} ms` : '') + `: ${error.message}`,

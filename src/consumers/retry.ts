@@ -1,3 +1,4 @@
+import { backoffDelayMs, resolveBackoffPolicy, type BackoffPolicy } from '../backoff.js';
 import { InvalidArgumentError } from '../errors.js';
 
 /**
@@ -6,7 +7,7 @@ import { InvalidArgumentError } from '../errors.js';
  * faults (the database unreachable, a dropped connection, a busy lock) are retried without limit,
  * with the same backoff, until the consumer is stopped.
  */
-export interface RetryPolicy {
+export interface RetryPolicy extends BackoffPolicy {
   /** Attempts per event before the poison-event policy applies. Default 5; `Infinity` retries for ever. */
   readonly maxAttempts: number;
   /** Delay before the second attempt. Default 100 ms. */
@@ -31,35 +32,25 @@ export const DEFAULT_RETRY_POLICY: RetryPolicy = Object.freeze({
 });
 
 export function resolveRetryPolicy(overrides: Partial<RetryPolicy> | undefined): RetryPolicy {
-  const policy = { ...DEFAULT_RETRY_POLICY, ...overrides };
-  const attemptsOk =
-    policy.maxAttempts === Number.POSITIVE_INFINITY || (Number.isSafeInteger(policy.maxAttempts) && policy.maxAttempts >= 1);
+  const maxAttempts = overrides?.maxAttempts ?? DEFAULT_RETRY_POLICY.maxAttempts;
+  const attemptsOk = maxAttempts === Number.POSITIVE_INFINITY || (Number.isSafeInteger(maxAttempts) && maxAttempts >= 1);
   if (!attemptsOk) {
-    throw new InvalidArgumentError(`retry.maxAttempts must be an integer >= 1 or Infinity, got ${String(policy.maxAttempts)}.`);
+    throw new InvalidArgumentError(`retry.maxAttempts must be an integer >= 1 or Infinity, got ${String(maxAttempts)}.`);
   }
-  for (const key of ['initialDelayMs', 'maxDelayMs'] as const) {
-    if (typeof policy[key] !== 'number' || !Number.isFinite(policy[key]) || policy[key] < 0) {
-      throw new InvalidArgumentError(`retry.${key} must be a number >= 0, got ${String(policy[key])}.`);
-    }
-  }
-  if (typeof policy.factor !== 'number' || !Number.isFinite(policy.factor) || policy.factor < 1) {
-    throw new InvalidArgumentError(`retry.factor must be a number >= 1, got ${String(policy.factor)}.`);
-  }
-  if (typeof policy.jitter !== 'number' || !(policy.jitter >= 0 && policy.jitter <= 1)) {
-    throw new InvalidArgumentError(`retry.jitter must be a number between 0 and 1, got ${String(policy.jitter)}.`);
-  }
-  return Object.freeze(policy);
+  // The backoff half is the library's one backoff (also used by the repository's retries).
+  return Object.freeze({ ...resolveBackoffPolicy(DEFAULT_RETRY_POLICY, overrides, 'retry'), maxAttempts });
 }
 
 /**
  * Delay after the `attempt`-th failure (1-based): `initialDelayMs · factor^(attempt-1)`, capped at
- * `maxDelayMs`, of which the `jitter` share is random. Never above the cap, never negative.
+ * `maxDelayMs`, of which the `jitter` share is random. Never above the cap, never negative or NaN,
+ * however long an outage lasts.
  */
 export function backoffDelay(policy: RetryPolicy, attempt: number, random: () => number = Math.random): number {
-  const exponent = Math.min(Math.max(0, attempt - 1), 1_000);
-  const capped = Math.min(policy.maxDelayMs, policy.initialDelayMs * policy.factor ** exponent);
+  // 0 · factor^n is NaN once factor^n overflows; a long outage must not turn the delay into 0 ms.
+  if (policy.initialDelayMs === 0) return 0;
   const r = Math.min(1, Math.max(0, random()));
-  return capped * (1 - policy.jitter) + capped * policy.jitter * r;
+  return backoffDelayMs(policy, Math.min(Math.max(1, attempt), 1_000), () => r);
 }
 
 /** What `onError` learns about each failed attempt. */

@@ -1,6 +1,6 @@
 import pg from 'pg';
 import type { Pool, PoolClient, PoolConfig, QueryArrayConfig, QueryArrayResult, QueryConfig, QueryResult, QueryResultRow } from 'pg';
-import { InvalidArgumentError, StoreClosedError } from '../errors.js';
+import { InvalidArgumentError, StoreClosedError, StoreUnavailableError } from '../errors.js';
 import { consoleLogger, type Logger } from '../logging.js';
 import { isConnectionError, translatePgError } from './pg-errors.js';
 import { assertValidSchemaName, DEFAULT_POSTGRES_SCHEMA } from './schema-name.js';
@@ -171,6 +171,14 @@ export class PgConnection {
         destroy = error;
       }
       release(client, onError, destroy ?? broken);
+      // The connection died under the transaction (its client errored, or not even ROLLBACK got
+      // through): whatever `fn` reports — a hook or inline projection wraps the driver's error in
+      // its own — the cause is a lost connection, and the append is worth retrying.
+      if (began && !this.closed && (broken !== undefined || destroy !== undefined) && !(error instanceof StoreUnavailableError)) {
+        throw new StoreUnavailableError(`The connection to PostgreSQL was lost while trying to ${action}; nothing was committed unless the commit itself was under way.`, {
+          cause: error,
+        });
+      }
       throw this.translate(error, action, true);
     }
   }

@@ -1,5 +1,5 @@
 import type { ClientBase, Pool, QueryResult } from 'pg';
-import type { CheckpointStore } from '../projections/checkpoint-store.js';
+import type { CheckpointStore, StoredCheckpoint } from '../projections/checkpoint-store.js';
 import { CheckpointConflictError } from '../projections/errors.js';
 import { assertValidProjectionName } from '../projections/projection.js';
 import type { Checkpoint } from '../projections/target.js';
@@ -154,6 +154,18 @@ export class PostgresCheckpointStore implements CheckpointStore {
       });
     } catch (error) {
       throw translatePgError(error, 'save a projection checkpoint', this.schema, true);
+    }
+  }
+
+  async list(): Promise<StoredCheckpoint[]> {
+    await this.migrate();
+    try {
+      const result = await this.pool.query<{ name: string; position: number; version: number }>(
+        `SELECT name, position::float8 AS position, version FROM ${this.table} ORDER BY name`,
+      );
+      return result.rows.map((r) => Object.freeze({ projection: r.name, position: r.position, version: r.version }));
+    } catch (error) {
+      throw translatePgError(error, 'list projection checkpoints', this.schema);
     }
   }
 

@@ -130,6 +130,9 @@ export class PostgresDeadLetterStore implements DeadLetterQueue {
           [projection, write.position, write.error],
         );
         return;
+      case 'clear':
+        await client.query(`DELETE FROM ${this.table} WHERE projection = $1`, [projection]);
+        return;
     }
   }
 

@@ -12,6 +12,14 @@ export interface CheckpointStore {
   /** Writes `next` if the stored checkpoint is `expected`; else throws `CheckpointConflictError`. */
   save(projection: string, expected: Checkpoint | undefined, next: Checkpoint): Promise<void>;
   delete(projection: string): Promise<void>;
+  /** Every stored checkpoint, by projection name (for status tools). Optional for custom stores. */
+  list?(): Promise<StoredCheckpoint[]>;
+}
+
+export interface StoredCheckpoint {
+  readonly projection: string;
+  readonly position: number;
+  readonly version: number;
 }
 
 export function sameCheckpoint(a: Checkpoint | undefined, b: Checkpoint | undefined): boolean {
@@ -49,5 +57,11 @@ export class InMemoryCheckpointStore implements CheckpointStore {
 
   async delete(projection: string): Promise<void> {
     this.checkpoints.delete(projection);
+  }
+
+  async list(): Promise<StoredCheckpoint[]> {
+    return [...this.checkpoints]
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([projection, c]) => Object.freeze({ projection, position: c.position, version: c.version }));
   }
 }

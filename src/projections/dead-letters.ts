@@ -70,7 +70,9 @@ export interface StandaloneDeadLetterStore extends DeadLetterQueue {
 export type DeadLetterWrite =
   | { readonly kind: 'park'; readonly letter: DeadLetter }
   | { readonly kind: 'resolve'; readonly position: number }
-  | { readonly kind: 'retry-failed'; readonly position: number; readonly error: string };
+  | { readonly kind: 'retry-failed'; readonly position: number; readonly error: string }
+  /** A rebuild replays every event, parked ones included: their letters go with the old read model. */
+  | { readonly kind: 'clear' };
 
 export function resolvePoisonEventPolicy(value: PoisonEventPolicy | undefined): PoisonEventPolicy {
   const policy = value ?? 'stop';
@@ -175,6 +177,9 @@ export class InMemoryDeadLetterStore implements StandaloneDeadLetterStore {
         if (letter !== undefined) this.put({ ...letter, error: write.error, attempts: letter.attempts + 1, retryRequested: false });
         return;
       }
+      case 'clear':
+        this.letters.delete(projection);
+        return;
     }
   }
 

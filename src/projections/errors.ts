@@ -64,7 +64,9 @@ export class ProjectionFailedError extends EventfoldError {
     cause: unknown,
   ) {
     super(
-      `Projection '${projection}' stopped after ${attempts} failed attempts at checkpoint ${position}: ` +
+      `Projection '${projection}' stopped ` +
+        (attempts > 1 ? `after ${attempts} failed attempts ` : 'on a fault that retrying cannot fix ') +
+        `at checkpoint ${position}: ` +
         `${causeMessage(cause)}. Start the runner again once the cause is fixed; it resumes from the checkpoint.`,
       { cause },
     );

@@ -11,7 +11,7 @@ export {
   type UnknownEventPolicy,
 } from './projection.js';
 export type { Checkpoint, DeliveryGuarantee, ProjectionLease, ProjectionLock, ProjectionTarget, WakeUpSource } from './target.js';
-export { InMemoryCheckpointStore, type CheckpointStore } from './checkpoint-store.js';
+export { InMemoryCheckpointStore, type CheckpointStore, type StoredCheckpoint } from './checkpoint-store.js';
 export { DEFAULT_RETRY_POLICY, type RetryPolicy } from './retry.js';
 export {
   InMemoryDeadLetterStore,

@@ -1,7 +1,6 @@
 import type { ConsumerSession, ConsumerWorker } from '../consumers/consumer-loop.js';
-import { asError } from '../consumers/consumer-loop.js';
 import { backoffDelay, type RetryPolicy } from '../consumers/retry.js';
-import { InvalidArgumentError, isEventfoldError } from '../errors.js';
+import { EventfoldError, InvalidArgumentError } from '../errors.js';
 import type { AnyEvent, RecordedEvent } from '../events/types.js';
 import type { EventStore, ReadAllFilter } from '../store/event-store.js';
 import { errorText, newDeadLetter, type DeadLetterWrite, type PoisonEventPolicy } from './dead-letters.js';
@@ -85,7 +84,7 @@ export class ProjectionWorker<E extends AnyEvent, Ctx> implements ConsumerWorker
       await this.process();
     } catch (error) {
       // A fault the loop will not retry ends the runner: give raw driver errors a typed wrapper.
-      if (this.o.isTransient(error) || isEventfoldError(error)) throw error;
+      if (this.o.isTransient(error) || error instanceof EventfoldError) throw error;
       throw new ProjectionFailedError(this.name, this.current?.position ?? 0, 1, error);
     }
   }
@@ -125,13 +124,15 @@ export class ProjectionWorker<E extends AnyEvent, Ctx> implements ConsumerWorker
     const head = await this.o.store.headPosition();
     const next: Checkpoint = { position: 0, version: this.o.projection.version };
     try {
-      await this.o.target.commit(this.name, this.current, next, (ctx) => this.runHook('reset', reset, ctx));
+      const clear: DeadLetterWrite | undefined = this.o.target.deadLetters === undefined ? undefined : { kind: 'clear' };
+      await this.o.target.commit(this.name, this.current, next, (ctx) => this.runHook('reset', reset, ctx), clear);
     } catch (error) {
       // Not done: ask again, so a retried session resets before anything else.
       this.rebuildReason = reason;
       throw error;
     }
     this.current = next;
+    this.parked = 0;
     const meter = new ProgressMeter(this.name, 'rebuild', reason, 0, head, this.o.progressIntervalMs, this.o.onProgress);
     this.rebuilding = { generation, meter };
     meter.record(0, 0);
@@ -162,17 +163,22 @@ export class ProjectionWorker<E extends AnyEvent, Ctx> implements ConsumerWorker
       const after = this.current?.position ?? 0;
       let applied = 0;
       for (const e of events) if (e.position > before && e.position <= after) applied++;
-      o.onBatch?.({
-        projection: this.name,
-        fromPosition: before,
-        toPosition: after,
-        events: applied,
-        startedAt,
-        durationMs: performance.now() - started,
-        rebuilding: this.rebuilding !== undefined,
-      });
+      try {
+        o.onBatch?.({
+          projection: this.name,
+          fromPosition: before,
+          toPosition: after,
+          events: applied,
+          startedAt,
+          durationMs: performance.now() - started,
+          rebuilding: this.rebuilding !== undefined,
+        });
+      } catch {
+        // A throwing listener must not change what the runner does (its batch is committed).
+      }
       meter?.record(applied, after);
-      this.o.onAdvance();
+      // Waiters for this phase's goal are settled after its last progress report (below).
+      if (after < head) this.o.onAdvance();
       await this.session.yieldToEventLoop();
       return this.session.interrupted || this.rebuildReason !== undefined;
     };
@@ -200,6 +206,7 @@ export class ProjectionWorker<E extends AnyEvent, Ctx> implements ConsumerWorker
     // would read the same skipped events again and again.
     if (o.filter !== undefined && (this.current?.position ?? 0) < head) await this.advanceTo(head);
     if (this.rebuilding === undefined && !this.everLive) meter?.finish(this.current?.position ?? 0);
+    this.o.onAdvance();
   }
 
   /**
@@ -231,7 +238,7 @@ export class ProjectionWorker<E extends AnyEvent, Ctx> implements ConsumerWorker
         const willRetry = attempt < retry.maxAttempts;
         const parks = !willRetry && this.o.poisonEvents === 'park';
         const delayMs = willRetry && !prefixFirst ? backoffDelay(retry, attempt) : 0;
-        this.session.report(error, { attempt, willRetry: willRetry || parks, delayMs, transient: false });
+        this.session.report(error, { attempt, willRetry, delayMs, transient: false });
         if (!willRetry && !prefixFirst) {
           if (!parks) throw error.withAttempts(attempt, batch[index]!);
           await this.park(batch[index]!, error, attempt);
@@ -339,4 +346,3 @@ export function missingReset(projection: string): Error {
   );
 }
 
-export { asError };

@@ -6,10 +6,16 @@ import type { Logger } from '../logging.js';
 import type { EventStore, ReadAllFilter } from '../store/event-store.js';
 import { resolveReadAllFilter } from '../store/read-filter.js';
 import { resolvePoisonEventPolicy, type DeadLetterStore } from './dead-letters.js';
-import { CheckpointConflictError, ProjectionLockedError, ProjectionLockLostError, ProjectionStoppedError } from './errors.js';
+import {
+  CheckpointConflictError,
+  ProjectionLockedError,
+  ProjectionLockLostError,
+  ProjectionStoppedError,
+  ProjectionTimeoutError,
+} from './errors.js';
 import type { Projection } from './projection.js';
 import { missingReset, ProjectionWorker } from './projection-worker.js';
-import { resolveRetryPolicy } from './retry.js';
+import { backoffDelay, resolveRetryPolicy, type RetryPolicy } from './retry.js';
 import type { ProjectionRunnerSettings, ProjectionState, ProjectionStatus } from './runner-types.js';
 import type { Checkpoint, ProjectionLock, ProjectionTarget, WakeUpSource } from './target.js';
 import { CatchUpWaiters } from './waiters.js';
@@ -48,6 +54,8 @@ export class ProjectionRunner<E extends AnyEvent, Ctx> {
   private readonly worker: ProjectionWorker<E, Ctx>;
   private readonly waiters: CatchUpWaiters;
   private ended: Promise<ProjectionStatus> | undefined;
+  private readonly retry: RetryPolicy;
+  private readonly isTransient: (error: unknown) => boolean;
 
   constructor(options: ProjectionRunnerOptions<E, Ctx>) {
     this.store = options.store;
@@ -67,12 +75,14 @@ export class ProjectionRunner<E extends AnyEvent, Ctx> {
     }
     this.owner = options.owner ?? defaultOwner();
     const retry = resolveRetryPolicy(options.retry);
+    this.retry = retry;
     const classifyError = options.target.classifyError;
     // A checkpoint that moved under the runner means another runner wrote it (after this one lost
     // its lock): start over from the stored checkpoint, under the lock again.
     const classify = (error: unknown): boolean | undefined =>
       error instanceof CheckpointConflictError ? true : classifyError?.(error);
     const isTransient = (error: unknown): boolean => isTransientError(error, classify);
+    this.isTransient = isTransient;
     this.worker = new ProjectionWorker({
       store: options.store,
       projection: options.projection,
@@ -179,8 +189,9 @@ export class ProjectionRunner<E extends AnyEvent, Ctx> {
    */
   async waitUntilCaughtUp(options: { readonly timeoutMs?: number } = {}): Promise<void> {
     if (this.loop.state === 'failed') throw this.loop.error!;
-    const head = await this.store.headPosition();
-    return this.addWaiter(head, this.worker.rebuildsRequested, options.timeoutMs);
+    const started = performance.now();
+    const head = await this.readHead(options.timeoutMs);
+    return this.addWaiter(head, this.worker.rebuildsRequested, options.timeoutMs, started);
   }
 
   /**
@@ -194,17 +205,43 @@ export class ProjectionRunner<E extends AnyEvent, Ctx> {
     const generation = this.worker.requestRebuild();
     this.loop.wake();
     if (!this.loop.running) await this.start();
-    const head = await this.store.headPosition();
-    return this.addWaiter(head, generation, options.timeoutMs);
+    const started = performance.now();
+    const head = await this.readHead(options.timeoutMs);
+    return this.addWaiter(head, generation, options.timeoutMs, started);
   }
 
-  private addWaiter(head: number, rebuild: number, timeoutMs: number | undefined): Promise<void> {
+  /**
+   * The store's head for a waiter, read with the runner's retry policy: a transient fault (the
+   * runner itself is riding it out) is not the caller's failure. Gives up on a permanent fault,
+   * when the runner ends, or at the caller's timeout.
+   */
+  private async readHead(timeoutMs: number | undefined): Promise<number> {
+    const deadline = timeoutMs === undefined ? Number.POSITIVE_INFINITY : performance.now() + timeoutMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.store.headPosition();
+      } catch (error) {
+        if (!this.isTransient(error)) throw error;
+        if (this.loop.state === 'failed') throw this.loop.error!;
+        if (!this.loop.running) throw new ProjectionStoppedError(this.projection.name);
+        const delay = backoffDelay(this.retry, attempt);
+        if (performance.now() + delay > deadline) {
+          throw new ProjectionTimeoutError(this.projection.name, timeoutMs!, this.worker.current?.position ?? 0, this.worker.headPosition ?? 0);
+        }
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
+  }
+
+  private addWaiter(head: number, rebuild: number, timeoutMs: number | undefined, startedAt: number): Promise<void> {
     return this.waiters.add(
       head,
       rebuild,
       timeoutMs,
+      startedAt,
       () => this.worker.progress,
       () => !this.loop.running && this.loop.state === 'stopped',
     );
   }
 }
+

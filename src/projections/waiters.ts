@@ -21,7 +21,15 @@ export class CatchUpWaiters {
 
   constructor(private readonly projection: string) {}
 
-  add(head: number, rebuild: number, timeoutMs: number | undefined, progress: () => CatchUpProgress, stopped: () => boolean): Promise<void> {
+  /** `timeoutMs` counts from `startedAt` (a `performance.now()` reading), so time spent reading the head counts too. */
+  add(
+    head: number,
+    rebuild: number,
+    timeoutMs: number | undefined,
+    startedAt: number,
+    progress: () => CatchUpProgress,
+    stopped: () => boolean,
+  ): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       let timer: ReturnType<typeof setTimeout> | undefined;
       const waiter: Waiter = {
@@ -40,7 +48,7 @@ export class CatchUpWaiters {
         timer = setTimeout(() => {
           this.waiters = this.waiters.filter((w) => w !== waiter);
           reject(new ProjectionTimeoutError(this.projection, timeoutMs, progress().position, head));
-        }, timeoutMs);
+        }, Math.max(0, timeoutMs - (performance.now() - startedAt)));
       }
       this.waiters.push(waiter);
       this.settle(progress());

@@ -9,6 +9,8 @@ import {
 } from '../projections/dead-letters.js';
 import { assertValidProjectionName } from '../projections/projection.js';
 import { translateSqliteError } from './connection.js';
+import { PROJECTION_MIGRATIONS, PROJECTIONS_COMPONENT } from './projection-schema.js';
+import { migrateSchema } from './schema.js';
 
 interface DeadLetterRow {
   projection: string;
@@ -22,22 +24,6 @@ interface DeadLetterRow {
   parked_at: number;
   retry_requested: number;
 }
-
-/** Table of parked events, created by the projections migration 2. */
-export const DEAD_LETTERS_DDL = `
-  CREATE TABLE eventfold_projection_dead_letters (
-    projection      TEXT    NOT NULL,
-    position        INTEGER NOT NULL,
-    event_id        TEXT    NOT NULL,
-    event_type      TEXT    NOT NULL,
-    stream_id       TEXT    NOT NULL,
-    stream_version  INTEGER NOT NULL,
-    error           TEXT    NOT NULL,
-    attempts        INTEGER NOT NULL,
-    parked_at       INTEGER NOT NULL,
-    retry_requested INTEGER NOT NULL DEFAULT 0,
-    PRIMARY KEY (projection, position)
-  ) STRICT;`;
 
 const COLUMNS = 'projection, position, event_id, event_type, stream_id, stream_version, error, attempts, parked_at, retry_requested';
 
@@ -59,10 +45,11 @@ function toLetter(row: DeadLetterRow): DeadLetter {
 /**
  * Parked events in `eventfold_projection_dead_letters` of the store's file. The runner writes
  * them with `writeIn` inside the batch's transaction, so a letter and the checkpoint that moved
- * past its event commit together. Build it after the projections schema is migrated (the
- * checkpoint store does that).
+ * past its event commit together. Creates (migrates) the projection tables on first use.
  */
 export class SqliteDeadLetterStore implements DeadLetterQueue {
+  private migrated = false;
+
   constructor(private readonly db: BetterSqlite3.Database) {}
 
   async list(projection: string, options?: DeadLetterListOptions): Promise<DeadLetter[]> {
@@ -126,11 +113,18 @@ export class SqliteDeadLetterStore implements DeadLetterQueue {
           )
           .run(write.error, projection, write.position);
         return;
+      case 'clear':
+        this.db.prepare('DELETE FROM eventfold_projection_dead_letters WHERE projection = ?').run(projection);
+        return;
     }
   }
 
   private run<T>(fn: () => T): T {
     try {
+      if (!this.migrated) {
+        migrateSchema(this.db, PROJECTIONS_COMPONENT, PROJECTION_MIGRATIONS);
+        this.migrated = true;
+      }
       return fn();
     } catch (error) {
       throw translateSqliteError(error, 'SQLite dead letters');

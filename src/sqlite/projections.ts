@@ -1,15 +1,16 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import { InvalidArgumentError } from '../errors.js';
 import type { AnyEvent } from '../events/types.js';
-import type { CheckpointStore } from '../projections/checkpoint-store.js';
+import type { CheckpointStore, StoredCheckpoint } from '../projections/checkpoint-store.js';
 import type { DeadLetterWrite } from '../projections/dead-letters.js';
 import { CheckpointConflictError } from '../projections/errors.js';
 import { applyEventsSync, assertValidProjectionName, runHookSync, type MaybePromise, type Projection } from '../projections/projection.js';
 import { ProjectionRunner, type ProjectionRunnerSettings } from '../projections/runner.js';
 import type { Checkpoint, ProjectionLease, ProjectionLock, ProjectionTarget } from '../projections/target.js';
 import { translateSqliteError } from './connection.js';
-import { DEAD_LETTERS_DDL, SqliteDeadLetterStore } from './projection-dead-letters.js';
-import { migrateSchema, type Migration } from './schema.js';
+import { SqliteDeadLetterStore } from './projection-dead-letters.js';
+import { PROJECTION_MIGRATIONS, PROJECTIONS_COMPONENT } from './projection-schema.js';
+import { migrateSchema } from './schema.js';
 import { classifySqliteError } from './sqlite-transient.js';
 import type { SqliteEventStore } from './sqlite-event-store.js';
 
@@ -18,35 +19,7 @@ export interface SqliteProjectionContext {
   readonly db: BetterSqlite3.Database;
 }
 
-export const PROJECTIONS_COMPONENT = 'projections';
-
-/** Checkpoints and runner locks, versioned like the event log (row `projections` in `eventfold_schema`). */
-export const PROJECTION_MIGRATIONS: readonly Migration[] = [
-  {
-    version: 1,
-    description: 'projection checkpoints and runner locks',
-    up: (db) => {
-      db.exec(`
-        CREATE TABLE eventfold_projection_checkpoints (
-          name       TEXT    PRIMARY KEY,
-          position   INTEGER NOT NULL,
-          version    INTEGER NOT NULL,
-          updated_at INTEGER NOT NULL
-        ) STRICT;
-        CREATE TABLE eventfold_projection_locks (
-          name       TEXT    PRIMARY KEY,
-          owner      TEXT    NOT NULL,
-          expires_at INTEGER NOT NULL
-        ) STRICT;
-      `);
-    },
-  },
-  {
-    version: 2,
-    description: 'projection dead letters (parked poison events)',
-    up: (db) => db.exec(DEAD_LETTERS_DDL),
-  },
-];
+export { PROJECTION_MIGRATIONS, PROJECTIONS_COMPONENT } from './projection-schema.js';
 
 interface CheckpointRow {
   position: number;
@@ -120,6 +93,19 @@ export class SqliteCheckpointStore implements CheckpointStore {
     }
   }
 
+  async list(): Promise<StoredCheckpoint[]> {
+    try {
+      const rows = this.db.prepare('SELECT name, position, version FROM eventfold_projection_checkpoints ORDER BY name').all() as {
+        name: string;
+        position: number;
+        version: number;
+      }[];
+      return rows.map((r) => Object.freeze({ projection: r.name, position: r.position, version: r.version }));
+    } catch (error) {
+      throw translateSqliteError(error, 'SqliteCheckpointStore');
+    }
+  }
+
   async delete(projection: string): Promise<void> {
     try {
       this.remove.run(projection);
@@ -155,10 +141,8 @@ export class SqliteProjectionTarget implements ProjectionTarget<SqliteProjection
   }
 
   get deadLetters(): SqliteDeadLetterStore {
-    if (this.deadLetterStore === undefined) {
-      void this.checkpoints;
-      this.deadLetterStore = new SqliteDeadLetterStore(this.store.database);
-    }
+    // Cheap and without I/O: the store migrates the projection tables on first use.
+    this.deadLetterStore ??= new SqliteDeadLetterStore(this.store.database);
     return this.deadLetterStore;
   }
 

@@ -1,6 +1,7 @@
 import type { ProjectionRunner } from '../projections/runner.js';
 import { registrar } from './framework.js';
 import { describeCoordinationCases } from './projection-cases-coordination.js';
+import { describeDeadLetterCases } from './projection-cases-dead-letters.js';
 import { describeFailureCases } from './projection-cases-failures.js';
 import { describeLiveCases } from './projection-cases-live.js';
 import { describePropertyCases } from './projection-cases-property.js';
@@ -36,6 +37,7 @@ const BLOCKS: readonly (<Ctx>(suite: ProjectionSuite<Ctx>) => void)[] = [
   describeFailureCases,
   describeCoordinationCases,
   describePropertyCases,
+  describeDeadLetterCases,
 ];
 
 /**
