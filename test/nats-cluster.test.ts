@@ -245,7 +245,10 @@ describe('conflicts on the replicated stream are exact', () => {
         const code = version === 0 ? 'STREAM_ALREADY_EXISTS' : 'CONCURRENCY_CONFLICT';
         version++;
         for (const o of outcomes) {
-          if (o.status === 'rejected') expect(o.reason).toMatchObject({ code, actualVersion: version });
+          if (o.status === 'rejected') {
+            expect(o.reason).toBeInstanceOf(ConcurrencyError);
+            expect(o.reason).toMatchObject({ code, actualVersion: version });
+          }
         }
       }
       const events = await stores[0]!.readStream('race').toArray();
