@@ -13,117 +13,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
-import type { AnyEvent } from '../src/index.js';
 import { SqliteEventStore } from '../src/sqlite/index.js';
+import { concurrentAppends, singleAppends } from './sqlite-appends.js';
+import type { AnyEvent } from '../src/index.js';
+import { fmt, fold, gc, makeEvent, openRaw, time, timeAsync, type Account, type Deposited, type Row } from './support/sqlite-shared.js';
 
-const SINGLE_STREAMS = 2_000;
-const SINGLE_PER_STREAM = 10;
 const REHYDRATE_EVENTS = 100_000;
 const BATCH_TOTAL = 100_000;
 const BATCH_SIZE = 1_000;
 const REPLAY_EVENTS = 1_000_000;
-
-// ---------------------------------------------------------------------------------------------
-// Shared pieces
-
-interface Deposited {
-  amount: number;
-  currency: string;
-  reference: string;
-}
-
-const makeEvent = (i: number): AnyEvent => ({
-  type: 'Deposited',
-  data: { amount: (i % 97) + 1, currency: 'EUR', reference: `ref-${i}` } satisfies Deposited,
-});
-
-interface Account {
-  balance: number;
-  count: number;
-}
-const fold = (state: Account, type: string, data: Deposited): void => {
-  if (type === 'Deposited') {
-    state.balance += data.amount;
-    state.count++;
-  }
-};
-
-/** The table a plain better-sqlite3 app would write: one row per event, unique (stream, version). */
-function openRaw(file: string): Database.Database {
-  const db = new Database(file);
-  db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
-  db.exec(`CREATE TABLE IF NOT EXISTS raw_events (
-    id        INTEGER PRIMARY KEY,
-    stream_id TEXT    NOT NULL,
-    version   INTEGER NOT NULL,
-    type      TEXT    NOT NULL,
-    data      TEXT    NOT NULL,
-    metadata  TEXT    NOT NULL,
-    UNIQUE (stream_id, version)
-  )`);
-  return db;
-}
-
-const gc = (): void => (globalThis as { gc?: () => void }).gc?.();
-
-function time(run: () => void): number {
-  const start = performance.now();
-  run();
-  return performance.now() - start;
-}
-async function timeAsync(run: () => Promise<void>): Promise<number> {
-  const start = performance.now();
-  await run();
-  return performance.now() - start;
-}
-
-const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
-
-interface Row {
-  case: string;
-  adapter: string;
-  baseline: string;
-  ratio: string;
-  goal: string;
-}
-
-// ---------------------------------------------------------------------------------------------
-// (a) one event per append, with an expected version
-
-async function singleAppends(dir: string): Promise<Row> {
-  const store = new SqliteEventStore({ path: join(dir, 'a-store.db') });
-  const raw = openRaw(join(dir, 'a-raw.db'));
-  const insert = raw.prepare('INSERT INTO raw_events (stream_id, version, type, data, metadata) VALUES (?, ?, ?, ?, ?)');
-  let storeMs = 0;
-  let rawMs = 0;
-  // Alternate per round so disk and CPU noise hits both sides alike.
-  for (let version = 0; version < SINGLE_PER_STREAM; version++) {
-    storeMs += await timeAsync(async () => {
-      for (let s = 0; s < SINGLE_STREAMS; s++) {
-        await store.append(`account-${s}`, [makeEvent(s)], { expectedVersion: version });
-      }
-    });
-    rawMs += time(() => {
-      for (let s = 0; s < SINGLE_STREAMS; s++) {
-        const event = makeEvent(s);
-        insert.run(`account-${s}`, version + 1, event.type, JSON.stringify(event.data), '{}');
-      }
-    });
-  }
-  await store.close();
-  raw.close();
-  const total = SINGLE_STREAMS * SINGLE_PER_STREAM;
-  const storeRate = (total / storeMs) * 1000;
-  const rawRate = (total / rawMs) * 1000;
-  return {
-    case: `(a) append 1 event with expected version, ${fmt(SINGLE_STREAMS)} streams × ${SINGLE_PER_STREAM}`,
-    adapter: `${fmt(storeRate)} appends/s`,
-    baseline: `${fmt(rawRate)} inserts/s (single-row INSERT, UNIQUE(stream_id, version))`,
-    ratio: (storeRate / rawRate).toFixed(2),
-    goal: '≥ 0.8',
-  };
-}
 
 // ---------------------------------------------------------------------------------------------
 // (c) batch append, then (b) rehydrate the stream it wrote
@@ -343,8 +241,9 @@ async function main(): Promise<void> {
       process.stderr.write(`done: ${row.case}\n`);
     };
     // BENCH_ONLY=a,bc,d runs a subset (handy while tuning); the default runs everything.
-    const only = (process.env['BENCH_ONLY'] ?? 'a,bc,d').split(',');
-    if (only.includes('a')) log(await singleAppends(dir));
+    const only = (process.env['BENCH_ONLY'] ?? 'a,e,bc,d').split(',');
+    if (only.includes('a')) for (const r of await singleAppends(dir)) log(r);
+    if (only.includes('e')) for (const r of await concurrentAppends(dir)) log(r);
     if (only.includes('bc')) {
       const { row, store, raw } = await batchAppends(dir);
       log(row);

@@ -6,7 +6,7 @@ import { SqliteEventStore, SqliteProjectionRunner } from '../src/sqlite/index.js
 import { sqliteTempDir } from './fixtures/sqlite-temp.js';
 import { sqliteUserEmails } from './fixtures/cli-app.js';
 import { runCli, sourceUrl } from './support/cli-process.js';
-import { describeCliSuite, writeConfig, type CliStoreCase } from './support/cli-suite.js';
+import { describeCliSuite, expectTerminalSafe, writeConfig, type CliStoreCase } from './support/cli-suite.js';
 
 const temp = sqliteTempDir('eventfold-cli-');
 const stores: SqliteEventStore[] = [];
@@ -48,6 +48,33 @@ describeCliSuite({
 });
 
 describe('eventfold CLI: SQLite specifics', () => {
+  it('escapes a stream id with control characters written by another tool (stores refuse such ids)', async () => {
+    const path = join(temp.dir, 'raw.db');
+    const store = new SqliteEventStore({ path });
+    const evil = 'user-\u001b]8;;http://evil.example\u0007click\u001b]8;;\u0007\u202e\u009b2J';
+    store.database
+      .prepare(
+        `INSERT INTO eventfold_events (position, stream_id, version, type, data, metadata, event_id, recorded_at)
+         VALUES (1, ?, 1, 'Raw\u001b[2J', '{"x":"\\u001b[31m"}', NULL, '00000000-0000-4000-8000-000000000001', 0)`,
+      )
+      .run(evil);
+    await store.close();
+    for (const env of [{}, { FORCE_COLOR: '1' }]) {
+      const streams = await runCli(['streams', '--db', path], { env });
+      expect(streams.code, streams.stderr).toBe(0);
+      expectTerminalSafe(streams.stdout);
+      expect(streams.stdout).toContain('user-\\u001b]8;;http://evil.example\\u0007click');
+      const tail = await runCli(['tail', '--from', '0', '--max', '1', '--db', path], { env });
+      expect(tail.code, tail.stderr).toBe(0);
+      expectTerminalSafe(tail.stdout);
+      // Reading it by id is refused (the id is invalid), and the error line is escaped too.
+      const read = await runCli(['read', evil, '--db', path], { env });
+      expect(read.code).toBe(2);
+      expectTerminalSafe(read.stderr);
+      expect(read.stderr.trimEnd().split('\n')).toHaveLength(1);
+    }
+  });
+
   it('refuses a SQLite file that does not exist (and does not create it), except for migrate', async () => {
     const path = join(temp.dir, 'missing.db');
     const result = await runCli(['streams', '--db', path]);

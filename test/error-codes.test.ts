@@ -3,13 +3,16 @@
  * documented `transient` flag; creating what exists is its own conflict; data too deep, stream
  * ids with invisible characters and events of another stream are refused with typed errors.
  */
+import Database from 'better-sqlite3';
 import fc from 'fast-check';
+import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   Aggregate,
   AggregateAlreadyExistsError,
   AggregateNotFoundError,
   BatchTooLargeError,
+  BrokerUnavailableError,
   CapabilityNotSupportedError,
   ConcurrencyError,
   DuplicateHandlerError,
@@ -26,6 +29,7 @@ import {
   isConcurrencyError,
   isEventfoldError,
   isTransientError,
+  MessageRefusedError,
   Repository,
   SchemaNotMigratedError,
   StorageFullError,
@@ -45,8 +49,8 @@ import {
   type RecordedEvent,
 } from '../src/index.js';
 import { deepFreezeJson, MAX_JSON_DEPTH, prepareEvents } from '../src/events/validation.js';
-import { PostgresEventStore } from '../src/postgres/index.js';
-import { SqliteEventStore } from '../src/sqlite/index.js';
+import { classifyPgError, PostgresEventStore } from '../src/postgres/index.js';
+import { classifySqliteError, SqliteEventStore } from '../src/sqlite/index.js';
 import { pgTestDatabase } from './support/postgres.js';
 
 const db = pgTestDatabase({ max: 4 });
@@ -88,6 +92,8 @@ describe('error classes', () => {
     [new EventStreamMismatchError('1', 'a', 'b', 1), 'EVENT_STREAM_MISMATCH', false],
     [new InvalidOperationError('rule'), 'INVALID_OPERATION', false],
     [new HandlerNotFoundError('command', 'X'), 'HANDLER_NOT_FOUND', false],
+    [new BrokerUnavailableError('broker', 'down'), 'BROKER_UNAVAILABLE', true],
+    [new MessageRefusedError('broker', ['e1'], 'unroutable'), 'MESSAGE_REFUSED', false],
     [new DuplicateHandlerError('command', 'X'), 'DUPLICATE_HANDLER', false],
   ];
 
@@ -112,6 +118,23 @@ describe('error classes', () => {
     expect(isEventfoldError({ code: 'CONCURRENCY_CONFLICT' })).toBe(false);
     expect(isEventfoldError(null)).toBe(false);
     expect(isEventfoldError('STORE_TIMEOUT')).toBe(false);
+  });
+
+  it('isTransientError follows the cause chain from the inside out; an adapter classifier judges raw driver errors', () => {
+    const lost = new StoreUnavailableError('connection lost', { cause: Object.assign(new Error('x'), { code: '57P01' }) });
+    const wrapped = new Error('handler failed', { cause: lost });
+    expect(isTransientError(wrapped)).toBe(true);
+    expect(isTransientError(new Error('handler failed', { cause: new InvalidArgumentError('bad') }))).toBe(false);
+    const lockTimeout = Object.assign(new pg.DatabaseError('canceling statement due to lock timeout', 0, 'error'), { code: '55P03', severity: 'ERROR' });
+    expect(isTransientError(lockTimeout)).toBe(false);
+    expect(isTransientError(lockTimeout, classifyPgError)).toBe(true);
+    const readOnly = Object.assign(new pg.DatabaseError('read-only', 0, 'error'), { code: '25006', severity: 'ERROR' });
+    expect(isTransientError(new StoreUnavailableError('x', { cause: readOnly }), classifyPgError)).toBe(false);
+    expect(isTransientError(new Database.SqliteError('database is locked', 'SQLITE_BUSY'), classifySqliteError)).toBe(true);
+    expect(isTransientError(new Database.SqliteError('readonly', 'SQLITE_READONLY'), classifySqliteError)).toBe(false);
+    const cyclic: Error & { cause?: unknown } = new Error('loop');
+    cyclic.cause = cyclic;
+    expect(isTransientError(cyclic)).toBe(false);
   });
 
   it('the concurrency family: isConcurrencyError, instanceof, and which check makes which', () => {

@@ -3,7 +3,7 @@
  * code, the driver's error as `cause` and the right `transient` flag, from every public method of
  * the event store, the snapshot store and the checkpoint store.
  */
-import { writeFileSync } from 'node:fs';
+import { closeSync, openSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -155,6 +155,38 @@ describe('SQLite errors become typed eventfold errors', () => {
     s.store.database.pragma('max_page_count = 1073741823');
     expect((await s.store.append('s', [{ type: 'Big', data: big }], { expectedVersion: 1 })).version).toBe(2);
     await s.store.close();
+  });
+
+  it('a path that cannot be opened: a missing directory is an InvalidArgumentError, an unopenable file a typed store error', async () => {
+    const missingDir = await failure(() => new SqliteEventStore({ path: temp.file('no-such-dir/events.db') }));
+    expect(missingDir.code).toBe('INVALID_ARGUMENT');
+    expect(missingDir.message).toContain('directory does not exist');
+    const directory = await failure(() => new SqliteEventStore({ path: temp.dir }));
+    expectTyped(directory, 'STORE_UNAVAILABLE', true, /^SQLITE_CANTOPEN/, 'a directory as the path');
+  });
+
+  it('a database file with damaged pages: StoreCorruptError (not transient) on open or read', async () => {
+    const file = freshFile();
+    const s = stores(file);
+    for (let i = 0; i < 20; i++) {
+      const events = Array.from({ length: 50 }, (_, j) => ({ type: 'A', data: { i, j, pad: 'x'.repeat(100) } }));
+      await s.store.append('s', events, { expectedVersion: 'any' });
+    }
+    await s.store.close();
+    // Closing the last connection checkpoints the WAL into the file; then scribble over page headers.
+    const pageSize = 4096;
+    const pages = Math.floor(statSync(file).size / pageSize);
+    expect(pages).toBeGreaterThan(10);
+    const fd = openSync(file, 'r+');
+    for (let page = 3; page < pages; page += 3) writeSync(fd, Buffer.alloc(100, 0xff), 0, 100, page * pageSize);
+    closeSync(fd);
+    let reopened: SqliteEventStore | undefined;
+    const error = await failure(async () => {
+      reopened = new SqliteEventStore({ path: file });
+      await reopened.readAll().toArray();
+    });
+    await reopened?.close();
+    expectTyped(error, 'STORE_CORRUPT', false, /^SQLITE_CORRUPT/, 'damaged pages');
   });
 
   it('a file that is not a database: StoreCorruptError (not transient) when a store opens it', async () => {

@@ -183,18 +183,23 @@ const rawCase = fc.oneof(
 /** Runs the HTTP fuzz; returns how many answers had each status. */
 async function fuzzHttp(service: RunningService, allow503: (answer: Answer) => boolean): Promise<Map<number, number>> {
   const statusCounts = new Map<number, number>();
-  await fc.assert(
-    fc.asyncProperty(httpBatch, async (batch) => {
-      const answers = await Promise.all(batch.map((input) => send(service.port, input)));
-      answers.forEach((answer, i) => {
-        if (answer === 'refused by the client library') return;
-        statusCounts.set(answer.status, (statusCounts.get(answer.status) ?? 0) + 1);
-        expectWellFormed(answer, batch[i]!.method, allow503(answer));
-      });
-      expect(service.alive(), service.output()).toBe(true);
-    }),
-    { numRuns: RUNS, interruptAfterTimeLimit: TIME_LIMIT_MS },
-  );
+  try {
+    await fc.assert(
+      fc.asyncProperty(httpBatch, async (batch) => {
+        const answers = await Promise.all(batch.map((input) => send(service.port, input)));
+        answers.forEach((answer, i) => {
+          if (answer === 'refused by the client library') return;
+          statusCounts.set(answer.status, (statusCounts.get(answer.status) ?? 0) + 1);
+          expectWellFormed(answer, batch[i]!.method, allow503(answer));
+        });
+        expect(service.alive(), service.output()).toBe(true);
+      }),
+      { numRuns: RUNS, interruptAfterTimeLimit: TIME_LIMIT_MS },
+    );
+  } catch (error) {
+    // The service's own account (a crash, a logged failure) is what explains a failing case.
+    throw new Error(`${(error as Error).message}\n--- service output (last 4000 characters) ---\n${service.output().slice(-4000)}`);
+  }
   return statusCounts;
 }
 

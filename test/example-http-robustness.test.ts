@@ -237,6 +237,8 @@ describe('errors are answered by code, in the API’s own words', () => {
       ['WEAK_PASSWORD', 400],
       ['PASSWORD_TOO_LONG', 400],
       ['CONCURRENCY_CONFLICT', 412],
+      ['STREAM_ALREADY_EXISTS', 412],
+      ['AGGREGATE_ALREADY_EXISTS', 412],
     ];
     for (const [code, status] of cases) {
       const problem = toProblem(leaky(code, { actualVersion: 4 }), { userId: 'u1' });
@@ -257,7 +259,7 @@ describe('errors are answered by code, in the API’s own words', () => {
   });
 
   it('anything else is a 500 that says nothing of the cause', () => {
-    for (const error of [new TypeError('x is undefined'), leaky('23505'), leaky('WHATEVER'), 'a string', undefined]) {
+    for (const error of [new TypeError('x is undefined'), leaky('23505'), leaky('WHATEVER'), leaky('constructor'), leaky('__proto__'), 'a string', undefined]) {
       const problem = toProblem(error);
       expect(problem.status).toBe(500);
       expect(problem.message).toBe('Something went wrong on our side.');

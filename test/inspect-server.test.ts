@@ -150,3 +150,34 @@ describe('eventfold inspect: HTTP server (SQLite store, spawned)', () => {
     ]);
   });
 });
+
+describe('eventfold inspect --aggregates <module> (no config file)', () => {
+  it('takes the aggregates for time travel from the module given', async () => {
+    const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { SqliteEventStore } = await import('../src/sqlite/index.js');
+    const { LiveCli, sourceUrl } = await import('./support/cli-process.js');
+    const dir = mkdtempSync(join(tmpdir(), 'eventfold-inspect-aggregates-'));
+    const path = join(dir, 'events.db');
+    const store = new SqliteEventStore({ path });
+    await store.append('user-5', [{ type: 'UserRegistered', data: { name: 'Kay', email: 'kay@example.com' } }], { expectedVersion: 'no-stream' });
+    await store.close();
+    writeFileSync(
+      join(dir, 'aggregates.mjs'),
+      `import { User } from ${JSON.stringify(sourceUrl('../test/fixtures/cli-app.ts'))};\nexport const aggregates = [{ streamPrefix: 'user', aggregate: User, state: (u) => ({ shown: u.name }) }];\n`,
+    );
+    const live = LiveCli.start(['inspect', '--port', '0', '--db', path, '--aggregates', 'aggregates.mjs'], { cwd: dir });
+    try {
+      const out = await live.waitFor((s) => /Listening on http:\/\/127\.0\.0\.1:\d+\//.test(s), 60_000);
+      const port = Number(/Listening on http:\/\/127\.0\.0\.1:(\d+)\//.exec(out)![1]);
+      const { status, json } = await getJson(port, '/api/state?id=user-5&version=1');
+      expect(status).toBe(200);
+      expect(json).toMatchObject({ aggregate: 'user', version: 1, state: { shown: 'Kay' }, previousState: { shown: '' } });
+    } finally {
+      live.child.kill('SIGINT');
+      await live.exited;
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { defineProjection, Repository, type AppendResult } from '../src/index.js';
 import { addInlinePostgresProjection, PostgresEventStore, type PostgresProjectionContext } from '../src/postgres/index.js';
+import { GROUPS_IN_FLIGHT } from '../src/postgres/postgres-event-store.js';
 import { Counter } from './support/counter.js';
 import { pgTestDatabase } from './support/postgres.js';
 import { planArb, runPlan } from './support/serial-order.js';
@@ -17,26 +18,31 @@ async function freshStore(options: Partial<ConstructorParameters<typeof Postgres
 }
 
 /**
- * Two appends made first take the two commit slots on their own; appends made in the same turn
- * after them queue, and go together in one transaction when a slot frees.
+ * Appends made first take the commit slots on their own; appends made in the same turn after them
+ * queue, and go together in one transaction when a slot frees.
  */
-function withTwoAhead(store: PostgresEventStore, grouped: () => Promise<unknown>[]): { ahead: Promise<AppendResult>[]; grouped: Promise<unknown>[] } {
-  const ahead = [0, 1].map((i) => store.append(`ahead-${i}-${Math.random()}`, one(), { expectedVersion: 'no-stream' }));
-  return { ahead, grouped: grouped() };
+function withSlotsTaken(
+  store: PostgresEventStore,
+  grouped: () => Promise<unknown>[],
+): { ahead: Promise<AppendResult>[]; grouped: Promise<unknown>[]; settled: Promise<PromiseSettledResult<unknown>[]> } {
+  const ahead = Array.from({ length: GROUPS_IN_FLIGHT }, (_, i) => store.append(`ahead-${i}-${Math.random()}`, one(), { expectedVersion: 'no-stream' }));
+  const queued = grouped();
+  // Handlers attached at once: a grouped append may fail while the test still awaits something else.
+  return { ahead, grouped: queued, settled: Promise.allSettled(queued) };
 }
 
 describe('PostgresEventStore group commit', () => {
   it('is on by default: appends that arrive while commits are in flight share one transaction', async () => {
     const store = await freshStore();
     try {
-      const { ahead, grouped } = withTwoAhead(store, () =>
+      const { ahead, grouped } = withSlotsTaken(store, () =>
         Array.from({ length: 10 }, (_, i) => store.append(`s-${i}`, [{ type: 'A', data: { i } }], { expectedVersion: 'no-stream' })),
       );
       const results = (await Promise.all([...ahead, ...grouped])) as AppendResult[];
-      expect(results.map((r) => r.version)).toEqual(Array(12).fill(1));
-      expect(store.groupCommitStats).toMatchObject({ appends: 12, largestGroup: 10 });
+      expect(results.map((r) => r.version)).toEqual(Array(10 + GROUPS_IN_FLIGHT).fill(1));
+      expect(store.groupCommitStats).toMatchObject({ appends: 10 + GROUPS_IN_FLIGHT, largestGroup: 10 });
       // One transaction: consecutive positions in submission order, and one xid.
-      const positions = results.slice(2).map((r) => r.position);
+      const positions = results.slice(GROUPS_IN_FLIGHT).map((r) => r.position);
       expect(positions).toEqual(positions.map((_, i) => positions[0]! + i));
       const xids = await db.pool.query(`SELECT DISTINCT transaction_id::text FROM "${store.schema}".events WHERE stream_id LIKE 's-%'`);
       expect(xids.rowCount).toBe(1);
@@ -61,7 +67,7 @@ describe('PostgresEventStore group commit', () => {
     const store = await freshStore();
     try {
       await store.append('taken', one(), { expectedVersion: 'no-stream' });
-      const { ahead, grouped } = withTwoAhead(store, () => [
+      const { ahead, settled: settling } = withSlotsTaken(store, () => [
         store.append('free-1', one(), { expectedVersion: 'no-stream' }),
         store.append('taken', one('B'), { expectedVersion: 'no-stream' }),
         store.appendMany([
@@ -72,7 +78,7 @@ describe('PostgresEventStore group commit', () => {
         store.append('free-4', one(), { expectedVersion: 'any' }),
       ]);
       await Promise.all(ahead);
-      const settled = await Promise.allSettled(grouped);
+      const settled = await settling;
       expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'rejected', 'fulfilled']);
       expect((settled[1] as PromiseRejectedResult).reason).toMatchObject({ code: 'STREAM_ALREADY_EXISTS', streamId: 'taken', actualVersion: 1 });
       expect((settled[2] as PromiseRejectedResult).reason).toMatchObject({ code: 'CONCURRENCY_CONFLICT', streamId: 'taken-too', actualVersion: 0 });
@@ -98,7 +104,7 @@ describe('PostgresEventStore group commit', () => {
         await client.query(`INSERT INTO "${store.schema}".seen VALUES ($1)`, [events[0]!.streamId]);
         if (events.some((e) => e.streamId.startsWith('poison'))) throw new Error('hook refuses poison');
       });
-      const { ahead, grouped } = withTwoAhead(store, () => [
+      const { ahead, settled: settling } = withSlotsTaken(store, () => [
         store.append('a', one(), { expectedVersion: 'no-stream' }),
         store.append('poison-new', one(), { expectedVersion: 'no-stream' }),
         store.appendMany([
@@ -108,7 +114,7 @@ describe('PostgresEventStore group commit', () => {
         store.append('c', one(), { expectedVersion: 'no-stream' }),
       ]);
       await Promise.all(ahead);
-      const settled = await Promise.allSettled(grouped);
+      const settled = await settling;
       expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'fulfilled']);
       expect(String((settled[1] as PromiseRejectedResult).reason)).toContain('hook refuses poison');
       expect(store.groupCommitStats?.largestGroup).toBe(4);
@@ -148,11 +154,11 @@ describe('PostgresEventStore group commit', () => {
           },
         }),
       );
-      const { ahead, grouped } = withTwoAhead(store, () =>
+      const { ahead, settled: settling } = withSlotsTaken(store, () =>
         [1, -1, 2].map((n, i) => store.append(`t-${i}`, [{ type: 'Added', data: { n } }], { expectedVersion: 'no-stream' })),
       );
       await Promise.all(ahead);
-      const settled = await Promise.allSettled(grouped);
+      const settled = await settling;
       expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
       expect(store.groupCommitStats?.largestGroup).toBe(3);
       const totals = await db.pool.query(`SELECT stream_id, n FROM "${store.schema}".totals ORDER BY stream_id`);
@@ -173,7 +179,7 @@ describe('PostgresEventStore group commit', () => {
       // Another transaction holds the lock of stream 'x', so the group that contains 'x' waits.
       await holder.query('BEGIN');
       await holder.query(`SELECT * FROM "${store.schema}".append_event('x', -1, gen_random_uuid(), 'Held', '{}', '{}', now(), false)`);
-      const { ahead, grouped } = withTwoAhead(store, () => [
+      const { ahead, settled: settling } = withSlotsTaken(store, () => [
         store.append('x', one(), { expectedVersion: 'any' }),
         store.append('z1', one(), { expectedVersion: 'no-stream' }),
         store.appendMany([{ streamId: 'z2', events: one(), expectedVersion: 'no-stream' }, { streamId: 'z3', events: one(), expectedVersion: 'any' }]),
@@ -190,7 +196,7 @@ describe('PostgresEventStore group commit', () => {
       }
       expect(pid, 'the group is waiting for the held lock').toBeDefined();
       await db.pool.query('SELECT pg_terminate_backend($1)', [pid]);
-      const settled = await Promise.allSettled(grouped);
+      const settled = await settling;
       for (const outcome of settled) {
         expect(outcome.status).toBe('rejected');
         expect((outcome as PromiseRejectedResult).reason).toMatchObject({ code: 'STORE_UNAVAILABLE' });

@@ -80,9 +80,12 @@ async function resolvableFromApp(specifier: string): Promise<boolean> {
 beforeAll(async () => {
   // Build as published (ESM + CJS, the tsup config), into a staging copy of the package.
   const staging = join(work, 'package');
-  // The library's build (the tsup config may also hold the CLI's, which this test does not need).
-  const config = (Array.isArray(tsupConfig) ? tsupConfig[0] : tsupConfig) as Parameters<typeof build>[0];
-  await build({ ...config, config: false, outDir: join(staging, 'dist'), dts: false, sourcemap: false, silent: true });
+  // The config may be one build or several (the library, the CLI): each keeps its place under the package.
+  const configs = (Array.isArray(tsupConfig) ? tsupConfig : [tsupConfig]) as Parameters<typeof build>[0][];
+  for (const config of configs) {
+    const outDir = join(staging, config.outDir ?? 'dist');
+    await build({ ...config, config: false, outDir, dts: false, sourcemap: false, silent: true });
+  }
   for (const file of ['package.json', 'README.md', 'LICENSE']) cpSync(join(root, file), join(staging, file));
   const { stdout } = await run('npm', ['pack', '--silent', '--ignore-scripts', '--pack-destination', work], { cwd: staging });
   const tarball = join(work, stdout.trim().split('\n').at(-1)!);

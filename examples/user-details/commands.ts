@@ -254,10 +254,13 @@ export function createWriteSide(options: WriteSideOptions) {
 
 export type WriteSide = ReturnType<typeof createWriteSide>;
 
+/**
+ * Codes of a failed expected-version check: a stale version, or a stream created by someone else
+ * first (newer library versions report that case with its own code).
+ */
+export const CONFLICT_CODES: ReadonlySet<string> = new Set(['CONCURRENCY_CONFLICT', 'STREAM_ALREADY_EXISTS', 'AGGREGATE_ALREADY_EXISTS']);
+
 /** A version conflict on `streamId`, recognised by its code, whichever copy of the library threw it. */
 function isConflictOn(error: unknown, streamId: string): boolean {
-  // A failed 'no-stream' check reports the stream as existing (STREAM_ALREADY_EXISTS), still a conflict.
-  const conflict =
-    isEventfoldError(error, 'CONCURRENCY_CONFLICT') || isEventfoldError(error, 'STREAM_ALREADY_EXISTS') || isEventfoldError(error, 'AGGREGATE_ALREADY_EXISTS');
-  return conflict && (error as { streamId?: unknown }).streamId === streamId;
+  return isEventfoldError(error) && CONFLICT_CODES.has(error.code) && (error as { streamId?: unknown }).streamId === streamId;
 }

@@ -131,6 +131,16 @@ export async function openPostgres(connectionString: string, schema: string, opt
       error: error.message,
     });
   });
+  // Every connection keeps an 'error' listener for its whole life. The pool's own listener is
+  // off while a connection is handed out, and a new connection is handed out (to a promise, which
+  // resumes later) in the same step that reads its first bytes: a termination arriving right
+  // behind the server's "ready" would otherwise be an unhandled 'error' event. The failure still
+  // reaches whoever uses the connection (its query fails), so this only notes it.
+  pool.on('connect', (client) => {
+    client.on('error', (error: Error & { code?: string }) => {
+      logger.debug('A PostgreSQL connection failed.', { ...(error.code === undefined ? {} : { code: error.code }), error: error.message });
+    });
+  });
   const raw = new PostgresEventStore({ pool, schema, logger });
   let evolved: EvolvedStore;
   try {

@@ -28,7 +28,8 @@ export const COMMON_OPTIONS: OptionSpec = {
 };
 
 export const STORE_HELP = `Store options:
-  --db <target>       SQLite file path (or sqlite:<path>), or a postgres:// URL.
+  --db <target>       SQLite file path (or sqlite:<path>), a postgres:// URL, or a nats:// URL
+                      (?stream=<name>&subjectPrefix=<prefix> for the JetStream stream).
                       Default: 'store' in the config file, else $DATABASE_URL.
   --schema <name>     PostgreSQL schema (default: the config's, $EVENTFOLD_PG_SCHEMA, or eventfold).
   --config <file>     Configuration module (default: ./eventfold.config.mjs if present).

@@ -10,7 +10,8 @@ export type StoreSetting =
   | string
   | { readonly sqlite: string }
   | { readonly postgres: string; readonly schema?: string }
-  | { readonly url: string; readonly schema?: string };
+  | { readonly url: string; readonly schema?: string }
+  | { readonly nats: string; readonly stream?: string; readonly subjectPrefix?: string };
 
 /** An `Aggregate` subclass (anything with `new (id)` and static `fromEvents`). */
 export interface AggregateClassLike {
@@ -111,4 +112,25 @@ export function validateConfig(config: unknown, path: string): EventfoldConfig {
     }
   }
   return config as EventfoldConfig;
+}
+
+/**
+ * Loads aggregate views from a module of their own (`eventfold inspect --aggregates <file>`): its
+ * `aggregates` export, or its default export (an array, or an object with `aggregates`).
+ */
+export async function loadAggregatesModule(file: string, cwd: string): Promise<readonly AggregateView[]> {
+  const path = isAbsolute(file) ? file : resolve(cwd, file);
+  if (!existsSync(path)) throw new CliUsageError(`The aggregates module '${file}' does not exist.`);
+  let loaded: Record<string, unknown>;
+  try {
+    loaded = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
+  } catch (error) {
+    const reason = error instanceof Error ? error.message.split('\n')[0] : String(error);
+    throw new CliUsageError(`Cannot load the aggregates module '${path}': ${reason}`, { cause: error });
+  }
+  const fallback = loaded['default'] as unknown;
+  const views =
+    loaded['aggregates'] ?? (Array.isArray(fallback) ? fallback : (fallback as { aggregates?: unknown } | undefined)?.aggregates);
+  if (views === undefined) throw new CliUsageError(`The aggregates module '${path}' exports no 'aggregates' (nor a default array).`);
+  return validateConfig({ aggregates: views }, path).aggregates ?? [];
 }

@@ -28,13 +28,13 @@ export function overviewHelp(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
   return `Usage: eventfold <command> [options]
 
-Look into an eventfold store (SQLite file or PostgreSQL) from the shell.
+Look into an eventfold store (SQLite file, PostgreSQL or NATS JetStream) from the shell.
 
 Commands:
 ${COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join('\n')}
 
 Run 'eventfold <command> --help' for a command's options.
-The store: --db <file.db | postgres://…>, else 'store' in ./eventfold.config.mjs, else $DATABASE_URL.
+The store: --db <file.db | postgres://… | nats://…>, else 'store' in ./eventfold.config.mjs, else $DATABASE_URL.
 Exit codes: 0 ok, 1 failure, 2 usage error, 3 not found, 4 projection locked by a runner.`;
 }
 

@@ -2,6 +2,7 @@ import type { AnyEvent } from '../events/types.js';
 import type { DeadLetter, DeadLetterStore } from '../projections/dead-letters.js';
 import type { Projection } from '../projections/projection.js';
 import type { CheckpointSummary } from '../store/catalog.js';
+import { CliUsageError } from './errors.js';
 import type { OpenedStore } from './stores.js';
 
 /** Every parked event of a projection, oldest position first. */
@@ -75,3 +76,13 @@ export async function projectionStatusRows(opened: OpenedStore, configured: read
   return rows;
 }
 
+
+/** The store's projection bookkeeping, or a usage error naming the store that keeps none. */
+export function requireProjections(opened: OpenedStore): NonNullable<OpenedStore['projections']> {
+  if (opened.projections === undefined) {
+    throw new CliUsageError(
+      `The ${opened.kind} store keeps no projection checkpoints the CLI can read; projection commands work on SQLite and PostgreSQL stores.`,
+    );
+  }
+  return opened.projections;
+}

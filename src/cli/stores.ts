@@ -9,6 +9,7 @@ import type { CheckpointSummary, EventStoreCatalog } from '../store/catalog.js';
 import type { EventStore } from '../store/event-store.js';
 import type { StoreSetting } from './config.js';
 import { CliUsageError, DriverMissingError } from './errors.js';
+import { natsCatalog } from './nats-catalog.js';
 
 /** The projection bookkeeping a store keeps next to its events (checkpoints, runner locks). */
 export interface ProjectionAdmin {
@@ -52,23 +53,23 @@ export interface StoreDriver {
   open(target: string, options: OpenOptions): Promise<OpenedStore>;
 }
 
-function isModuleNotFound(error: unknown, packageName: string): boolean {
+function missingPackage(error: unknown, packageNames: readonly string[]): string | undefined {
   const e = error as { code?: unknown; message?: unknown } | null;
-  return (
-    typeof e === 'object' &&
-    e !== null &&
-    (e.code === 'ERR_MODULE_NOT_FOUND' || e.code === 'MODULE_NOT_FOUND') &&
-    typeof e.message === 'string' &&
-    e.message.includes(`'${packageName}'`)
-  );
+  if (typeof e !== 'object' || e === null || (e.code !== 'ERR_MODULE_NOT_FOUND' && e.code !== 'MODULE_NOT_FOUND')) return undefined;
+  const message = typeof e.message === 'string' ? e.message : '';
+  return packageNames.find((name) => message.includes(`'${name}'`) || message.includes(`'${name}/`));
 }
 
-/** Imports an adapter whose driver is an optional peer; a missing driver becomes `DriverMissingError`. */
-export async function importDriver<M>(load: () => Promise<M>, packageName: string, what: string): Promise<M> {
+/**
+ * Imports an adapter whose driver is an optional peer; a missing driver package (one of
+ * `packageNames`) becomes `DriverMissingError` naming it.
+ */
+export async function importDriver<M>(load: () => Promise<M>, packageNames: string | readonly string[], what: string): Promise<M> {
   try {
     return await load();
   } catch (error) {
-    if (isModuleNotFound(error, packageName)) throw new DriverMissingError(packageName, what, { cause: error });
+    const missing = missingPackage(error, typeof packageNames === 'string' ? [packageNames] : packageNames);
+    if (missing !== undefined) throw new DriverMissingError(missing, what, { cause: error });
     throw error;
   }
 }
@@ -155,8 +156,63 @@ const postgresDriver: StoreDriver = {
   },
 };
 
+/**
+ * NATS JetStream: `nats://host:port`, with the JetStream stream and subject prefix as query
+ * parameters (`?stream=EVENTS&subjectPrefix=app`; defaults as `NatsEventStore`'s). A cluster:
+ * several URLs separated by commas. Streams are listed by `natsCatalog`; there is no projection
+ * bookkeeping the CLI can read (checkpoints live in KV buckets the projection names), so the
+ * `projections` commands say so.
+ */
+const natsDriver: StoreDriver = {
+  kind: 'nats',
+  matches: (target) => /^nats:\/\//i.test(target),
+  async open(target, options) {
+    const nats = await importDriver(() => import('../nats/index.js'), ['@nats-io/transport-node', '@nats-io/jetstream'], 'A NATS store');
+    const servers: string[] = [];
+    const settings: { stream?: string; subjectPrefix?: string } = {};
+    for (const part of target.split(',')) {
+      let url: URL;
+      try {
+        url = new URL(part.trim());
+      } catch {
+        throw new CliUsageError(`'${redactUrl(part)}' is not a valid NATS URL.`);
+      }
+      for (const [key, value] of url.searchParams) {
+        if (key === 'stream' || key === 'subjectPrefix') settings[key] = value;
+        else throw new CliUsageError(`Unknown NATS URL parameter '${key}': use stream and subjectPrefix.`);
+      }
+      url.search = '';
+      servers.push(url.toString());
+    }
+    const stream = settings.stream ?? options.schema;
+    const storeOptions = {
+      servers,
+      connectionOptions: { timeout: 10_000, maxReconnectAttempts: 3 },
+      ...(stream !== undefined ? { stream } : {}),
+      ...(settings.subjectPrefix !== undefined ? { subjectPrefix: settings.subjectPrefix } : {}),
+    };
+    const store = options.migrate ? await nats.NatsEventStore.create(storeOptions) : await nats.NatsEventStore.connect(storeOptions);
+    const { jetstreamManager } = await import('@nats-io/jetstream');
+    return {
+      kind: 'nats',
+      description: `NATS ${servers.map(redactUrl).join(',')} (stream ${store.options.stream})`,
+      store,
+      catalog: natsCatalog({
+        store,
+        connection: store.connection,
+        stream: store.options.stream,
+        subjectPrefix: store.options.subjectPrefix,
+        jetstreamManager: (connection) => jetstreamManager(connection),
+        decodeStreamToken: nats.decodeStreamToken,
+      }),
+      projections: undefined,
+      close: () => store.close(),
+    };
+  },
+};
+
 /** Tried in order; the SQLite entry takes any target that is not a URL, so it comes last. */
-export const STORE_DRIVERS: readonly StoreDriver[] = [postgresDriver, sqliteDriver];
+export const STORE_DRIVERS: readonly StoreDriver[] = [postgresDriver, natsDriver, sqliteDriver];
 
 /** The target string of a `store` setting, plus the schema it names. */
 export function targetOf(setting: StoreSetting): { target: string; schema: string | undefined } {
@@ -164,6 +220,13 @@ export function targetOf(setting: StoreSetting): { target: string; schema: strin
   if ('sqlite' in setting && typeof setting.sqlite === 'string') return { target: `sqlite:${setting.sqlite}`, schema: undefined };
   if ('postgres' in setting && typeof setting.postgres === 'string') return { target: setting.postgres, schema: setting.schema };
   if ('url' in setting && typeof setting.url === 'string') return { target: setting.url, schema: setting.schema };
+  if ('nats' in setting && typeof setting.nats === 'string') {
+    const params = new URLSearchParams();
+    if (setting.stream !== undefined) params.set('stream', setting.stream);
+    if (setting.subjectPrefix !== undefined) params.set('subjectPrefix', setting.subjectPrefix);
+    const query = params.toString();
+    return { target: query === '' ? setting.nats : `${setting.nats}${setting.nats.includes('?') ? '&' : '?'}${query}`, schema: undefined };
+  }
   throw new CliUsageError(`'store' must be a path, a URL, { sqlite: path }, { postgres: url, schema? } or { url, schema? }.`);
 }
 
@@ -198,7 +261,7 @@ export async function openStore(choice: StoreChoice, options: Omit<OpenOptions, 
   if (driver === undefined) {
     const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(choice.target)?.[1] ?? '';
     throw new CliUsageError(
-      `Unknown store URL scheme '${scheme}:'. Use a SQLite file path, postgres:// or postgresql://.`,
+      `Unknown store URL scheme '${scheme}:'. Use a SQLite file path, postgres://, postgresql:// or nats://.`,
     );
   }
   return driver.open(choice.target, { ...options, schema: choice.schema });

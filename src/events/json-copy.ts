@@ -46,9 +46,10 @@ export class JsonWalk {
 }
 
 /**
- * @internal Deep-copies a JSON value and freezes the copy. Rejects what JSON would silently change or drop
- * (functions, symbols, undefined, BigInt, NaN/Infinity, class instances such as Date or Map) and
- * cycles, so data always reads back exactly as written.
+ * @internal Deep-copies a JSON value and freezes the copy. Rejects what JSON would silently change
+ * or drop (functions, symbols, undefined, BigInt, NaN/Infinity, class instances such as Date or
+ * Map), cycles, and nesting deeper than `MAX_JSON_DEPTH`, so data always reads back exactly as
+ * written and the recursion stays bounded.
  */
 export function freezeJson(walk: JsonWalk, value: unknown): unknown {
   switch (typeof value) {

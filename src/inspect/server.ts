@@ -130,7 +130,7 @@ export async function startInspectServer(options: InspectServerOptions): Promise
       if (version === 0) throw new HttpError(404, 'no such stream');
       // One event before the page, for the first event's diff.
       const events = await opened.store.readStream(streamId, { fromVersion: Math.max(1, from - 1), limit: limit + 1 }).toArray();
-      const views_ = events
+      const page = events
         .map((event, index) => ({ event, previous: index > 0 ? events[index - 1] : undefined }))
         .filter(({ event }) => event.version >= from)
         .slice(0, limit)
@@ -139,7 +139,7 @@ export async function startInspectServer(options: InspectServerOptions): Promise
         streamId,
         version,
         from,
-        events: views_,
+        events: page,
         aggregate: viewFor(views, streamId)?.streamPrefix ?? null,
       };
     },

@@ -1,6 +1,6 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import { CapabilityNotSupportedError, ConcurrencyError, InvalidArgumentError, StoreClosedError } from '../errors.js';
+import { CapabilityNotSupportedError, expectedVersionConflict, InvalidArgumentError, StoreClosedError } from '../errors.js';
 import { newId } from '../events/ids.js';
 import { frozenDate } from '../events/frozen-date.js';
 import type { AnyEvent, RecordedEvent } from '../events/types.js';
@@ -290,9 +290,9 @@ export class NatsEventStore implements EventStore {
         actual = await this.versionAtSequence(streamId, outcome.lastSeq);
       }
       if (typeof expectedVersion === 'number' || expectedVersion === 'no-stream') {
-        throw new ConcurrencyError(streamId, expectedVersion, actual.version);
+        throw expectedVersionConflict(streamId, expectedVersion, actual.version);
       }
-      if (expectedVersion === 'stream-exists' && actual.version === 0) throw new ConcurrencyError(streamId, expectedVersion, 0);
+      if (expectedVersion === 'stream-exists' && actual.version === 0) throw expectedVersionConflict(streamId, expectedVersion, 0);
       // 'any' and 'stream-exists' hold at any version above 0: number the events anew and retry.
       base = actual;
       if (conflicts >= 3) await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(50, conflicts * 2)));

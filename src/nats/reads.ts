@@ -254,7 +254,7 @@ export class NatsReader {
                   `Check that the servers are up and the stream has a leader, then retry.`,
               );
             }
-            await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 50 * 2 ** setbacks)));
+            await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 50 * 2 ** setbacks) * (0.5 + Math.random() / 2)));
             break;
           }
         }

@@ -57,25 +57,26 @@ DECLARE
   v_key     integer;
   v_actual  bigint;
   v_exp     bigint;
-  v_n       integer;
 BEGIN
   IF n_streams = 0 THEN RETURN; END IF;
   v_failed := array_fill(false, ARRAY[n_appends]);
   -- 1. Lock every stream as append_events does for up to 32 streams: shared bucket locks, then
-  -- exclusive stream locks, each in ascending key order, so no two appenders can deadlock.
-  FOR v_key IN SELECT DISTINCT hashtext(x) & ${BUCKETS - 1} FROM unnest(p_stream_ids) AS x ORDER BY 1 LOOP
-    PERFORM pg_advisory_xact_lock_shared(${bucketClass}, v_key);
-  END LOOP;
-  FOR v_key IN SELECT DISTINCT hashtext(x) FROM unnest(p_stream_ids) AS x ORDER BY 1 LOOP
-    PERFORM pg_advisory_xact_lock(${streamClass}, v_key);
-  END LOOP;
+  -- exclusive stream locks, each in ascending key order (DISTINCT keeps the sorted subquery from
+  -- being flattened, so the locks are taken in that order), so no two appenders can deadlock.
+  PERFORM pg_advisory_xact_lock_shared(${bucketClass}, k.key)
+     FROM (SELECT DISTINCT hashtext(x) & ${BUCKETS - 1} AS key FROM unnest(p_stream_ids) AS x ORDER BY 1) AS k;
+  PERFORM pg_advisory_xact_lock(${streamClass}, k.key)
+     FROM (SELECT DISTINCT hashtext(x) AS key FROM unnest(p_stream_ids) AS x ORDER BY 1) AS k;
 
-  -- 2. Check every stream; the first mismatch of an append fails that append only.
+  -- 2. Every stream's committed version (it cannot move while the locks are held; a new
+  -- statement, so a snapshot taken after they were granted), then the checks: the first mismatch
+  -- of an append fails that append only.
+  SELECT array_agg(coalesce(st.version, 0) ORDER BY o.i) INTO v_old
+    FROM unnest(p_stream_ids) WITH ORDINALITY AS o(id, i)
+    LEFT JOIN ${s}.streams st ON st.stream_id = o.id;
   FOR i IN 1..n_streams LOOP
     v_exp := p_expected[i];
-    SELECT st.version INTO v_actual FROM ${s}.streams st WHERE st.stream_id = p_stream_ids[i];
-    v_actual := coalesce(v_actual, 0);
-    v_old[i] := v_actual;
+    v_actual := v_old[i];
     v_start[i] := v_offset;
     v_offset := v_offset + p_counts[i];
     v_status[i] := 0;
@@ -111,15 +112,11 @@ BEGIN
     PERFORM pg_advisory_unlock(${LOCK_CLASS.position}, ${key});
 
     -- 5. Write the appends that passed their checks.
-    FOR i IN 1..n_streams LOOP
-      v_n := p_counts[i];
-      CONTINUE WHEN v_n = 0 OR v_written[i] < 0;
-      IF v_old[i] = 0 THEN
-        INSERT INTO ${s}.streams (stream_id, version) VALUES (p_stream_ids[i], v_n);
-      ELSE
-        UPDATE ${s}.streams st SET version = v_old[i] + v_n WHERE st.stream_id = p_stream_ids[i];
-      END IF;
-    END LOOP;
+    INSERT INTO ${s}.streams AS st (stream_id, version)
+    SELECT o.id, v_old[o.i] + p_counts[o.i]
+      FROM unnest(p_stream_ids) WITH ORDINALITY AS o(id, i)
+     WHERE v_written[o.i] >= 0 AND p_counts[o.i] > 0
+        ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version;
     INSERT INTO ${s}.events
       (position, stream_id, version, event_id, type, data, metadata, recorded_at, transaction_id)
     SELECT v_first + v_written[e.sidx] + (e.ord - 1 - v_start[e.sidx]),

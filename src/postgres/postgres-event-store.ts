@@ -63,8 +63,8 @@ export type PostgresNotifyMode = 'in-transaction' | 'after-commit' | 'off';
 
 const MAX_VERSION = Number.MAX_SAFE_INTEGER;
 
-/** Group commits under way at once, each on its own pooled connection. */
-const GROUPS_IN_FLIGHT = 2;
+/** @internal Group commits under way at once, each on its own pooled connection. */
+export const GROUPS_IN_FLIGHT = 4;
 
 /** Stream pages requested ahead of the one being folded (each on its own pooled connection). */
 const READ_AHEAD = 2;
@@ -74,7 +74,8 @@ const READ_AHEAD = 2;
  *
  * - An append is one round trip (one call of the `append_events` function, or of `append_event`
  *   for one event to one stream) unless append hooks are registered; then it is BEGIN, the call,
- *   the hooks, COMMIT on one client.
+ *   the hooks, COMMIT on one client. With group commit (default), appends that arrive while others
+ *   commit share one `append_group` call and transaction (see `PostgresAppendWriter`).
  * - Every `expectedVersion` kind is checked inside SQL under the stream's advisory lock.
  * - The global log is gap-safe: see `log_watch` in `postgresSchemaSql` for how, and what it costs.
  * - Appends wake LISTENers on `eventfold_<schema>` as the `notify` option says.

@@ -7,14 +7,6 @@ import type { SnapshotStore } from '../snapshots/snapshot-store.js';
 import type { AppendResult, EventStore, ReadStreamOptions, StreamAppend } from '../store/event-store.js';
 import type { ExpectedVersion } from '../store/expected-version.js';
 import type { EventStream } from '../store/event-stream.js';
-import {
-  syncAppend,
-  syncPages,
-  syncStream,
-  type SyncAppendStore,
-  type SyncPagedStream,
-  type SyncStreamStore,
-} from '../store/sync-pages.js';
 
 export interface SnapshotOptions {
   readonly store: SnapshotStore;
@@ -69,8 +61,6 @@ export const DEFAULT_UPDATE_BACKOFF: BackoffPolicy = Object.freeze({
  */
 export class Repository<A extends Aggregate<AnyEvent>> {
   private readonly snapshots: Required<SnapshotOptions> | undefined;
-  private lastId: string | undefined;
-  private lastStreamId = '';
 
   constructor(
     private readonly store: EventStore,
@@ -95,13 +85,7 @@ export class Repository<A extends Aggregate<AnyEvent>> {
   /** The stream id that holds the aggregate's events. */
   streamIdOf(id: string): string {
     const prefix = this.options.streamPrefix;
-    if (prefix === undefined) return id;
-    // Load and save of one update ask for the same id: build (and flatten, to look it up) one string.
-    if (id !== this.lastId) {
-      this.lastStreamId = `${prefix}-${id}`;
-      this.lastId = id;
-    }
-    return this.lastStreamId;
+    return prefix === undefined ? id : `${prefix}-${id}`;
   }
 
   /**
@@ -119,50 +103,28 @@ export class Repository<A extends Aggregate<AnyEvent>> {
    * travel). Throws `AggregateNotFoundError` when the stream is empty or shorter than `version`.
    */
   load(id: string, options?: { readonly version?: number }): Promise<A> {
-    try {
-      return Promise.resolve(this.fold(id, options?.version, true) as A | Promise<A>);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return this.fold(id, options?.version, true) as Promise<A>;
   }
 
   /** Like `load`, but resolves to `undefined` when the aggregate has no events. */
   find(id: string, options?: { readonly version?: number }): Promise<A | undefined> {
-    try {
-      return Promise.resolve(this.fold(id, options?.version, false));
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return this.fold(id, options?.version, false);
   }
 
-  /**
-   * One fold behind load, find and update. Synchronous when the stream's pages are in memory and
-   * no snapshot store is involved (no promise, no turn per load); otherwise a promise.
-   */
-  private fold(id: string, wanted: number | undefined, required: boolean): A | undefined | Promise<A | undefined> {
+  /** One fold behind load, find and update: from the newest usable snapshot when configured. */
+  private async fold(id: string, wanted: number | undefined, required: boolean): Promise<A | undefined> {
     if (wanted !== undefined && (!Number.isSafeInteger(wanted) || wanted < 1)) {
       throw new InvalidArgumentError(`version must be an integer >= 1, got ${String(wanted)}.`);
     }
     if (this.snapshots !== undefined) return this.foldFromSnapshot(id, wanted, required);
     const streamId = this.streamIdOf(id);
-    const aggregate = new this.aggregateClass(id);
-    const stored = (this.store as Partial<SyncStreamStore>)[syncStream]?.call(this.store, streamId);
-    if (stored === null) return this.notFound(undefined, id, streamId, required);
-    if (stored !== undefined) {
-      // Only the events stored now: one appended while `apply` runs is not part of this load.
-      replayInto(aggregate, stored, wanted === undefined ? stored.length : Math.min(wanted, stored.length));
-      return this.folded(id, streamId, aggregate, wanted, required);
-    }
     let stream: EventStream<RecordedEvent>;
     try {
       stream = this.store.readStream(streamId, wanted !== undefined ? { toVersion: wanted } : undefined);
-      const inMemory = (stream as Partial<SyncPagedStream<RecordedEvent>>)[syncPages];
-      if (inMemory === undefined) return this.foldPages(id, streamId, aggregate, stream, wanted, required);
-      for (const page of inMemory.call(stream)) replayInto(aggregate, page);
     } catch (error) {
       return this.notFound(error, id, streamId, required);
     }
-    return this.folded(id, streamId, aggregate, wanted, required);
+    return this.foldPages(id, streamId, new this.aggregateClass(id), stream, wanted, required);
   }
 
   private async foldFromSnapshot(id: string, wanted: number | undefined, required: boolean): Promise<A | undefined> {
@@ -204,12 +166,7 @@ export class Repository<A extends Aggregate<AnyEvent>> {
     required: boolean,
   ): Promise<A | undefined> {
     try {
-      const inMemory = (stream as Partial<SyncPagedStream<RecordedEvent>>)[syncPages];
-      if (inMemory !== undefined) {
-        for (const page of inMemory.call(stream)) replayInto(aggregate, page);
-      } else {
-        for await (const page of stream.pages()) replayInto(aggregate, page);
-      }
+      for await (const page of stream.pages()) replayInto(aggregate, page);
     } catch (error) {
       return this.notFound(error, id, streamId, required);
     }
@@ -237,48 +194,26 @@ export class Repository<A extends Aggregate<AnyEvent>> {
    * loaded at. On `ConcurrencyError` nothing is written and the aggregate keeps its uncommitted
    * events.
    */
-  save(aggregate: A, options: SaveOptions = {}): Promise<AppendResult> {
+  async save(aggregate: A, options: SaveOptions = {}): Promise<AppendResult> {
     try {
-      return Promise.resolve(this.saveNow(aggregate, options));
+      return await this.saveRaw(aggregate, options);
     } catch (error) {
-      return Promise.reject(asAggregateAlreadyExists(error, aggregate.id));
+      throw asAggregateAlreadyExists(error, aggregate.id);
     }
   }
 
-  /**
-   * `save` without a promise when the store appends synchronously (in memory) and no snapshot is
-   * due; otherwise a promise.
-   */
-  private saveNow(aggregate: A, options: SaveOptions): AppendResult | Promise<AppendResult> {
-    const sync = (this.store as Partial<SyncAppendStore>)[syncAppend];
-    if (sync !== undefined) {
-      // The store merges the metadata itself: one frozen copy for the append, no copy per event.
-      const expectedVersion = this.expectedVersionOf(aggregate, options);
-      const now = sync.call(this.store, this.streamIdOf(aggregate.id), aggregate.uncommittedEvents, expectedVersion, options.metadata);
-      if (now !== undefined) {
-        return this.markSaved(aggregate, now) ? this.trySnapshot(aggregate, now.streamId).then(() => now) : now;
-      }
-    }
+  /** `save` with the store's errors as they are (`update` retries on their conflicts). */
+  private async saveRaw(aggregate: A, options: SaveOptions): Promise<AppendResult> {
     const append = this.pendingAppend(aggregate, options);
-    const appending = this.store.append(append.streamId, append.events, { expectedVersion: append.expectedVersion });
-    return this.saveAsync(aggregate, appending);
+    const result = await this.store.append(append.streamId, append.events, { expectedVersion: append.expectedVersion });
+    // Awaits only when a snapshot is due.
+    if (this.markSaved(aggregate, result)) await this.trySnapshot(aggregate, result.streamId);
+    return result;
   }
 
   private expectedVersionOf(aggregate: A, options: SaveOptions): ExpectedVersion {
     const before = aggregate.persistedVersion;
     return options.expectedVersion ?? (before === 0 ? 'no-stream' : before);
-  }
-
-  private async saveAsync(aggregate: A, appending: Promise<AppendResult>): Promise<AppendResult> {
-    let result: AppendResult;
-    try {
-      result = await appending;
-    } catch (error) {
-      throw asAggregateAlreadyExists(error, aggregate.id);
-    }
-    // Awaits only when a snapshot is due.
-    if (this.markSaved(aggregate, result)) await this.trySnapshot(aggregate, result.streamId);
-    return result;
   }
 
   /**
@@ -335,14 +270,10 @@ export class Repository<A extends Aggregate<AnyEvent>> {
       options.backoff === undefined ? DEFAULT_UPDATE_BACKOFF : resolveBackoffPolicy(DEFAULT_UPDATE_BACKOFF, options.backoff, 'backoff');
     const saveOptions: SaveOptions = options.metadata === undefined ? {} : { metadata: options.metadata };
     for (let attempt = 0; ; attempt++) {
-      // Both steps are synchronous on the in-memory store: no turn between load and save there.
-      const loaded = this.fold(id, undefined, true);
-      const aggregate = (loaded instanceof Promise ? await loaded : loaded) as A;
-      const decided = decide(aggregate);
-      if (decided !== undefined) await decided;
+      const aggregate = (await this.fold(id, undefined, true)) as A;
+      await decide(aggregate);
       try {
-        const saved = this.saveNow(aggregate, saveOptions);
-        if (saved instanceof Promise) await saved;
+        await this.saveRaw(aggregate, saveOptions);
         return aggregate;
       } catch (error) {
         if (attempt >= retries || !isEventfoldError(error, 'CONCURRENCY_CONFLICT')) throw asAggregateAlreadyExists(error, id);

@@ -74,9 +74,7 @@ export function openConnection(options: SqliteConnectionOptions & SqliteTuningOp
     try {
       db = new Database(options.path, { timeout: busyTimeout });
     } catch (error) {
-      throw new StoreUnavailableError(`${what}: cannot open SQLite database '${options.path}': ${messageOf(error)}`, {
-        cause: error,
-      });
+      throw openFailure(error, what, options.path);
     }
     owned = true;
   } else {
@@ -103,4 +101,15 @@ export function openConnection(options: SqliteConnectionOptions & SqliteTuningOp
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** Why a file could not be opened: a missing directory is a wrong path, not an outage. */
+function openFailure(error: unknown, what: string, path: string): unknown {
+  if (error instanceof TypeError && error.message.includes('directory does not exist')) {
+    return new InvalidArgumentError(`${what}: cannot open SQLite database '${path}': its directory does not exist. Create it first.`);
+  }
+  const translated = translateSqliteError(error, `${what}: cannot open SQLite database '${path}'`);
+  return translated === error
+    ? new StoreUnavailableError(`${what}: cannot open SQLite database '${path}': ${messageOf(error)}`, { cause: error })
+    : translated;
 }

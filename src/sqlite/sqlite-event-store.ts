@@ -54,8 +54,8 @@ export type SqliteEventStoreOptions = SqliteConnectionOptions &
     /** Events fetched per database round trip when reading (and per `pages()` page). Default 1000. */
     readonly pageSize?: number;
     /**
-     * Group commit (default on): appends made by concurrent callers in the same turn of the event
-     * loop are written in one transaction (one fsync), each in its own savepoint. See
+     * Group commit (default on): appends made by concurrent callers at the same moment are written
+     * in one transaction (one fsync), each in its own savepoint. See
      * `GroupCommitSetting` and docs/performance.md.
      */
     readonly groupCommit?: GroupCommitSetting;
@@ -67,9 +67,10 @@ const WHAT = 'SqliteEventStore';
 
 /**
  * The event store on SQLite (better-sqlite3). Embedded, durable (WAL, `synchronous=FULL` by
- * default) and safe to share between processes: every append is one `BEGIN IMMEDIATE` transaction,
- * which takes the database's single write lock before the version check, so checks and inserts of
- * different connections and processes never interleave.
+ * default) and safe to share between processes: every append runs in a `BEGIN IMMEDIATE`
+ * transaction, which takes the database's single write lock before the version check, so checks and
+ * inserts of different connections and processes never interleave. With group commit (default),
+ * appends of concurrent callers share one transaction, a savepoint each.
  *
  * Positions: `position` is the table's INTEGER PRIMARY KEY, assigned as last position + 1 while the
  * write lock is held. SQLite has exactly one writer at a time, so commit order is append order and
@@ -138,12 +139,12 @@ export class SqliteEventStore implements EventStore {
       if (owned) db.close();
       throw translateSqliteError(error, WHAT);
     }
-    // better-sqlite3 is synchronous: callers that append in the same turn of the event loop are
-    // gathered and committed together on the next turn (one transaction, one fsync).
+    // better-sqlite3 is synchronous: callers that append while the event loop runs the others'
+    // continuations are gathered and committed together (one transaction, one fsync).
     this.committer =
       groupCommit === undefined
         ? undefined
-        : new GroupCommitter(groupCommit, 'next-turn', 1, (members) => this.commitGroup(members));
+        : new GroupCommitter(groupCommit, 'soon', 1, (members) => this.commitGroup(members));
   }
 
   /** The connection the store writes through (for read models and checkpoints in the same file). */

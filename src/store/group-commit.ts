@@ -31,6 +31,9 @@ export interface ResolvedGroupCommit {
   readonly maxDelayMs: number;
 }
 
+/** Microtask hops a synchronous driver waits for callers to append before it commits a group. */
+const GATHER_HOPS = 32;
+
 /** Streams per group: a group's stream locks are taken one by one, so keep their number small. */
 export const MAX_GROUP_STREAMS = 32;
 
@@ -81,8 +84,9 @@ interface Waiting<M extends GroupMember, R> {
  * - `commit(group)` writes the group in one transaction and returns one outcome per member, in
  *   order; it throws only when the whole group failed, and then every member gets that error.
  * - `start`: `'now'` commits as soon as fewer than `maxInFlight` commits are under way (an async
- *   driver: appends gather while a commit is in flight); `'next-turn'` commits on the next turn of
- *   the event loop (a synchronous driver: appends made by callers in the same turn gather).
+ *   driver: appends gather while a commit is in flight); `'soon'` commits once the callers already
+ *   running have had a few microtask hops to append (a synchronous driver, which never has a
+ *   commit in flight: callers answered by one commit append again, and go together).
  * - A group never holds two members that touch the same stream (the later one waits for the next
  *   group, keeping per-stream order), nor more than `MAX_GROUP_STREAMS` streams.
  */
@@ -97,7 +101,7 @@ export class GroupCommitter<M extends GroupMember, R> {
 
   constructor(
     private readonly options: ResolvedGroupCommit,
-    private readonly start: 'now' | 'next-turn',
+    private readonly start: 'now' | 'soon',
     private readonly maxInFlight: number,
     private readonly commit: (group: readonly M[]) => Promise<readonly GroupOutcome<R>[]> | readonly GroupOutcome<R>[],
   ) {}
@@ -141,8 +145,19 @@ export class GroupCommitter<M extends GroupMember, R> {
       return;
     }
     this.scheduled = true;
-    if (delay > 0) setTimeout(run, delay);
-    else setImmediate(run);
+    if (delay > 0) {
+      setTimeout(run, delay);
+      return;
+    }
+    // A synchronous driver: let the callers whose continuations are already queued (the ones the
+    // last commit just answered, a few awaits deep) make their appends first, then commit them all.
+    // Microtask hops cost next to nothing without concurrency, unlike waiting for the next turn.
+    let hops = GATHER_HOPS;
+    const hop = (): void => {
+      if (--hops > 0) queueMicrotask(hop);
+      else run();
+    };
+    queueMicrotask(hop);
   }
 
   private take(): Waiting<M, R>[] {

@@ -1,6 +1,6 @@
 import { StoreClosedError, StreamNotFoundError } from '../errors.js';
-import type { AnyEvent, EventMetadata, RecordedEvent } from '../events/types.js';
-import { assertValidStreamId, type EventLimits } from '../events/validation.js';
+import type { AnyEvent, RecordedEvent } from '../events/types.js';
+import type { EventLimits } from '../events/validation.js';
 import {
   FULL_CAPABILITIES,
   type AppendOptions,
@@ -13,8 +13,7 @@ import {
 } from './event-store.js';
 import { matchesFilter } from './read-filter.js';
 import { PagedEventStream, type EventStream } from './event-stream.js';
-import { syncAppend, syncPages, syncStream, type SyncAppendStore, type SyncPagedStream, type SyncStreamStore } from './sync-pages.js';
-import { checkExpectedVersion, type ExpectedVersion } from './expected-version.js';
+import { checkExpectedVersion } from './expected-version.js';
 import {
   prepareAppend,
   prepareAppendMany,
@@ -43,7 +42,7 @@ export interface InMemoryEventStoreOptions {
  * The whole port in process memory. For tests and prototypes; it runs the same conformance suite
  * as the durable stores. Every append is one synchronous step, so it is atomic and ordered.
  */
-export class InMemoryEventStore implements EventStore, SyncAppendStore, SyncStreamStore {
+export class InMemoryEventStore implements EventStore {
   readonly capabilities: EventStoreCapabilities = FULL_CAPABILITIES;
   private readonly streams = new Map<string, RecordedEvent[]>();
   private readonly log: RecordedEvent[] = [];
@@ -73,18 +72,6 @@ export class InMemoryEventStore implements EventStore, SyncAppendStore, SyncStre
     this.assertOpen();
     const prepared = prepareAppend(streamId, events, options?.expectedVersion, this.limits);
     return this.commitOne(prepared);
-  }
-
-  /** @internal `append` without the promise, for the Repository (see `syncAppend`). */
-  [syncAppend](
-    streamId: string,
-    events: readonly AnyEvent[],
-    expectedVersion: ExpectedVersion,
-    metadata: EventMetadata | undefined,
-  ): AppendResult | undefined {
-    if (this.append !== InMemoryEventStore.prototype.append) return undefined;
-    this.assertOpen();
-    return this.commitOne(prepareAppend(streamId, events, expectedVersion, this.limits, metadata));
   }
 
   async appendMany(appends: readonly StreamAppend[]): Promise<AppendResult[]> {
@@ -166,14 +153,6 @@ export class InMemoryEventStore implements EventStore, SyncAppendStore, SyncStre
     }
     for (const e of all) this.log.push(e);
     return results;
-  }
-
-  /** @internal The stream's array itself, for the Repository's fold (see `syncStream`). */
-  [syncStream](streamId: string): readonly RecordedEvent[] | null | undefined {
-    if (this.readStream !== InMemoryEventStore.prototype.readStream) return undefined;
-    this.assertOpen();
-    assertValidStreamId(streamId);
-    return this.streams.get(streamId) ?? null;
   }
 
   readStream(streamId: string, options?: ReadStreamOptions): EventStream<RecordedEvent> {
@@ -322,12 +301,8 @@ class StreamPages implements AsyncIterableIterator<readonly RecordedEvent[]> {
   }
 }
 
-/**
- * One `readStream` of the in-memory store. Lazy like every `EventStream` (each iteration reads
- * anew), and it also offers its pages synchronously (`syncPages`), which the Repository folds
- * without an await per page.
- */
-class StreamRead implements EventStream<RecordedEvent>, SyncPagedStream<RecordedEvent> {
+/** One `readStream` of the in-memory store. Lazy like every `EventStream` (each iteration reads anew). */
+class StreamRead implements EventStream<RecordedEvent> {
   constructor(
     private readonly streams: ReadonlyMap<string, readonly RecordedEvent[]>,
     private readonly streamId: string,
@@ -340,10 +315,6 @@ class StreamRead implements EventStream<RecordedEvent>, SyncPagedStream<Recorded
     return new StreamPages(this.streams, this.streamId, this.range, this.pageSize, this.assertOpen);
   }
 
-  [syncPages](): Array<readonly RecordedEvent[]> {
-    return new StreamPages(this.streams, this.streamId, this.range, this.pageSize, this.assertOpen).all();
-  }
-
   async *[Symbol.asyncIterator](): AsyncIterator<RecordedEvent> {
     for await (const page of this.pages()) {
       for (const event of page) yield event;
@@ -352,7 +323,8 @@ class StreamRead implements EventStream<RecordedEvent>, SyncPagedStream<Recorded
 
   async toArray(): Promise<RecordedEvent[]> {
     const all: RecordedEvent[] = [];
-    for (const page of this[syncPages]()) for (const event of page) all.push(event);
+    const pages = new StreamPages(this.streams, this.streamId, this.range, this.pageSize, this.assertOpen).all();
+    for (const page of pages) for (const event of page) all.push(event);
     return all;
   }
 }

@@ -45,7 +45,6 @@ export const ERROR_CODES: { readonly [K in ErrorKind]: string } = {
   CapabilityNotSupportedError: 'CAPABILITY_NOT_SUPPORTED',
 };
 
-
 /** Runs `action` (sync throw or async rejection both count) and returns the error it failed with. */
 export async function failureOf(action: () => unknown): Promise<unknown> {
   try {

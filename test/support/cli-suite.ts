@@ -27,9 +27,10 @@ export interface CliStoreFactory {
 
 /** Stored text meant to hijack a terminal: CSI clear-screen, OSC 52 clipboard write, C1 CSI, RTL override. */
 export const HOSTILE_TEXT = 'pwn\u001b[2J\u001b]52;c;ZXZpbA==\u0007\u009b31m\u202egnp.exe\u0085end';
-export // Stream ids are refused with control or bidi characters at write time; what remains hostile in
-// one is shell and markup syntax. Event types, data and metadata carry the control sequences.
-const HOSTILE_STREAM = "user-evil;[2J<b>'$(x)";
+// Stream ids are refused with control or bidi characters at write time (see the raw SQLite test for
+// ids written by another tool); what remains hostile in one is shell and markup syntax. Event
+// types, data and metadata carry the control sequences.
+export const HOSTILE_STREAM = "user-evil;[2J<b>'$(x)";
 
 /** Every ESC in `text` starts one of our own SGR colour codes, and no C1 or bidi control is raw. */
 export function expectTerminalSafe(text: string): void {
@@ -226,7 +227,7 @@ export function describeCliSuite(factory: CliStoreFactory): void {
             expectTerminalSafe(result.stderr);
           }
           expect(read.stdout).toContain('pwn\\u001b[2J\\u001b]52;c;ZXZpbA==\\u0007\\u009b31m\\u202egnp.exe\\u0085end');
-          expect(streams.stdout).toContain("user-evil;[2J<b>'$(x)");
+          expect(streams.stdout).toContain(HOSTILE_STREAM);
         }
         const missing = await runCli(['read', `${HOSTILE_STREAM}x`, ...c.args]);
         expect(missing.code).toBe(3);

@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import { CONFLICT_CODES } from '../commands.js';
 import { MAX_PASSWORD_LENGTH } from '../domain/user.js';
 import { isStoreUnavailable } from '../unavailable.js';
 
@@ -48,6 +49,7 @@ const CLIENT_ERRORS: Readonly<Record<string, readonly [status: number, apiCode: 
   INVALID_EVENT: [400, 'INVALID_REQUEST', 'The request cannot be stored as given.'],
   INVALID_STREAM_ID: [400, 'INVALID_REQUEST', 'The user id cannot be used.'],
   BATCH_TOO_LARGE: [400, 'INVALID_REQUEST', 'The request is too large to store.'],
+  INVALID_COMMAND: [400, 'INVALID_REQUEST', 'The request has a value out of range.'],
   // Idempotency keys and forgotten users (see evolution.ts).
   IDEMPOTENCY_KEY_REUSED: [422, 'IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was already used for a different request.'],
   COMMAND_PENDING: [409, 'REQUEST_IN_PROGRESS', 'A request with this Idempotency-Key is still being processed; retry shortly.'],
@@ -66,7 +68,7 @@ const versionOf = (value: unknown): number | undefined => (typeof value === 'num
 export function toProblem(error: unknown, context: ProblemContext = {}): HttpProblem {
   if (error instanceof HttpProblem) return error;
   const code = (error as { code?: unknown } | null | undefined)?.code;
-  if (code === 'CONCURRENCY_CONFLICT') {
+  if (typeof code === 'string' && CONFLICT_CODES.has(code)) {
     const current = versionOf((error as { actualVersion?: unknown }).actualVersion);
     return new HttpProblem(
       412,
@@ -78,6 +80,9 @@ export function toProblem(error: unknown, context: ProblemContext = {}): HttpPro
       current === undefined ? {} : { etag: `"${current}"` },
     );
   }
+  if (code === 'COMMAND_PENDING') {
+    return new HttpProblem(409, 'Conflict', 'The same request is still being processed; retry shortly.', { code }, { 'retry-after': String(RETRY_AFTER_SECONDS) });
+  }
   if (code === 'SERVICE_BUSY') return serviceUnavailable('The service is busy; retry shortly.', 'SERVICE_BUSY');
   if (isStoreUnavailable(error)) return serviceUnavailable('The user store is unavailable; retry shortly.', 'STORE_UNAVAILABLE');
   if (code === 'INVALID_COMMAND') {
@@ -86,7 +91,7 @@ export function toProblem(error: unknown, context: ProblemContext = {}): HttpPro
     return badRequest('The request does not match its schema.', { code: 'INVALID_COMMAND', issues: issues.map(({ path, message }) => ({ path, message })) });
   }
   if (typeof code === 'string') {
-    const known = CLIENT_ERRORS[code];
+    const known = Object.hasOwn(CLIENT_ERRORS, code) ? CLIENT_ERRORS[code] : undefined;
     if (known !== undefined) {
       const [status, apiCode, detail] = known;
       const named = status === 404 && context.userId !== undefined ? `No user '${context.userId}'.` : detail;

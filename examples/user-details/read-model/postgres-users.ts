@@ -25,6 +25,15 @@ function ddl(schema: string): string {
   CREATE INDEX IF NOT EXISTS users_registered ON ${t} (registered_at, id);`;
 }
 
+/** Runs one statement of the projection; a lost connection surfaces with a stable code (see `classify`). */
+async function run(client: Pick<pg.PoolClient, 'query'>, text: string, values: unknown[] = []): Promise<void> {
+  try {
+    await client.query(text, values);
+  } catch (error) {
+    throw classify(error);
+  }
+}
+
 /** The `users` read model, in the same PostgreSQL schema as the events. Updates are version-guarded (idempotent). */
 export function postgresUsersProjection(schema: string) {
   const t = table(schema);
@@ -32,28 +41,28 @@ export function postgresUsersProjection(schema: string) {
     name: 'users',
     version: 1,
     setup: async ({ client }) => {
-      await client.query(ddl(schema));
+      await run(client, ddl(schema));
     },
     reset: async ({ client }) => {
-      await client.query(`DELETE FROM ${t}`);
+      await run(client, `DELETE FROM ${t}`);
     },
     handlers: {
       UserRegistered: async (e, { client }) => {
-        await client.query(
+        await run(client, 
           `INSERT INTO ${t} (id, user_name, email, status, version, registered_at, updated_at)
            VALUES ($1, $2, $3, 'active', $4, $5, $5) ON CONFLICT (id) DO NOTHING`,
           [userIdOf(e.streamId), e.data.userName, e.data.email, e.version, e.data.registeredAt],
         );
       },
       PasswordChanged: async (e, { client }) => {
-        await client.query(`UPDATE ${t} SET version = $1, updated_at = $2 WHERE id = $3 AND version < $1`, [
+        await run(client, `UPDATE ${t} SET version = $1, updated_at = $2 WHERE id = $3 AND version < $1`, [
           e.version,
           e.data.changedAt,
           userIdOf(e.streamId),
         ]);
       },
       EmailChanged: async (e, { client }) => {
-        await client.query(`UPDATE ${t} SET email = $1, version = $2, updated_at = $3 WHERE id = $4 AND version < $2`, [
+        await run(client, `UPDATE ${t} SET email = $1, version = $2, updated_at = $3 WHERE id = $4 AND version < $2`, [
           e.data.email,
           e.version,
           e.data.changedAt,
@@ -61,7 +70,7 @@ export function postgresUsersProjection(schema: string) {
         ]);
       },
       UserRenamed: async (e, { client }) => {
-        await client.query(`UPDATE ${t} SET user_name = $1, version = $2, updated_at = $3 WHERE id = $4 AND version < $2`, [
+        await run(client, `UPDATE ${t} SET user_name = $1, version = $2, updated_at = $3 WHERE id = $4 AND version < $2`, [
           e.data.userName,
           e.version,
           e.data.renamedAt,
@@ -69,7 +78,7 @@ export function postgresUsersProjection(schema: string) {
         ]);
       },
       UserDeactivated: async (e, { client }) => {
-        await client.query(`UPDATE ${t} SET status = 'deactivated', version = $1, updated_at = $2 WHERE id = $3 AND version < $1`, [
+        await run(client, `UPDATE ${t} SET status = 'deactivated', version = $1, updated_at = $2 WHERE id = $3 AND version < $1`, [
           e.version,
           e.data.deactivatedAt,
           userIdOf(e.streamId),

@@ -1,11 +1,12 @@
 import { startInspectServer } from '../../inspect/server.js';
-import { integerOption, STORE_HELP, STORE_OPTIONS, withStore, writeLine, type Command } from '../command.js';
+import { loadAggregatesModule } from '../config.js';
+import { integerOption, stringOption, STORE_HELP, STORE_OPTIONS, withStore, writeLine, type Command } from '../command.js';
 import { CliUsageError, EXIT } from '../errors.js';
 
 export const inspectCommand: Command = {
   name: 'inspect',
   summary: 'Browse streams, events, the live log and projections in a web page',
-  options: { ...STORE_OPTIONS, port: { type: 'string', short: 'p' } },
+  options: { ...STORE_OPTIONS, port: { type: 'string', short: 'p' }, aggregates: { type: 'string' } },
   positionals: { min: 0, max: 0 },
   help: `Usage: eventfold inspect [options]
 
@@ -19,13 +20,19 @@ needs no network: the page's assets are part of the package.
 
 Options:
   -p, --port <n>      Port (default 4100; 0 picks a free port).
+      --aggregates <file>
+                      A module exporting 'aggregates' for time travel (instead of, or on top of,
+                      the config file's).
 ${STORE_HELP}`,
   async run(invocation) {
     const { values, io, style } = invocation;
     const port = integerOption(values, 'port', 0) ?? 4100;
     if (port > 65_535) throw new CliUsageError(`--port must be at most 65535, got ${port}.`);
+    const aggregatesFile = stringOption(values, 'aggregates');
     return withStore(invocation, {}, async ({ opened, config }) => {
-      const server = await startInspectServer({ opened, config: config.config, port });
+      const extra = aggregatesFile === undefined ? [] : await loadAggregatesModule(aggregatesFile, io.cwd);
+      const aggregates = [...extra, ...(config.config.aggregates ?? [])];
+      const server = await startInspectServer({ opened, config: { ...config.config, aggregates }, port });
       try {
         await writeLine(io, `eventfold inspect: ${style.plain(opened.description)}`);
         await writeLine(io, `Listening on ${style.cyan(server.url)} (Ctrl-C to stop)`);

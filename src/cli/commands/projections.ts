@@ -4,7 +4,7 @@ import { CliUsageError, EXIT, ProjectionNotFoundError } from '../errors.js';
 import { ProgressDisplay } from '../progress.js';
 import { safeJsonStringify } from '../sanitize.js';
 import { retryParked } from './retry-parked.js';
-import { projectionStatusRows, type AnyProjection, type ProjectionStatusRow } from '../projection-status.js';
+import { projectionStatusRows, requireProjections, type AnyProjection, type ProjectionStatusRow } from '../projection-status.js';
 import type { Style } from '../style.js';
 
 function statusTable(rows: readonly ProjectionStatusRow[], style: Style): string[] {
@@ -53,6 +53,7 @@ function findConfigured(session: StoreSession, name: string, action: string): An
 async function status(invocation: Invocation): Promise<number> {
   const { values, io, style } = invocation;
   return withStore(invocation, {}, async (session) => {
+    requireProjections(session.opened);
     const rows = await projectionStatusRows(session.opened, configuredProjections(session));
     if (values['json'] === true) {
       for (const row of rows) await writeLine(io, safeJsonStringify(row));
@@ -75,7 +76,7 @@ async function rebuild(invocation: Invocation, name: string): Promise<number> {
     if (projection.reset === undefined) {
       throw new CliUsageError(`Projection '${name}' has no reset(ctx) hook, so its read model cannot be emptied for a rebuild.`);
     }
-    const admin = session.opened.projections!;
+    const admin = requireProjections(session.opened);
     const display = new ProgressDisplay(io, style, values['json'] === true);
     const runner = admin.createRunner(projection, {
       whenLocked: 'fail',
@@ -110,7 +111,7 @@ async function reset(invocation: Invocation, name: string): Promise<number> {
     if (resetHook === undefined) {
       throw new CliUsageError(`Projection '${name}' has no reset(ctx) hook, so its read model cannot be emptied.`);
     }
-    const admin = session.opened.projections!;
+    const admin = requireProjections(session.opened);
     const target = admin.target();
     await target.prepare();
     const lease = await admin.lock().tryAcquire(name, `eventfold-cli-${process.pid}`);

@@ -2,7 +2,7 @@ import type { DeadLetter } from '../../projections/dead-letters.js';
 import { integerOption, withStore, writeLine, type Invocation } from '../command.js';
 import { EXIT } from '../errors.js';
 import { ProgressDisplay } from '../progress.js';
-import { allDeadLetters } from '../projection-status.js';
+import { allDeadLetters, requireProjections } from '../projection-status.js';
 import { safeJsonStringify } from '../sanitize.js';
 
 function sleep(ms: number, interrupted: Promise<void>): Promise<boolean> {
@@ -29,7 +29,7 @@ export async function retryParked(invocation: Invocation, name: string): Promise
     await writeLine(io, json ? safeJsonStringify({ projection: name, ...data }) : message);
   };
   return withStore(invocation, {}, async ({ opened }) => {
-    const admin = opened.projections!;
+    const admin = requireProjections(opened);
     const deadLetters = await admin.deadLetters();
     const parked = deadLetters === undefined ? [] : await allDeadLetters(deadLetters, name);
     const chosen = only === undefined ? parked : parked.filter((letter) => letter.position === only);
