@@ -4,7 +4,8 @@
  * version 1, and query the read side. Runs on SQLite by default (a local file, so a second run
  * continues from the stored history), or on PostgreSQL when DATABASE_URL is set.
  */
-import { isEventfoldError, type ProjectionProgress } from 'eventfold';
+import { InMemoryCheckpointStore, isEventfoldError, type EventStore, type ProjectionProgress } from 'eventfold';
+import { startWelcomeMails } from './welcome.js';
 import { openInfrastructure } from './infrastructure.js';
 import { createUserDetailsApp } from './app.js';
 
@@ -114,9 +115,27 @@ async function main(): Promise<void> {
     say(`After the rebuild '${DEMO_USER}' is at version ${rebuilt?.version ?? '?'} in the read model again.`);
 
     await livingWithEvents(app);
+    await welcomeMailsStep(infrastructure.store);
   } finally {
     await app.close();
   }
+}
+
+/** A process manager: every registered user gets one welcome mail (see welcome.ts, docs/publishing.md). */
+async function welcomeMailsStep(store: EventStore): Promise<void> {
+  step('12. A process manager welcomes every registered user, once');
+  say('Its checkpoint is kept in memory here, so every run reads the whole log again: users welcomed');
+  say('by an earlier run get the same command id again and are found already welcomed.');
+  const manager = await startWelcomeMails({
+    store,
+    checkpoints: new InMemoryCheckpointStore(),
+    deliver: (mail) =>
+      say(mail.email.includes('@') ? `  mail to ${mail.email}: "Welcome, ${mail.userName}!"` : `  no mail for ${mail.userName}: the address was forgotten`),
+  });
+  await manager.waitUntilCaughtUp({ timeoutMs: 30_000 });
+  await manager.stop();
+  const welcomed = await store.readAll({ filter: { types: ['WelcomeSent'] } }).toArray();
+  say(`${welcomed.length} user(s) welcomed in all, each exactly once.`);
 }
 
 /** Validation, idempotency keys and "forget me" (see evolution.ts and docs/evolution.md, docs/privacy.md). */
