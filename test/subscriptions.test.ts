@@ -5,16 +5,20 @@ import {
   InMemoryDeadLetterStore,
   InMemoryEventStore,
   inMemoryWakeUps,
+  MessageRefusedError,
+  OutboxRelay,
+  silentLogger,
   Subscription,
   SubscriptionEventError,
+  type StandaloneDeadLetterStore,
   type CheckpointStore,
   type EventStore,
   type RecordedEvent,
   type SubscriptionOptions,
   type WakeUpSource,
 } from '../src/index.js';
-import { PostgresCheckpointStore, PostgresEventStore, PostgresProjectionLock, postgresWakeUps } from '../src/postgres/index.js';
-import { SqliteCheckpointStore, SqliteEventStore } from '../src/sqlite/index.js';
+import { PostgresCheckpointStore, PostgresDeadLetterStore, PostgresEventStore, PostgresProjectionLock, postgresWakeUps } from '../src/postgres/index.js';
+import { SqliteCheckpointStore, SqliteDeadLetterStore, SqliteEventStore } from '../src/sqlite/index.js';
 import { pgTestDatabase } from './support/postgres.js';
 
 const db = pgTestDatabase();
@@ -193,5 +197,47 @@ describe('Subscription poison events', () => {
     expect(letters.map((l) => [l.eventId, l.error])).toEqual([[poison.eventId, 'refused']]);
     expect(sub.status.parked).toBe(1);
     await sub.stop();
+  });
+});
+
+describe.each(['memory', 'sqlite', 'postgres'])('OutboxRelay parking a refused message (%s dead letters)', (kind) => {
+  it("a message the broker refuses is parked with its reason, the relay goes on, and nothing is dropped silently", async () => {
+    const store = new InMemoryEventStore();
+    for (let i = 1; i <= 5; i++) await store.append(`order-${i}`, [event('Placed', i)], { expectedVersion: 'no-stream' });
+    const refused = (await store.readAll().toArray())[2]!;
+    let deadLetters: StandaloneDeadLetterStore;
+    if (kind === 'memory') deadLetters = new InMemoryDeadLetterStore();
+    else if (kind === 'sqlite') deadLetters = new SqliteDeadLetterStore(new SqliteEventStore({ path: ':memory:' }).database);
+    else {
+      const schema = db.schema('letters');
+      await PostgresEventStore.create({ pool: db.pool, schema }); // the relay's source database
+      deadLetters = new PostgresDeadLetterStore(db.pool, schema);
+    }
+    const published: string[] = [];
+    const relay = new OutboxRelay({
+      name: 'to-broker',
+      store,
+      checkpoints: new InMemoryCheckpointStore(),
+      deadLetters,
+      poisonEvents: 'park',
+      retry: { maxAttempts: 2, initialDelayMs: 1, maxDelayMs: 2 },
+      logger: silentLogger,
+      broker: {
+        name: 'strict',
+        publish: async (events) => {
+          if (events.some((e) => e.eventId === refused.eventId)) throw new MessageRefusedError('strict', [refused.eventId], 'unroutable');
+          published.push(...events.map((e) => e.eventId));
+        },
+        close: async () => {},
+      },
+    });
+    await relay.start();
+    await relay.waitUntilCaughtUp({ timeoutMs: 20_000 });
+    await relay.stop();
+    const all = await store.readAll().toArray();
+    expect(published).toEqual(all.filter((e) => e.eventId !== refused.eventId).map((e) => e.eventId));
+    const letters = await deadLetters.list('to-broker');
+    expect(letters.map((l) => l.eventId)).toEqual([refused.eventId]);
+    expect(letters[0]!.error).toContain('unroutable');
   });
 });

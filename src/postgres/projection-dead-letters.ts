@@ -5,7 +5,7 @@ import {
   resolveListOptions,
   type DeadLetter,
   type DeadLetterListOptions,
-  type DeadLetterQueue,
+  type StandaloneDeadLetterStore,
   type DeadLetterWrite,
 } from '../projections/dead-letters.js';
 import { assertValidProjectionName } from '../projections/projection.js';
@@ -51,7 +51,7 @@ function toLetter(row: DeadLetterRow): DeadLetter {
  * runner writes them with `writeIn` on the batch's transaction, so a letter and the checkpoint
  * that moved past its event commit together.
  */
-export class PostgresDeadLetterStore implements DeadLetterQueue {
+export class PostgresDeadLetterStore implements StandaloneDeadLetterStore {
   private readonly table: string;
 
   constructor(
@@ -105,6 +105,18 @@ export class PostgresDeadLetterStore implements DeadLetterQueue {
       'read dead letter retry requests',
     );
     return rows.map(toLetter);
+  }
+
+  /** Writes a change on its own (subscriptions and relays, whose checkpoint is saved after it). */
+  async write(projection: string, write: DeadLetterWrite): Promise<void> {
+    assertValidProjectionName(projection);
+    await migrateProjectionTables(this.pool, this.schema);
+    try {
+      // One statement per kind: the pool runs it on any connection, in its own transaction.
+      await this.writeIn(this.pool as unknown as ClientBase, projection, write);
+    } catch (error) {
+      throw translatePgError(error, 'write a dead letter', this.schema, true);
+    }
   }
 
   /** Writes a runner's change on `client`'s transaction. */

@@ -4,7 +4,7 @@ import {
   resolveListOptions,
   type DeadLetter,
   type DeadLetterListOptions,
-  type DeadLetterQueue,
+  type StandaloneDeadLetterStore,
   type DeadLetterWrite,
 } from '../projections/dead-letters.js';
 import { assertValidProjectionName } from '../projections/projection.js';
@@ -47,7 +47,7 @@ function toLetter(row: DeadLetterRow): DeadLetter {
  * them with `writeIn` inside the batch's transaction, so a letter and the checkpoint that moved
  * past its event commit together. Creates (migrates) the projection tables on first use.
  */
-export class SqliteDeadLetterStore implements DeadLetterQueue {
+export class SqliteDeadLetterStore implements StandaloneDeadLetterStore {
   private migrated = false;
 
   constructor(private readonly db: BetterSqlite3.Database) {}
@@ -86,6 +86,12 @@ export class SqliteDeadLetterStore implements DeadLetterQueue {
   async retryRequested(projection: string, limit: number): Promise<DeadLetter[]> {
     const sql = `SELECT ${COLUMNS} FROM eventfold_projection_dead_letters WHERE projection = ? AND retry_requested = 1 ORDER BY position LIMIT ?`;
     return (this.run(() => this.db.prepare(sql).all(projection, limit)) as DeadLetterRow[]).map(toLetter);
+  }
+
+  /** Writes a change on its own (subscriptions and relays, whose checkpoint is saved after it). */
+  write(projection: string, write: DeadLetterWrite): void {
+    assertValidProjectionName(projection);
+    this.run(() => this.writeIn(projection, write));
   }
 
   /** Writes a runner's change; call inside a transaction on the same connection. */
