@@ -193,6 +193,25 @@ describe('the layers on NATS JetStream: idempotency keys and forget-me', () => {
     expect((await post(`${writeUrl}/users`, { ...dana, userId: 'u-dana2' })).body['code']).toBe('USER_NAME_TAKEN');
   });
 
+  it('repeats racing through two write processes: one claim, one user, one answer, the name kept', async () => {
+    const second = await startService('write');
+    try {
+      for (let round = 0; round < 3; round++) {
+        const body = { userId: `u-twin-${round}`, userName: `twin${round}`, email: `twin${round}@example.com`, password: 'twin-password-1' };
+        const headers = { 'idempotency-key': `nats-twin-${round}` };
+        const answers = await Promise.all([writeUrl, second.url, writeUrl, second.url].map((url) => post(`${url}/users`, body, headers)));
+        expect(answers.map((a) => a.status)).toEqual([201, 201, 201, 201]);
+        expect(new Set(answers.map((a) => JSON.stringify(a.body))).size).toBe(1);
+        const history = await within(LAG_BOUND_MS, () => json(`${readUrl}/users/u-twin-${round}/history`), (r) => r.status === 200);
+        expect(history.value.body['events'].map((e: { type: string }) => e.type)).toEqual(['UserRegistered']);
+        // The losing twin did not free the name it shares with the winner.
+        expect((await post(`${second.url}/users`, { ...body, userId: `u-other-${round}` })).body['code']).toBe('USER_NAME_TAKEN');
+      }
+    } finally {
+      await stopService(second);
+    }
+  }, 90_000);
+
   it('forget-me: the email is in no file of the NATS server nor in the read model, a rebuilt read model is redacted, the history replays', async () => {
     const storeDir = server.nodes[0]!.storeDir;
     const email = Buffer.from(dana.email);
