@@ -93,6 +93,22 @@ describe('NatsKeyStore', () => {
     expect(revisions[0]).toMatch(/forgottenAt/);
   });
 
+  it('keyFor racing forget: the subject ends forgotten and no revision with a key is left', async () => {
+    const bucket = stores.bucket('raceforget');
+    const keys = await NatsKeyStore.create({ connection: nc, bucket });
+    const kv = await new Kvm(nc).open(bucket);
+    for (let round = 0; round < 10; round++) {
+      const subject = `racer-${round}`;
+      const outcomes = await Promise.allSettled([keys.keyFor(subject), keys.forget(subject), keys.keyFor(subject), keys.keyFor(subject)]);
+      for (const outcome of outcomes) if (outcome.status === 'rejected') expect(outcome.reason).toBeInstanceOf(SubjectForgottenError);
+      expect((await keys.lookup([subject])).get(subject)?.status).toBe('forgotten');
+      const left = [];
+      for await (const entry of await kv.history({ key: `s.${subject}` })) left.push(entry.string());
+      expect(left).toHaveLength(1);
+      expect(left[0]).toMatch(/forgottenAt/);
+    }
+  });
+
   it('refuses bad input and calls after close with typed errors', async () => {
     const keys = await NatsKeyStore.create({ connection: nc, bucket: stores.bucket('bad') });
     for (const id of ['', 'x'.repeat(501), 42 as unknown as string]) {
@@ -259,6 +275,29 @@ describe('NatsKeyStore on a server of its own: the store directory, byte for byt
     expect((await keys.lookup(['other-7'])).get('other-7')).toEqual({ status: 'active', key: others[7] });
     expect(holders(dir, encodings(victim))).toEqual([]);
     await raw.close();
+  }, 90_000);
+
+  it('rides out a server restart: calls retry transient faults with backoff, report them, and fail clearly after the window', async () => {
+    const warnings: string[] = [];
+    const logger = { debug() {}, info() {}, warn: (message: string) => void warnings.push(message), error() {} };
+    const keys = await NatsKeyStore.create({ connection: own, bucket: 'restart_keys', retryWindowMs: 20_000, logger });
+    const key = await keys.keyFor('steady');
+    await server.nodes[0]!.kill();
+    const pending = keys.keyFor('steady');
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await server.nodes[0]!.start();
+    expect((await pending).equals(key)).toBe(true);
+    expect(warnings.some((w) => /retrying to create a data key/.test(w))).toBe(true);
+
+    const impatient = await NatsKeyStore.create({ connection: own, bucket: 'restart_keys', retryWindowMs: 1_000 });
+    await server.nodes[0]!.kill();
+    try {
+      const error = await failure(() => impatient.forget('steady'));
+      expect(error).toMatchObject({ code: 'STORE_UNAVAILABLE' });
+    } finally {
+      await server.nodes[0]!.start();
+    }
+    await waitFor('the key store after the second restart', async () => (await keys.lookup(['steady'])).get('steady')?.status === 'active');
   }, 90_000);
 
   it('a lost key store is a clear error naming the subject, never garbage and never a key', async () => {
