@@ -140,7 +140,7 @@ export class NatsKeyStore implements KeyStore {
     await this.retry('forget a data subject', async () => {
       await this.markForgotten(kv, name, subjectId);
       // Also on a repeat: a forget interrupted after its mark erases what it left behind.
-      await this.eraseOlderRevisions(kv, jsm, name, subjectId);
+      await this.eraseOlderRevisions(kv, jsm, name);
     });
   }
 
@@ -152,7 +152,8 @@ export class NatsKeyStore implements KeyStore {
     const mark = JSON.stringify({ v: 1, forgottenAt: Date.now() });
     for (let attempt = 0; attempt < 5; attempt++) {
       const entry = await kv.get(name);
-      if (this.parse(entry, subjectId)?.status === 'forgotten') return;
+      // A damaged entry does not block forgetting: it is replaced by the mark and erased like a key.
+      if (isForgottenMark(entry)) return;
       try {
         if (entry === null || entry.operation !== 'PUT') await kv.create(name, mark);
         else await kv.update(name, mark, entry.revision);
@@ -164,10 +165,10 @@ export class NatsKeyStore implements KeyStore {
     throw new StoreFailureError(`NATS key store: the key of data subject '${subjectId}' kept changing while it was forgotten; retry.`);
   }
 
-  private async eraseOlderRevisions(kv: KV, jsm: JetStreamManager, name: string, subjectId: string): Promise<void> {
+  private async eraseOlderRevisions(kv: KV, jsm: JetStreamManager, name: string): Promise<void> {
     const revisions: number[] = [];
     for await (const entry of await kv.history({ key: name })) {
-      if (entry.operation !== 'PUT' || this.parse(entry, subjectId)?.status !== 'forgotten') revisions.push(entry.revision);
+      if (!isForgottenMark(entry)) revisions.push(entry.revision);
     }
     for (const revision of revisions) {
       try {
@@ -229,6 +230,15 @@ export class NatsKeyStore implements KeyStore {
 
   private assertOpen(): void {
     if (this.closed) throw new StoreClosedError('NATS key store');
+  }
+}
+
+function isForgottenMark(entry: KvEntry | null): boolean {
+  if (entry === null || entry.operation !== 'PUT') return false;
+  try {
+    return typeof entry.json<{ forgottenAt?: unknown }>().forgottenAt === 'number';
+  } catch {
+    return false;
   }
 }
 
