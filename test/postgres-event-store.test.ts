@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { isEventfoldError, isTransientError, type RecordedEvent } from '../src/index.js';
+import { isEventfoldError, isTransientError, silentLogger, type RecordedEvent } from '../src/index.js';
 import { assertValidSchemaName, PostgresEventStore, POSTGRES_SCHEMA_VERSION, postgresSchemaSql } from '../src/postgres/index.js';
 import { AfterCommitNotifier } from '../src/postgres/notifier.js';
 import { DATABASE_URL, pgTestDatabase } from './support/postgres.js';
@@ -272,7 +272,7 @@ describe('NOTIFY modes', () => {
   it("'after-commit' settles when commits report positions out of order (no busy wait on close)", async () => {
     const channel = `eventfold_${db.schema('notifyorder')}`;
     const listener = await listen(channel);
-    const notifier = new AfterCommitNotifier(db.pool, channel);
+    const notifier = new AfterCommitNotifier(db.pool, channel, silentLogger);
     notifier.committed(5);
     await notifier.flush();
     notifier.committed(3); // a slower append with a lower position finished later: nothing new to say

@@ -17,14 +17,14 @@ export type PostgresConnectionOptions =
       /** Extra settings for the pool the store creates (`max`, timeouts, `ssl`, …). */
       readonly poolConfig?: Omit<PoolConfig, 'connectionString'>;
       readonly pool?: undefined;
-      /** Where dropped idle connections are reported. Default `consoleLogger`. */
+      /** Where dropped idle connections and failed notifications are reported. Default `consoleLogger`. */
       readonly logger?: Logger;
     }
   | {
       readonly pool: Pool;
       readonly connectionString?: undefined;
       readonly poolConfig?: undefined;
-      /** Where dropped idle connections are reported. Default `consoleLogger`. */
+      /** Where dropped idle connections and failed notifications are reported. Default `consoleLogger`. */
       readonly logger?: Logger;
     };
 
@@ -82,6 +82,8 @@ export interface PostgresSchemaOptions {
 export class PgConnection {
   readonly pool: Pool;
   readonly schema: string;
+  /** Where the store reports what it cannot throw to a caller. */
+  readonly logger: Logger;
   private readonly ownsPool: boolean;
   private closed = false;
 
@@ -95,19 +97,20 @@ export class PgConnection {
     const schema = options.schema ?? DEFAULT_POSTGRES_SCHEMA;
     assertValidSchemaName(schema);
     this.schema = schema;
+    this.logger = options.logger ?? consoleLogger;
     if (options.pool !== undefined) {
       if (!(options.pool instanceof pg.Pool) && typeof (options.pool as Partial<Pool>).connect !== 'function') {
         throw new InvalidArgumentError(`The ${what}'s 'pool' option must be a pg.Pool.`);
       }
       this.pool = options.pool;
       this.ownsPool = false;
-      guardPool(this.pool, options.logger);
+      guardPool(this.pool, this.logger);
     } else if (typeof options.connectionString === 'string' && options.connectionString.length > 0) {
       this.pool = new pg.Pool({ ...options.poolConfig, connectionString: options.connectionString });
       this.ownsPool = true;
       // An idle client whose connection drops emits 'error' on the pool, which removes the client;
       // without a listener Node would treat it as an uncaught exception and exit.
-      guardPool(this.pool, options.logger);
+      guardPool(this.pool, this.logger);
     } else {
       throw new InvalidArgumentError(`The ${what} needs { connectionString } or { pool }.`);
     }
