@@ -42,6 +42,8 @@ async function listeningRunner(tag: string, pollIntervalMs: number) {
   closers.push(() => runner.stop());
   await runner.start();
   await runner.waitUntilCaughtUp({ timeoutMs: 10_000 });
+  // Let the wake-up the waiter caused run out: from here on only a NOTIFY (or a poll) wakes it.
+  await new Promise((resolve) => setTimeout(resolve, 300));
   return { direct, runner };
 }
 
