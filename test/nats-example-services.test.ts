@@ -1,10 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fetchJson as json, readUntil, startService, stopServices, type RunningService } from './example-support.js';
 import { NATS_URL, uniqueStreamNames } from './support/nats.js';
 
 /**
@@ -15,49 +15,34 @@ import { NATS_URL, uniqueStreamNames } from './support/nats.js';
  */
 const { stream } = uniqueStreamNames('svc');
 const dirs: string[] = [];
-const children: ChildProcess[] = [];
+const services: RunningService[] = [];
 /** The lag this test allows between an acknowledged command and the read service showing it. */
 const LAG_BOUND_MS = 15_000;
 
-function startService(role: 'write' | 'read'): Promise<string> {
+/** Each service has a data directory of its own (the read service's SQLite read model). */
+async function startRole(role: 'write' | 'read'): Promise<string> {
   const dataDir = mkdtempSync(join(tmpdir(), `eventfold-nats-${role}-`));
   dirs.push(dataDir);
-  const child = spawn(process.execPath, ['--import', 'tsx', 'examples/user-details/serve.ts', '--role', role, '--port', '0'], {
-    env: { ...process.env, EVENTFOLD_STORE: NATS_URL, EVENTFOLD_NATS_STREAM: stream, EVENTFOLD_NATS_STORAGE: 'memory', EVENTFOLD_DATA_DIR: dataDir },
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const service = await startService(['--role', role], {
+    EVENTFOLD_STORE: NATS_URL,
+    EVENTFOLD_NATS_STREAM: stream,
+    EVENTFOLD_NATS_STORAGE: 'memory',
+    EVENTFOLD_DATA_DIR: dataDir,
   });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    let output = '';
-    const timer = setTimeout(() => reject(new Error(`${role} service did not start:\n${output}`)), 45_000);
-    const onData = (chunk: Buffer): void => {
-      output += chunk.toString();
-      const match = /on (http:\/\/127\.0\.0\.1:\d+)/.exec(output);
-      if (match !== null) {
-        clearTimeout(timer);
-        resolve(match[1]!);
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${role} service exited with ${code}:\n${output}`));
-    });
-  });
+  services.push(service);
+  return service.url;
 }
 
 let writeUrl: string;
 let readUrl: string;
 
 beforeAll(async () => {
-  writeUrl = await startService('write');
-  readUrl = await startService('read');
+  writeUrl = await startRole('write');
+  readUrl = await startRole('read');
 }, 90_000);
 
 afterAll(async () => {
-  for (const child of children) child.kill('SIGTERM');
-  await Promise.all(children.map((c) => new Promise((resolve) => (c.exitCode !== null ? resolve(null) : c.on('exit', resolve)))));
+  await stopServices(services);
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
   const nc = await connect({ servers: NATS_URL });
   const jsm = await jetstreamManager(nc);
@@ -65,20 +50,7 @@ afterAll(async () => {
   await nc.close();
 });
 
-async function json(url: string, init: RequestInit = {}) {
-  const response = await fetch(url, init);
-  return { status: response.status, body: (await response.json()) as Record<string, any> };
-}
-
-async function within<T>(ms: number, read: () => Promise<T>, done: (value: T) => boolean): Promise<{ value: T; elapsed: number }> {
-  const start = Date.now();
-  for (;;) {
-    const value = await read();
-    if (done(value)) return { value, elapsed: Date.now() - start };
-    if (Date.now() - start > ms) throw new Error(`not there after ${ms} ms: ${JSON.stringify(value)}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+const within = <T>(ms: number, read: () => Promise<T>, done: (value: T) => boolean) => readUntil(read, done, ms);
 
 const register = (userId: string, userName: string) =>
   json(`${writeUrl}/users`, {
