@@ -5,11 +5,11 @@
 import { spawn } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PostgresEventStore } from '../src/postgres/postgres-event-store.js';
-import { PostgresProjectionRunner } from '../src/postgres/projections.js';
-import { foldAccounts } from './fixtures/projection-model.js';
-import { postgresAccountsProjection, readPostgresAccounts } from './fixtures/projection-postgres-accounts.js';
+import { PostgresProjectionRunner, type PostgresProjectionRunnerOptions } from '../src/postgres/projections.js';
+import type { AccountEvent } from './fixtures/projection-model.js';
+import { postgresAccountsProjection, readPostgresAccounts, type PostgresAccountsOptions } from './fixtures/projection-postgres-accounts.js';
 import { DATABASE_URL, pgTestDatabase } from './support/postgres.js';
-import { errorRecorder, expectFoldedAccounts, seedAccounts } from './support/projection-accounts.js';
+import { errorRecorder, expectFoldedAccounts, seedAccounts, type ErrorRecorder } from './support/projection-accounts.js';
 import { startPrivatePostgres } from './support/private-postgres.js';
 import { hostAndPort, startTcpProxy, viaPort, type TcpProxy } from './support/tcp-proxy.js';
 
@@ -51,6 +51,23 @@ function expectFolded(store: PostgresEventStore): Promise<void> {
 
 const fastRetry = { maxAttempts: 50, initialDelayMs: 10, maxDelayMs: 200 };
 
+/** A runner of the accounts projection with the fast retry policy (reporting to `rec`), started; afterAll stops it. */
+async function startRunner(
+  store: PostgresEventStore,
+  projection: PostgresAccountsOptions,
+  options: PostgresProjectionRunnerOptions,
+  rec?: ErrorRecorder,
+): Promise<PostgresProjectionRunner<AccountEvent>> {
+  const runner = new PostgresProjectionRunner(store, postgresAccountsProjection(projection), {
+    retry: fastRetry,
+    ...(rec === undefined ? {} : { onError: rec.onError }),
+    ...options,
+  });
+  closers.push(() => runner.stop());
+  await runner.start();
+  return runner;
+}
+
 async function killBackends(applicationName: string): Promise<number> {
   const result = await db.pool.query(
     `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND pid <> pg_backend_pid()`,
@@ -66,14 +83,10 @@ describe('PostgresProjectionRunner under faults', () => {
     const app = `eft-kill-${process.pid}`;
     const store = ownStore(direct, DATABASE_URL, app);
     const rec = errorRecorder();
-    const runner = new PostgresProjectionRunner(store, postgresAccountsProjection({ schema: direct.schema, delayMs: 1 }), {
+    const runner = await startRunner(store, { schema: direct.schema, delayMs: 1 }, {
       batchSize: 20,
       pollIntervalMs: 50,
-      retry: fastRetry,
-      onError: rec.onError,
-    });
-    closers.push(() => runner.stop());
-    await runner.start();
+    }, rec);
     await expect.poll(() => runner.checkpoint?.position ?? 0, { timeout: 30_000 }).toBeGreaterThan(40);
     let killed = 0;
     for (let i = 0; i < 4; i++) {
@@ -95,14 +108,10 @@ describe('PostgresProjectionRunner under faults', () => {
     const p = await proxy();
     const store = ownStore(direct, viaPort(DATABASE_URL, p.port), 'eft-cut-catchup');
     const rec = errorRecorder();
-    const runner = new PostgresProjectionRunner(store, postgresAccountsProjection({ schema: direct.schema, delayMs: 1 }), {
+    const runner = await startRunner(store, { schema: direct.schema, delayMs: 1 }, {
       batchSize: 25,
       pollIntervalMs: 50,
-      retry: fastRetry,
-      onError: rec.onError,
-    });
-    closers.push(() => runner.stop());
-    await runner.start();
+    }, rec);
     await expect.poll(() => runner.checkpoint?.position ?? 0, { timeout: 30_000 }).toBeGreaterThan(50);
     p.cut();
     await expect.poll(() => rec.errors.length, { timeout: 20_000 }).toBeGreaterThan(2);
@@ -122,15 +131,11 @@ describe('PostgresProjectionRunner under faults', () => {
     const store = ownStore(direct, viaPort(DATABASE_URL, p.port), 'eft-cut-live');
     const rec = errorRecorder();
     const states: string[] = [];
-    const runner = new PostgresProjectionRunner(store, postgresAccountsProjection({ schema: direct.schema }), {
+    const runner = await startRunner(store, { schema: direct.schema }, {
       // Only NOTIFY (or the restart after the fault) can wake it in time: proves LISTEN is back.
       pollIntervalMs: 60_000,
-      retry: fastRetry,
-      onError: rec.onError,
       onStatus: (s) => states.push(s.state),
-    });
-    closers.push(() => runner.stop());
-    await runner.start();
+    }, rec);
     await runner.waitUntilCaughtUp({ timeoutMs: 30_000 });
     p.cut();
     await seedAccounts(direct, 30); // appended while the runner cannot reach the server
@@ -149,23 +154,17 @@ describe('PostgresProjectionRunner under faults', () => {
   it('a standby runner survives a cut during its lock wait, then takes over', async () => {
     const direct = await directStore('cutlock');
     await seedAccounts(direct, 40);
-    const holder = new PostgresProjectionRunner(direct, postgresAccountsProjection({ schema: direct.schema, runnerId: 'a' }), {
+    const holder = await startRunner(direct, { schema: direct.schema, runnerId: 'a' }, {
       pollIntervalMs: 50,
     });
-    closers.push(() => holder.stop());
-    await holder.start();
     await holder.waitUntilCaughtUp({ timeoutMs: 30_000 });
     const p = await proxy();
     const store = ownStore(direct, viaPort(DATABASE_URL, p.port), 'eft-cut-lock');
     const rec = errorRecorder();
-    const standby = new PostgresProjectionRunner(store, postgresAccountsProjection({ schema: direct.schema, runnerId: 'b' }), {
+    const standby = await startRunner(store, { schema: direct.schema, runnerId: 'b' }, {
       pollIntervalMs: 50,
       lockRetryMs: 20,
-      retry: fastRetry,
-      onError: rec.onError,
-    });
-    closers.push(() => standby.stop());
-    await standby.start();
+    }, rec);
     expect(standby.state).toBe('waiting-for-lock');
     p.cut();
     await expect.poll(() => rec.errors.length, { timeout: 20_000 }).toBeGreaterThan(2);
@@ -185,13 +184,9 @@ describe('PostgresProjectionRunner under faults', () => {
     const direct = await directStore('listen');
     await seedAccounts(direct, 20);
     const rec = errorRecorder();
-    const runner = new PostgresProjectionRunner(direct, postgresAccountsProjection({ schema: direct.schema }), {
+    const runner = await startRunner(direct, { schema: direct.schema }, {
       pollIntervalMs: 120_000,
-      retry: fastRetry,
-      onError: rec.onError,
-    });
-    closers.push(() => runner.stop());
-    await runner.start();
+    }, rec);
     await runner.waitUntilCaughtUp({ timeoutMs: 30_000 });
     const listenQuery = `LISTEN "${direct.notifyChannel}"`;
     const killed = await db.pool.query(`SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity WHERE query = $1`, [listenQuery]);
@@ -223,14 +218,10 @@ describe('PostgresProjectionRunner under faults', () => {
       closers.push(() => store.close());
       await seedAccounts(store, 400);
       const rec = errorRecorder();
-      const runner = new PostgresProjectionRunner(store, postgresAccountsProjection({ schema: 'restart', delayMs: 1 }), {
+      const runner = await startRunner(store, { schema: 'restart', delayMs: 1 }, {
         batchSize: 20,
         pollIntervalMs: 50,
-        retry: fastRetry,
-        onError: rec.onError,
-      });
-      closers.push(() => runner.stop());
-      await runner.start();
+      }, rec);
       await expect.poll(() => runner.checkpoint?.position ?? 0, { timeout: 30_000 }).toBeGreaterThan(40);
       await server.stop();
       await expect.poll(() => rec.errors.length, { timeout: 20_000 }).toBeGreaterThan(1);
@@ -242,10 +233,7 @@ describe('PostgresProjectionRunner under faults', () => {
       await runner.waitUntilCaughtUp({ timeoutMs: 30_000 });
       expect(rec.errors.every((e) => e.info.transient)).toBe(true);
       await runner.stop();
-      const expected = foldAccounts(await store.readAll().toArray());
-      const actual = await readPostgresAccounts(store.pool, 'restart');
-      expect(actual.accounts).toEqual(expected.accounts);
-      expect(actual.applied.map((row) => row.position)).toEqual(expected.applied);
+      await expectFoldedAccounts(store, () => readPostgresAccounts(store.pool, 'restart'));
       await store.close();
     } finally {
       await server.destroy();
@@ -256,13 +244,9 @@ describe('PostgresProjectionRunner under faults', () => {
     const direct = await directStore('schema');
     await seedAccounts(direct, 10);
     const rec = errorRecorder();
-    const runner = new PostgresProjectionRunner(direct, postgresAccountsProjection({ schema: direct.schema }), {
+    const runner = await startRunner(direct, { schema: direct.schema }, {
       pollIntervalMs: 20,
-      retry: fastRetry,
-      onError: rec.onError,
-    });
-    closers.push(() => runner.stop());
-    await runner.start();
+    }, rec);
     await runner.waitUntilCaughtUp({ timeoutMs: 30_000 });
     await db.pool.query(`DROP TABLE "${direct.schema}".projection_checkpoints`);
     await seedAccounts(direct, 5);
