@@ -4,20 +4,12 @@ import { isEventfoldError, isTransientError, silentLogger, type RecordedEvent } 
 import { assertValidSchemaName, PostgresEventStore, POSTGRES_SCHEMA_VERSION, postgresSchemaSql } from '../src/postgres/index.js';
 import { AfterCommitNotifier } from '../src/postgres/notifier.js';
 import { DATABASE_URL, pgTestDatabase } from './support/postgres.js';
+import { failure } from './support/failure.js';
 
 const db = pgTestDatabase({ max: 8 });
 afterAll(() => db.cleanup());
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function failure(action: () => Promise<unknown>): Promise<Error & { code?: string }> {
-  try {
-    await action();
-  } catch (error) {
-    return error as Error & { code?: string };
-  }
-  throw new Error('expected the call to fail, but it succeeded');
-}
 
 /**
  * Schemas outside the ones test files create for themselves (other test files run at the same

@@ -7,6 +7,7 @@ import { isTransientError } from '../src/index.js';
 import { POSTGRES_POOL_DEFAULTS, PostgresEventStore } from '../src/postgres/index.js';
 import { LOCK_CLASS, schemaLockKey } from '../src/postgres/schema-name.js';
 import { DATABASE_URL, pgTestDatabase } from './support/postgres.js';
+import { failure, type Failure } from './support/failure.js';
 import { hostAndPort, startTcpProxy, viaPort } from './support/tcp-proxy.js';
 
 const db = pgTestDatabase({ max: 4 });
@@ -35,14 +36,10 @@ async function blackholeSetup(tag: string) {
   return { direct, proxy, store };
 }
 
-async function failure(call: () => Promise<unknown>): Promise<{ error: { code?: string; message: string }; ms: number }> {
+async function timedFailure(call: () => Promise<unknown>): Promise<{ error: Failure; ms: number }> {
   const started = Date.now();
-  try {
-    await call();
-  } catch (error) {
-    return { error: error as { code?: string; message: string }, ms: Date.now() - started };
-  }
-  throw new Error('expected the call to fail');
+  const error = await failure(call);
+  return { error, ms: Date.now() - started };
 }
 
 describe('PostgreSQL connection timeouts', () => {
@@ -62,14 +59,14 @@ describe('PostgreSQL connection timeouts', () => {
     const { proxy, store } = await blackholeSetup('bhread');
     expect(await store.readStream('s-1').toArray()).toHaveLength(2); // leaves an idle pooled connection
     proxy.blackhole();
-    const stuck = await failure(() => store.readStream('s-1').toArray());
+    const stuck = await timedFailure(() => store.readStream('s-1').toArray());
     expect(stuck.error.code).toBe('STORE_TIMEOUT');
     expect(isTransientError(stuck.error)).toBe(true);
     expect(stuck.error.message).toMatch(/query_timeout/);
     expect(stuck.ms).toBeGreaterThanOrEqual(700);
     expect(stuck.ms).toBeLessThan(3_000);
     // A new connection into the blackhole never completes its handshake: connect timeout, transient too.
-    const connecting = await failure(() => store.headPosition());
+    const connecting = await timedFailure(() => store.headPosition());
     expect(['STORE_UNAVAILABLE', 'STORE_TIMEOUT']).toContain(connecting.error.code);
     expect(isTransientError(connecting.error)).toBe(true);
     expect(connecting.ms).toBeLessThan(3_000);
@@ -82,7 +79,7 @@ describe('PostgreSQL connection timeouts', () => {
     const { direct, proxy, store } = await blackholeSetup('bhappend');
     await store.append('s-2', [{ type: 'A', data: 0 }], { expectedVersion: 'no-stream' });
     proxy.blackhole();
-    const stuck = await failure(() => store.append('s-2', [{ type: 'A', data: 1 }], { expectedVersion: 1 }));
+    const stuck = await timedFailure(() => store.append('s-2', [{ type: 'A', data: 1 }], { expectedVersion: 1 }));
     expect(stuck.error.code).toBe('STORE_TIMEOUT');
     expect(isTransientError(stuck.error)).toBe(true);
     expect(stuck.ms).toBeLessThan(3_000);
@@ -101,7 +98,7 @@ describe('PostgreSQL connection timeouts', () => {
       await client.query('SELECT 1');
     });
     await store.append('s-3', [{ type: 'A', data: 0 }], { expectedVersion: 'no-stream' });
-    const stuck = await failure(() => store.append('s-3', [{ type: 'A', data: 1 }], { expectedVersion: 1 }));
+    const stuck = await timedFailure(() => store.append('s-3', [{ type: 'A', data: 1 }], { expectedVersion: 1 }));
     expect(stuck.error.code).toBe('STORE_TIMEOUT');
     expect(stuck.ms).toBeLessThan(3_000);
     proxy.restore();
