@@ -7,7 +7,10 @@ import { isTransientError } from '../src/index.js';
 import { POSTGRES_POOL_DEFAULTS, PostgresEventStore } from '../src/postgres/index.js';
 import { LOCK_CLASS, schemaLockKey } from '../src/postgres/schema-name.js';
 import { DATABASE_URL, pgTestDatabase } from './support/postgres.js';
+import { PostgresProjectionRunner } from '../src/postgres/projections.js';
+import { postgresAccountsProjection, readPostgresAccounts } from './fixtures/projection-postgres-accounts.js';
 import { failure, type Failure } from './support/failure.js';
+import { errorRecorder, expectFoldedAccounts, seedAccounts } from './support/projection-accounts.js';
 import { hostAndPort, startTcpProxy, viaPort } from './support/tcp-proxy.js';
 
 const db = pgTestDatabase({ max: 4 });
@@ -107,6 +110,30 @@ describe('PostgreSQL connection timeouts', () => {
     await expect.poll(async () => store.append('s-3', [{ type: 'A', data: 2 }], { expectedVersion: 1 }).then(() => 'ok', (e: { code?: string }) => e.code), { timeout: 15_000, interval: 200 }).toBe('ok');
     expect((await direct.readStream('s-3').toArray()).map((e) => e.data)).toEqual([0, 2]);
   });
+
+  it('a projection runner through a blackholed connection reports transient faults, then catches up once packets flow', async () => {
+    const { direct, proxy, store } = await blackholeSetup('bhrunner');
+    await seedAccounts(direct, 300);
+    const rec = errorRecorder();
+    const runner = new PostgresProjectionRunner(store, postgresAccountsProjection({ schema: direct.schema, delayMs: 1 }), {
+      batchSize: 20,
+      pollIntervalMs: 100,
+      retry: { maxAttempts: 100, initialDelayMs: 20, maxDelayMs: 300 },
+      onError: rec.onError,
+    });
+    closers.push(() => runner.stop());
+    await runner.start();
+    await expect.poll(() => runner.checkpoint?.position ?? 0, { timeout: 30_000 }).toBeGreaterThan(20);
+    proxy.blackhole();
+    await expect.poll(() => rec.errors.length, { timeout: 15_000 }).toBeGreaterThan(1);
+    expect(runner.state).not.toBe('failed');
+    expect(rec.errors.every((e) => e.info.transient && e.info.willRetry)).toBe(true);
+    expect(rec.errors.some((e) => /Query read timeout|query_timeout|timeout expired|timeout exceeded/.test(e.message))).toBe(true);
+    proxy.restore();
+    await runner.waitUntilCaughtUp({ timeoutMs: 60_000 });
+    await runner.stop();
+    await expectFoldedAccounts(direct, () => readPostgresAccounts(db.pool, direct.schema));
+  }, 90_000);
 
   it('migrate() waits for another migration longer than query_timeout', async () => {
     const schema = db.schema('migwait');

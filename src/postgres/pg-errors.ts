@@ -75,6 +75,9 @@ export function isConnectionError(error: unknown): boolean {
     // cannot accept connections yet, or closed an idle session. 25P03: idle in transaction too long.
     if (code.startsWith('08') || /^57P0[1-5]$/.test(code) || code === '25P03') return true;
   }
+  // A pg.Client (not pooled) whose connect ran past connectionTimeoutMillis: its socket is
+  // destroyed with this bare message.
+  if (error.message === 'timeout expired') return true;
   return CONNECTION_MESSAGES.some((text) => error.message.includes(text));
 }
 

@@ -5,7 +5,7 @@ import { assertValidProjectionName } from '../projections/projection.js';
 import type { Checkpoint } from '../projections/target.js';
 import { guardPool, withPooledClient } from './connection.js';
 import { longQuery } from './migrate.js';
-import { translatePgError } from './pg-errors.js';
+import { isQueryTimeout, translatePgError } from './pg-errors.js';
 import { assertValidSchemaName, LOCK_CLASS, quoteIdentifier, schemaLockKey } from './schema-name.js';
 import type { Logger } from '../logging.js';
 
@@ -149,7 +149,9 @@ export class PostgresCheckpointStore implements CheckpointStore {
           await this.compareAndSetIn(client, projection, expected, next);
           await client.query('COMMIT');
         } catch (error) {
-          await client.query('ROLLBACK').catch(() => undefined);
+          // After a query timeout ROLLBACK would only wait behind the unanswered statement; the
+          // connection is destroyed instead (withPooledClient), which rolls back on the server.
+          if (!isQueryTimeout(error)) await client.query('ROLLBACK').catch(() => undefined);
           throw error;
         }
       });
