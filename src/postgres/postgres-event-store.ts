@@ -45,7 +45,7 @@ export type PostgresEventStoreOptions = PostgresConnectionOptions &
      *   and under sustained appends at most one per 5 ms (a listener wakes at most that much
      *   later); concurrent appends commit in parallel. A crash between commit and notify loses
      *   one wake-up, which the listeners' polling covers (a delay, never a lost event). A failed
-     *   NOTIFY is reported to `logger` and retried with backoff for about 2.5 s, then dropped
+     *   NOTIFY is reported to `logger` and retried with backoff (8 attempts, ~2.5 s of waits), then dropped
      *   (reported as an error): listeners then catch up at their next poll.
      * - `'in-transaction'`: `pg_notify` inside the append's transaction, delivered iff it
      *   commits. PostgreSQL makes transactions that notify commit one at a time (a cluster-wide
