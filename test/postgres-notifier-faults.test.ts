@@ -93,4 +93,21 @@ describe('after-commit NOTIFY under faults', () => {
     const next = await store.append('account-2', [{ type: 'Deposited', data: { amount: 1, text: 'x' } }], { expectedVersion: 1 });
     await expect.poll(() => runner.checkpoint?.position ?? 0, { timeout: 5_000 }).toBe(next.position);
   });
+
+  it('close() does not wait out the retries: one last attempt, then the failure is reported as given up', async () => {
+    const { logger, reports } = recordingLogger();
+    const schema = db.schema('notifyclose');
+    await PostgresEventStore.create({ pool: db.pool, schema }).then((s) => s.close());
+    const { proxy, store } = await proxiedStore(schema, logger);
+    proxy.killOn('eventfold_notify', 1_000);
+    await store.append('account-3', [{ type: 'Deposited', data: { amount: 1, text: 'x' } }], { expectedVersion: 'no-stream' });
+    await expect.poll(() => reports.filter((r) => r.level === 'warn').length, { timeout: 5_000 }).toBeGreaterThan(0);
+    const started = Date.now();
+    await store.close();
+    expect(Date.now() - started).toBeLessThan(1_000);
+    const errors = reports.filter((r) => r.level === 'error');
+    expect(errors).toHaveLength(1);
+    expect(errors[0]!.message).toMatch(/giving up/);
+    expect(Number(errors[0]!.context?.['attempt'])).toBeLessThan(8);
+  });
 });
