@@ -20,6 +20,7 @@ import { PostgresStreamPruning } from '../src/postgres/index.js';
 import { SqliteStreamPruning } from '../src/sqlite/index.js';
 import { evolutionStoreKinds } from './fixtures/evolution-stores.js';
 import { pgTestDatabase } from './support/postgres.js';
+import { failure } from './support/failure.js';
 
 const kinds = evolutionStoreKinds();
 const pg = pgTestDatabase({ max: 4 });
@@ -40,15 +41,6 @@ class Notes extends Aggregate<NoteEvent> {
 }
 const note = (n: number) => ({ type: 'Noted', data: { n } });
 
-async function failure(action: () => Promise<unknown>): Promise<unknown> {
-  try {
-    await action();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a failure');
-}
-
 describe.each(kinds)('stream lifecycle on the $name store', (kind) => {
   it('a tombstone ends the stream: appends refused, reads say deleted, the log keeps it', async () => {
     const inner = await (await kind.fresh()).open();
@@ -63,11 +55,11 @@ describe.each(kinds)('stream lifecycle on the $name store', (kind) => {
     expect(state).toMatchObject({ status: 'deleted', version: 3, reason: 'account closed' });
     const head = await inner.headPosition();
     for (const expectedVersion of ['any', 'stream-exists', 3, 2] as const) {
-      const error = await failure(() => store.append('notes-1', [note(9)], { expectedVersion }));
+      const error = await failure<unknown>(() => store.append('notes-1', [note(9)], { expectedVersion }));
       expect(error, String(expectedVersion)).toBeInstanceOf(StreamDeletedError);
       expect((error as StreamDeletedError).deletedAtVersion).toBe(3);
     }
-    const many = await failure(() =>
+    const many = await failure<unknown>(() =>
       store.appendMany([
         { streamId: 'notes-2', events: [note(1)], expectedVersion: 1 },
         { streamId: 'notes-1', events: [note(1)], expectedVersion: 'any' },
@@ -203,7 +195,7 @@ describe.each([
     expect((await new LifecycleEventStore(inner).readStream('t').toArray()).map((e) => e.version)).toEqual([4]);
     // With the snapshot at version 3 the aggregate still loads; a plain fold cannot start at 4.
     expect((await notes.load('t')).total).toBe(10);
-    expect(isEventfoldError(await failure(() => plain.load('t')), 'EVENT_OUT_OF_ORDER')).toBe(true);
+    expect(isEventfoldError(await failure<unknown>(() => plain.load('t')), 'EVENT_OUT_OF_ORDER')).toBe(true);
     await pruning.close();
   });
 });

@@ -15,6 +15,7 @@ import {
   type EventsFromSchemas,
 } from '../src/index.js';
 import { evolutionStoreKinds } from './fixtures/evolution-stores.js';
+import { failure } from './support/failure.js';
 
 const kinds = evolutionStoreKinds();
 
@@ -26,15 +27,6 @@ const valibotEvents = defineSchemas({
   UserRegistered: v.object({ userId: v.pipe(v.string(), v.minLength(1)), email: v.pipe(v.string(), v.email()), age: v.optional(v.pipe(v.number(), v.integer(), v.minValue(0))) }),
   EmailChanged: v.object({ userId: v.string(), email: v.pipe(v.string(), v.email()) }),
 });
-
-async function failure(action: () => Promise<unknown>): Promise<unknown> {
-  try {
-    await action();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a failure');
-}
 
 describe('schema types', () => {
   it('infers the event and command unions from the schemas', () => {
@@ -61,7 +53,7 @@ describe.each([
       const inner = await (await kind.fresh()).open();
       const store = new ValidatingEventStore(inner, schemas);
       await store.append('user-1', [{ type: 'UserRegistered', data: { userId: 'u1', email: 'a@example.com' } }], { expectedVersion: 'no-stream' });
-      const error = await failure(() =>
+      const error = await failure<unknown>(() =>
         store.appendMany([
           { streamId: 'user-2', expectedVersion: 'no-stream', events: [{ type: 'UserRegistered', data: { userId: 'u2', email: 'b@example.com' } }] },
           { streamId: 'user-1', expectedVersion: 1, events: [{ type: 'EmailChanged', data: { userId: 'u1', email: 'not-an-email' } }] },
@@ -75,12 +67,12 @@ describe.each([
       expect(await inner.streamVersion('user-2')).toBe(0);
       expect(await inner.streamVersion('user-1')).toBe(1);
 
-      const several = (await failure(() =>
+      const several = (await failure<unknown>(() =>
         store.append('user-3', [{ type: 'UserRegistered', data: { userId: '', email: 'x', age: -1 } }], { expectedVersion: 'any' }),
       )) as EventSchemaError;
       expect(several.issues.map((i) => i.path).sort()).toEqual(['age', 'email', 'userId']);
       expect(several.message).toMatch(/userId/);
-      const unknown = (await failure(() => store.append('user-3', [{ type: 'Typo', data: {} }], { expectedVersion: 'any' }))) as EventSchemaError;
+      const unknown = (await failure<unknown>(() => store.append('user-3', [{ type: 'Typo', data: {} }], { expectedVersion: 'any' }))) as EventSchemaError;
       expect(unknown.issues[0]!.message).toMatch(/no schema/);
       expect(await inner.headPosition()).toBe(1);
     });
@@ -105,7 +97,7 @@ describe.each([
         return command.data.email;
       });
     expect(await bus.dispatch({ type: 'ChangeEmail', data: { userId: 'u', email: 'a@example.com' } })).toBe('a@example.com');
-    const error = await failure(() => bus.dispatch({ type: 'ChangeEmail', data: { userId: 'u', email: 'nope' } }));
+    const error = await failure<unknown>(() => bus.dispatch({ type: 'ChangeEmail', data: { userId: 'u', email: 'nope' } }));
     expect(error).toBeInstanceOf(InvalidCommandError);
     expect((error as InvalidCommandError).code).toBe('INVALID_COMMAND');
     expect((error as InvalidCommandError).issues).toEqual([expect.objectContaining({ path: 'email' })]);

@@ -30,6 +30,7 @@ import { NatsKeyStore } from '../src/nats/index.js';
 import { PostgresKeyStore } from '../src/postgres/index.js';
 import { SqliteKeyStore } from '../src/sqlite/index.js';
 import { evolutionStoreKinds, pgTestDatabase, sqliteTempDir, type StoreKind } from './fixtures/evolution-stores.js';
+import { failure } from './support/failure.js';
 import { natsStores } from './support/nats.js';
 
 const nats = natsStores('privacy');
@@ -106,15 +107,6 @@ async function keyStoreFor(kind: string): Promise<{ keys: KeyStore; reopen: () =
 }
 
 const ada = { userId: 'u-ada', email: 'ada@example.com', profile: { phone: '+44 1234', city: 'London' } };
-
-async function failure(action: () => Promise<unknown>): Promise<unknown> {
-  try {
-    await action();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a failure');
-}
 
 describe.each(kinds)('crypto-shredding on the $name store', (kind) => {
   async function setup() {
@@ -204,13 +196,13 @@ describe.each(kinds)('crypto-shredding on the $name store', (kind) => {
     const keyText = adaKey?.status === 'active' ? [adaKey.key.toString('base64'), adaKey.key.toString('hex')] : [];
 
     const lost = new CryptoShreddingEventStore(inner, new InMemoryKeyStore(), policy);
-    const missing = await failure(() => lost.readStream('user-u-ada').toArray());
+    const missing = await failure<unknown>(() => lost.readStream('user-u-ada').toArray());
     expect(missing).toBeInstanceOf(EncryptionKeyMissingError);
     expect((missing as EncryptionKeyMissingError).subjectId).toBe('u-ada');
 
     const otherKeys = new InMemoryKeyStore();
     await otherKeys.keyFor('u-ada');
-    const wrong = await failure(() => new CryptoShreddingEventStore(inner, otherKeys, policy).readAll().toArray());
+    const wrong = await failure<unknown>(() => new CryptoShreddingEventStore(inner, otherKeys, policy).readAll().toArray());
     expect(isEventfoldError(wrong, 'DECRYPTION_FAILED')).toBe(true);
     expect((wrong as DecryptionFailedError).cause).toBeUndefined();
     for (const error of [missing, wrong]) {
@@ -331,5 +323,4 @@ class InMemorySnapshotStoreProbe {
     return (this.encrypted as unknown as { inner: InMemorySnapshotStore }).inner.load(streamId);
   }
 }
-
 
