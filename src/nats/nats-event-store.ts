@@ -21,6 +21,7 @@ import { prepareAppend, prepareAppendMany, recordEvents, resolveLimits, type Pre
 import {
   decodeEvents,
   encodePayload,
+  lastPositionOf,
   POSITION_STRIDE,
   type MessageHead,
 } from './codec.js';
@@ -215,7 +216,12 @@ export class NatsEventStore implements EventStore {
   async headPosition(): Promise<number> {
     this.assertOpen();
     const last = await this.reader.lastEventMessage();
-    return last === undefined ? 0 : last.seq * POSITION_STRIDE + last.count - 1;
+    return last === undefined ? 0 : lastPositionOf(last);
+  }
+
+  /** True once `close()` was called. */
+  get isClosed(): boolean {
+    return this.closed;
   }
 
   /** Closes the connection the store opened from `servers` (draining it); a passed connection stays open. */
@@ -288,6 +294,11 @@ export class NatsEventStore implements EventStore {
         }
       } else {
         actual = await this.versionAtSequence(streamId, outcome.lastSeq);
+      }
+      // Same version, another last message: pruning replaced it with a marker. Not a conflict.
+      if (actual.version === base.version && actual.seq !== base.seq) {
+        base = actual;
+        continue;
       }
       if (typeof expectedVersion === 'number' || expectedVersion === 'no-stream') {
         throw expectedVersionConflict(streamId, expectedVersion, actual.version);
