@@ -1,0 +1,278 @@
+import { randomUUID } from 'node:crypto';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  AtLeastOnceTarget,
+  CapabilityNotSupportedError,
+  defineProjection,
+  InMemoryCheckpointStore,
+  InMemoryProjectionLock,
+  LifecycleEventStore,
+  ProjectionRunner,
+  type RecordedEvent,
+} from '../src/index.js';
+import { NatsEventStore, NatsSnapshotStore, NatsStreamConfigError, NatsStreamPruning, type NatsEventStoreOptions } from '../src/nats/index.js';
+import { startNatsCluster, waitFor } from './support/nats-cluster.js';
+import { natsStores, NATS_URL, uniqueStreamNames } from './support/nats.js';
+
+const stores = natsStores('prune', { allowPruning: true, pageSize: 3 });
+afterAll(() => stores.cleanup());
+
+/** Whether any file under `dir` holds `text` (the server's store: blocks, indexes, everything). */
+function storeHolds(dir: string, text: string): boolean {
+  const needle = Buffer.from(text, 'utf8');
+  const walk = (path: string): boolean => {
+    if (statSync(path).isDirectory()) return readdirSync(path).some((name) => walk(join(path, name)));
+    return readFileSync(path).includes(needle);
+  };
+  return walk(dir);
+}
+
+const row = (e: RecordedEvent) => [e.streamId, e.version, e.position, e.eventId, e.type, e.data] as const;
+
+describe('NatsStreamPruning on a server of its own (file storage)', () => {
+  it('erases the pruned payloads from the server store; reads keep versions and positions, also after a restart', async () => {
+    const cluster = await startNatsCluster({ size: 1 });
+    try {
+      const node = cluster.nodes[0]!;
+      const names = uniqueStreamNames('erase');
+      const options: NatsEventStoreOptions = { servers: cluster.servers, storage: 'file', allowPruning: true, pageSize: 2, ...names };
+      let store = await NatsEventStore.create(options);
+      const secret = `secret-${randomUUID()}`;
+      const kept = `kept-${randomUUID()}`;
+      const layered = new LifecycleEventStore(store);
+      await layered.append('user-1', [{ type: 'Registered', data: { email: `${secret}-a` } }, { type: 'Noted', data: { note: `${secret}-b` } }], {
+        expectedVersion: 'no-stream',
+      });
+      await layered.append('other', [{ type: 'Kept', data: { note: kept } }], { expectedVersion: 'no-stream' });
+      await layered.append('user-1', [{ type: 'Noted', data: { note: `${secret}-c` } }], { expectedVersion: 2 });
+      await layered.append('other', [{ type: 'Kept', data: { note: 'more' } }], { expectedVersion: 1 });
+      await layered.tombstone('user-1', { reason: 'forget me' });
+      // Written to the block files (the server flushes its write cache on its own).
+      await waitFor('the events in the store files', () => storeHolds(node.storeDir, secret) && storeHolds(node.storeDir, kept), 20_000);
+      const before = await store.readAll().toArray();
+
+      const pruning = new NatsStreamPruning(store);
+      expect(await pruning.purgeDeletedStream('user-1')).toEqual({ removedEvents: 3 });
+      await waitFor('the erased payloads gone from the store files', () => !storeHolds(node.storeDir, secret), 20_000);
+      expect(storeHolds(node.storeDir, kept)).toBe(true);
+
+      const expected = before.map((e) => (e.streamId === 'user-1' && e.type !== '$StreamDeleted' ? [e.streamId, e.version, e.position, e.eventId, '$Pruned', null] : row(e)));
+      const check = async (s: NatsEventStore) => {
+        expect((await s.readAll().toArray()).map(row)).toEqual(expected);
+        expect((await s.readStream('user-1').toArray()).map((e) => [e.version, e.type])).toEqual([
+          [1, '$Pruned'],
+          [2, '$Pruned'],
+          [3, '$Pruned'],
+          [4, '$StreamDeleted'],
+        ]);
+        expect((await s.readStream('user-1', { backwards: true }).toArray()).map((e) => e.version)).toEqual([4, 3, 2, 1]);
+        expect(await s.headPosition()).toBe(before[before.length - 1]!.position);
+      };
+      await check(store);
+
+      // The erasure is on disk: a restarted server has neither the bytes nor the events.
+      await store.close();
+      await node.kill();
+      await node.start();
+      store = await NatsEventStore.create(options);
+      try {
+        await check(store);
+        expect(storeHolds(node.storeDir, secret)).toBe(false);
+        const next = await store.append('other', [{ type: 'Kept', data: { note: 'after' } }], { expectedVersion: 2 });
+        expect(next.position).toBeGreaterThan(before[before.length - 1]!.position);
+      } finally {
+        await store.close();
+      }
+    } finally {
+      await cluster.stop();
+    }
+  }, 90_000);
+});
+
+describe('NatsStreamPruning', () => {
+  it('refuses a stream not created for pruning, which JetStream cannot convert', async () => {
+    const plain = natsStores('prune-plain');
+    try {
+      const store = await plain.create();
+      await store.append('s', [{ type: 'A', data: {} }], { expectedVersion: 'no-stream' });
+      const error = await new NatsStreamPruning(store).truncateBefore('s', 1).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(CapabilityNotSupportedError);
+      expect((error as Error).message).toMatch(/allowPruning/);
+      await expect(NatsEventStore.create({ servers: NATS_URL, storage: 'memory', stream: store.options.stream, subjectPrefix: store.options.subjectPrefix, allowPruning: true })).rejects.toBeInstanceOf(
+        NatsStreamConfigError,
+      );
+      await store.close();
+    } finally {
+      await plain.cleanup();
+    }
+  });
+
+  it.each(['subject', 'stream'] as const)("a store that knew the replaced last message appends at the exact version (expectedSequence '%s')", async (mode) => {
+    const store = await stores.create({ expectedSequence: mode });
+    await store.append('s', [{ type: 'A', data: { n: 1 } }, { type: 'A', data: { n: 2 } }], { expectedVersion: 'no-stream' });
+    // The last message is rewritten: a marker takes its place at the end of the stream, which
+    // this store's remembered head does not know about.
+    expect(await new NatsStreamPruning(store).truncateBefore('s', 2)).toEqual({ removedEvents: 1 });
+    const next = await store.append('s', [{ type: 'A', data: { n: 3 } }], { expectedVersion: 2 });
+    expect(next.version).toBe(3);
+    await expect(store.append('s', [{ type: 'A', data: {} }], { expectedVersion: 2 })).rejects.toMatchObject({ code: 'CONCURRENCY_CONFLICT', actualVersion: 3 });
+    expect((await store.readStream('s').toArray()).map((e) => [e.version, e.type])).toEqual([
+      [1, '$Pruned'],
+      [2, 'A'],
+      [3, 'A'],
+    ]);
+  });
+
+  it("purges a deleted stream's snapshots, and rewrites an append that holds the tombstone", async () => {
+    const store = await stores.create();
+    const bucket = stores.bucket('snap');
+    const snapshots = await NatsSnapshotStore.create({ connection: store.connection, bucket, storage: 'memory' });
+    // One append with the tombstone in it: the stream's last message must be rewritten.
+    await store.append('acct', [{ type: 'Opened', data: { owner: 'ann' } }], { expectedVersion: 'no-stream' });
+    await snapshots.save({ streamId: 'acct', version: 1, schemaVersion: 1, state: { owner: 'ann' }, takenAt: new Date() });
+    await new LifecycleEventStore(store).appendMany([
+      { streamId: 'acct', expectedVersion: 1, events: [{ type: 'Closed', data: { owner: 'ann' } }, { type: '$StreamDeleted', data: { reason: null } }] },
+    ]);
+    const pruning = new NatsStreamPruning(store, { snapshotBucket: bucket });
+    expect(await pruning.purgeDeletedStream('acct')).toEqual({ removedEvents: 2 });
+    expect(await snapshots.load('acct')).toBeUndefined();
+    expect((await store.readStream('acct').toArray()).map((e) => [e.version, e.type, e.data])).toEqual([
+      [1, '$Pruned', null],
+      [2, '$Pruned', null],
+      [3, '$StreamDeleted', { reason: null }],
+    ]);
+    expect(await store.streamVersion('acct')).toBe(3);
+    expect(await new LifecycleEventStore(store).streamState('acct')).toMatchObject({ status: 'deleted', version: 3 });
+  });
+
+  it('a projection rebuilt after pruning sees what the lifecycle layer shows; the head stays a real position', async () => {
+    const store = await stores.create();
+    const layered = new LifecycleEventStore(store);
+    for (let i = 0; i < 6; i++) await layered.append(`acct-${i % 3}`, [{ type: 'Deposited', data: { amount: i + 1 } }], { expectedVersion: 'any' });
+    // The log's last message is rewritten: a marker with no events ends the log.
+    await layered.append('acct-0', [{ type: 'Deposited', data: { amount: 100 } }, { type: 'Deposited', data: { amount: 1000 } }], { expectedVersion: 'any' });
+    const pruning = new NatsStreamPruning(store);
+    expect(await pruning.truncateBefore('acct-0', 4)).toEqual({ removedEvents: 3 });
+    const raw = await store.readAll().toArray();
+    expect(raw.filter((e) => e.type === '$Pruned').map((e) => [e.streamId, e.version])).toEqual([
+      ['acct-0', 1],
+      ['acct-0', 2],
+      ['acct-0', 3],
+    ]);
+    expect(await store.headPosition()).toBe(raw[raw.length - 1]!.position);
+
+    const balances = new Map<string, number>();
+    const projection = defineProjection<{ type: 'Deposited'; data: { amount: number } }, Map<string, number>>({
+      name: 'balances',
+      handlers: { Deposited: (e, map) => void map.set(e.streamId, (map.get(e.streamId) ?? 0) + e.data.amount) },
+      reset: (map) => void map.clear(),
+    });
+    const checkpoints = new InMemoryCheckpointStore();
+    const runner = new ProjectionRunner({
+      store: layered,
+      projection,
+      target: new AtLeastOnceTarget({ checkpoints, context: () => balances }),
+      lock: new InMemoryProjectionLock(),
+      batchSize: 2,
+    });
+    await runner.start();
+    try {
+      await runner.waitUntilCaughtUp({ timeoutMs: 20_000 });
+      const expected = { 'acct-0': 1000, 'acct-1': 2 + 5, 'acct-2': 3 + 6 };
+      expect(Object.fromEntries(balances)).toEqual(expected);
+      await runner.rebuild({ timeoutMs: 20_000 });
+      expect(Object.fromEntries(balances)).toEqual(expected);
+      expect((await checkpoints.load('balances'))?.position).toBe(await store.headPosition());
+      // Appends after the pruning reach the projection.
+      await layered.append('acct-0', [{ type: 'Deposited', data: { amount: 7 } }], { expectedVersion: 4 });
+      await runner.waitUntilCaughtUp({ timeoutMs: 20_000 });
+      expect(balances.get('acct-0')).toBe(1007);
+    } finally {
+      await runner.stop();
+    }
+  });
+});
+
+const ops = fc.array(
+  fc.oneof(
+    { weight: 5, arbitrary: fc.record({ kind: fc.constant('append' as const), stream: fc.integer({ min: 0, max: 2 }), count: fc.integer({ min: 1, max: 3 }) }) },
+    { weight: 2, arbitrary: fc.record({ kind: fc.constant('truncate' as const), stream: fc.integer({ min: 0, max: 2 }), fraction: fc.double({ min: 0, max: 1, noNaN: true }) }) },
+    { weight: 1, arbitrary: fc.record({ kind: fc.constant('purge' as const), stream: fc.integer({ min: 0, max: 2 }) }) },
+  ),
+  { minLength: 1, maxLength: 14 },
+);
+
+describe.each(['subject', 'stream'] as const)("pruning property (expectedSequence '%s')", (mode) => {
+  it('every read path matches a model where pruned events are placeholders; appends go on at exact versions', async () => {
+    await fc.assert(
+      fc.asyncProperty(ops, async (plan) => {
+        const store = await stores.create({ expectedSequence: mode });
+        const pruning = new NatsStreamPruning(store);
+        const layered = new LifecycleEventStore(store);
+        const model: RecordedEvent[] = [];
+        const version = (s: string) => model.filter((e) => e.streamId === s).length;
+        const deleted = new Set<string>();
+        for (const op of plan) {
+          const streamId = `s-${op.stream}`;
+          const at = version(streamId);
+          if (op.kind === 'append') {
+            if (deleted.has(streamId)) continue;
+            const events = Array.from({ length: op.count }, (_, i) => ({ type: 'E', data: { n: at + i + 1, secret: randomUUID() } }));
+            const result = await layered.append(streamId, events, { expectedVersion: at === 0 ? 'no-stream' : at });
+            model.push(...result.events);
+          } else if (op.kind === 'truncate') {
+            if (at === 0 || deleted.has(streamId)) continue;
+            const below = 1 + Math.floor(op.fraction * (at - 1));
+            const expected = model.filter((e) => e.streamId === streamId && e.version < below && e.type !== '$Pruned').length;
+            expect(await pruning.truncateBefore(streamId, below)).toEqual({ removedEvents: expected });
+            prune(model, streamId, below);
+            // Straight to the store, whose remembered head may be a message the pruning replaced.
+            const result = await store.append(streamId, [{ type: 'E', data: { n: at + 1 } }], { expectedVersion: at });
+            model.push(...result.events);
+          } else {
+            if (at === 0 || deleted.has(streamId)) continue;
+            const tomb = await layered.tombstone(streamId);
+            model.push(...tomb.events);
+            const expected = model.filter((e) => e.streamId === streamId && e.type === 'E').length;
+            expect(await pruning.purgeDeletedStream(streamId)).toEqual({ removedEvents: expected });
+            prune(model, streamId, tomb.version);
+            deleted.add(streamId);
+          }
+        }
+        model.sort((a, b) => a.position - b.position);
+        expect((await store.readAll().toArray()).map(row)).toEqual(model.map(row));
+        if (model.length > 1) {
+          const from = model[Math.floor(model.length / 2)]!.position;
+          expect((await store.readAll({ fromPosition: from }).toArray()).map(row)).toEqual(model.filter((e) => e.position >= from).map(row));
+        }
+        expect(await store.headPosition()).toBe(model.length === 0 ? 0 : model[model.length - 1]!.position);
+        for (const streamId of ['s-0', 's-1', 's-2']) {
+          const mine = model.filter((e) => e.streamId === streamId);
+          expect(await store.streamVersion(streamId)).toBe(mine.length);
+          if (mine.length === 0) continue;
+          expect((await store.readStream(streamId).toArray()).map(row)).toEqual(mine.map(row));
+          expect((await store.readStream(streamId, { backwards: true }).toArray()).map(row)).toEqual([...mine].reverse().map(row));
+          const mid = Math.ceil(mine.length / 2);
+          expect((await store.readStream(streamId, { fromVersion: mid, limit: 2 }).toArray()).map(row)).toEqual(mine.slice(mid - 1, mid + 1).map(row));
+          if (!deleted.has(streamId)) {
+            // Exact expected versions still hold after a marker replaced the stream's last message.
+            const next = await store.append(streamId, [{ type: 'E', data: { n: mine.length + 1 } }], { expectedVersion: mine.length });
+            expect(next.version).toBe(mine.length + 1);
+          }
+        }
+        await store.close();
+      }),
+      { numRuns: mode === 'subject' ? 12 : 6 },
+    );
+  }, 180_000);
+});
+
+function prune(model: RecordedEvent[], streamId: string, below: number): void {
+  for (let i = 0; i < model.length; i++) {
+    const e = model[i]!;
+    if (e.streamId === streamId && e.version < below) model[i] = { ...e, type: '$Pruned', data: null, metadata: {} } as RecordedEvent;
+  }
+}
