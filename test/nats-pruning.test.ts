@@ -49,15 +49,23 @@ describe('NatsStreamPruning on a server of its own (file storage)', () => {
       await layered.append('other', [{ type: 'Kept', data: { note: kept } }], { expectedVersion: 'no-stream' });
       await layered.append('user-1', [{ type: 'Noted', data: { note: `${secret}-c` } }], { expectedVersion: 2 });
       await layered.append('other', [{ type: 'Kept', data: { note: 'more' } }], { expectedVersion: 1 });
+      const bucket = `${names.stream}_snap`;
+      const snapshots = await NatsSnapshotStore.create({ connection: store.connection, bucket, storage: 'file' });
+      await snapshots.save({ streamId: 'user-1', version: 2, schemaVersion: 1, state: { email: `${secret}-snapshot` }, takenAt: new Date() });
+      await snapshots.save({ streamId: 'other', version: 1, schemaVersion: 1, state: { note: `${kept}-snapshot` }, takenAt: new Date() });
       await layered.tombstone('user-1', { reason: 'forget me' });
       // Written to the block files (the server flushes its write cache on its own).
       await waitFor('the events in the store files', () => storeHolds(node.storeDir, secret) && storeHolds(node.storeDir, kept), 20_000);
       const before = await store.readAll().toArray();
 
-      const pruning = new NatsStreamPruning(store);
+      await waitFor('the snapshots in the store files', () => storeHolds(node.storeDir, `${secret}-snapshot`), 20_000);
+      const pruning = new NatsStreamPruning(store, { snapshotBucket: bucket });
       expect(await pruning.purgeDeletedStream('user-1')).toEqual({ removedEvents: 3 });
       await waitFor('the erased payloads gone from the store files', () => !storeHolds(node.storeDir, secret), 20_000);
       expect(storeHolds(node.storeDir, kept)).toBe(true);
+      expect(storeHolds(node.storeDir, `${kept}-snapshot`)).toBe(true);
+      expect(await snapshots.load('user-1')).toBeUndefined();
+      expect((await snapshots.load('other'))?.state).toEqual({ note: `${kept}-snapshot` });
 
       const expected = before.map((e) => (e.streamId === 'user-1' && e.type !== '$StreamDeleted' ? [e.streamId, e.version, e.position, e.eventId, '$Pruned', null] : row(e)));
       const check = async (s: NatsEventStore) => {

@@ -52,8 +52,9 @@ const decoder = new TextDecoder();
  * A stream's last message is never left erased (appends check the subject's last sequence): when
  * it must be rewritten, a marker with no events is appended to the stream first (same version),
  * and it becomes the stream's last message. The stream must be created with `allowPruning: true`
- * (JetStream cannot lift `deny_delete` later). `purgeDeletedStream` also purges the stream's
- * snapshots from `snapshotBucket`. Run one pruning of a stream at a time.
+ * (JetStream cannot lift `deny_delete` later). `purgeDeletedStream` also erases the stream's
+ * snapshots from `snapshotBucket` (the `NatsSnapshotStore` bucket). Run one pruning of a stream at
+ * a time.
  */
 export class NatsStreamPruning implements StreamPruning {
   private readonly connection: NatsConnection;
@@ -209,10 +210,10 @@ export class NatsStreamPruning implements StreamPruning {
   }
 
   /** Deletes the message and overwrites its bytes in the server's store. */
-  private async erase(seq: number): Promise<void> {
+  private async erase(seq: number, stream = this.stream): Promise<void> {
     const jsm = await this.jsm();
     await this.retry(`erase message ${seq}`, () =>
-      jsm.streams.deleteMessage(this.stream, seq, true).catch((error: unknown) => {
+      jsm.streams.deleteMessage(stream, seq, true).catch((error: unknown) => {
         // Already gone (a pruning run that stopped half-way, run again).
         if (error instanceof JetStreamApiError && /no message found|not found/i.test(error.message)) return true;
         throw error;
@@ -220,13 +221,21 @@ export class NatsStreamPruning implements StreamPruning {
     );
   }
 
+  /** Erases the stream's snapshot values from the KV bucket's stream (every revision), keys and all. */
   private async removeSnapshots(streamId: string): Promise<void> {
     if (this.snapshotBucket === undefined) return;
     const kv = await new Kvm(this.connection).open(this.snapshotBucket);
     const token = encodeStreamToken(streamId);
     const keys: string[] = [];
     for await (const key of await kv.keys(`${token}.*`)) keys.push(key);
-    for (const key of keys) await this.retry('purge a snapshot', () => kv.purge(key));
+    const kvStream = `KV_${this.snapshotBucket}`;
+    for (const key of keys) {
+      for (;;) {
+        const stored = await this.get({ last_by_subj: `$KV.${this.snapshotBucket}.${key}` }, kvStream);
+        if (stored === null) break;
+        await this.erase(stored.seq, kvStream);
+      }
+    }
   }
 
   private async assertPrunable(): Promise<void> {
@@ -249,10 +258,10 @@ export class NatsStreamPruning implements StreamPruning {
     this.checked = true;
   }
 
-  private async get(query: { seq: number } | { last_by_subj: string }): Promise<StoredMsg | null> {
+  private async get(query: { seq: number } | { last_by_subj: string }, stream = this.stream): Promise<StoredMsg | null> {
     const jsm = await this.jsm();
     return this.retry('read from the JetStream stream', () =>
-      jsm.streams.getMessage(this.stream, query).catch((error: unknown) => {
+      jsm.streams.getMessage(stream, query).catch((error: unknown) => {
         if (error instanceof JetStreamApiError && error.code === JetStreamApiCodes.NoMessageFound) return null;
         throw error;
       }),
