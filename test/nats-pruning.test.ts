@@ -134,6 +134,69 @@ describe('NatsStreamPruning', () => {
     ]);
   });
 
+  it('reads that run while pruning erases messages see every version once, as it was or as a placeholder', async () => {
+    const store = await stores.create();
+    const reader = await NatsEventStore.connect({ servers: NATS_URL, stream: store.options.stream, subjectPrefix: store.options.subjectPrefix, pageSize: 2 });
+    try {
+      // Every event's data names its stream and version, so any read can be checked on its own.
+      const event = (streamId: string, version: number) => ({ type: 'E', data: { streamId, version } });
+      let s = 0;
+      for (let i = 0; i < 12; i++) {
+        if (i % 4 === 0) await store.append('other', [event('other', i / 4 + 1)], { expectedVersion: i / 4 });
+        else await store.append('s', [event('s', ++s)], { expectedVersion: s - 1 });
+      }
+      const valid = (events: readonly RecordedEvent[], streamId?: string) => {
+        for (const e of events) expect(e.data).toEqual(e.type === '$Pruned' ? null : { streamId: e.streamId, version: e.version });
+        for (const id of streamId === undefined ? ['s', 'other'] : [streamId]) {
+          const versions = events.filter((e) => e.streamId === id).map((e) => e.version);
+          expect(versions).toEqual(Array.from({ length: versions.length }, (_, i) => i + 1));
+        }
+        const positions = events.map((e) => e.position);
+        expect(positions).toEqual([...positions].sort((a, b) => a - b));
+      };
+      let pruning = true;
+      let reads = 0;
+      const readers = [0, 1].map(async () => {
+        while (pruning) {
+          // Every version appended before the read began must be there (none lost at the end).
+          let atLeast = s;
+          const stream = await reader.readStream('s').toArray();
+          expect(stream.length).toBeGreaterThanOrEqual(atLeast);
+          valid(stream, 's');
+          atLeast = s;
+          const all = await reader.readAll().toArray();
+          expect(all.filter((e) => e.streamId === 'other')).toHaveLength(3);
+          expect(all.filter((e) => e.streamId === 's').length).toBeGreaterThanOrEqual(atLeast);
+          valid(all);
+          atLeast = s;
+          const backwards = await reader.readStream('s', { backwards: true }).toArray();
+          expect(backwards.length).toBeGreaterThanOrEqual(atLeast);
+          valid([...backwards].reverse(), 's');
+          reads++;
+        }
+      });
+      const pruner = (async () => {
+        try {
+          const pruneAll = new NatsStreamPruning(store);
+          // Each round prunes inside the stream's last message, which a marker then replaces.
+          for (let round = 0; round < 12; round++) {
+            await store.append('s', [event('s', s + 1), event('s', s + 2), event('s', s + 3)], { expectedVersion: s });
+            s += 3;
+            await pruneAll.truncateBefore('s', s);
+          }
+        } finally {
+          pruning = false;
+        }
+      })();
+      await Promise.all([pruner, ...readers]);
+      expect(reads).toBeGreaterThan(0);
+      const after = await reader.readStream('s').toArray();
+      expect(after.map((e) => e.type)).toEqual([...Array.from({ length: s - 1 }, () => '$Pruned'), 'E']);
+    } finally {
+      await reader.close();
+    }
+  });
+
   it("purges a deleted stream's snapshots, and rewrites an append that holds the tombstone", async () => {
     const store = await stores.create();
     const bucket = stores.bucket('snap');

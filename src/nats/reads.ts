@@ -192,28 +192,31 @@ export class NatsReader {
     const everything = range.low <= 1 && high >= last.version && remaining >= last.version;
     let prevSeq = 0;
     let nextVersion = 1;
+    let page: RecordedEvent[] = [];
+    const add = (message: RawMessage, head: MessageHead | undefined, decoded: RecordedEvent[] | undefined): void => {
+      if (everything) {
+        for (const event of decoded ?? decodeEvents(message.seq, message.data)) page.push(event);
+        return;
+      }
+      if (head!.version < range.low || firstVersionOf(head!) > high) return;
+      for (const event of clip(decodeEvents(message.seq, message.data), range.low, high, remaining)) {
+        page.push(event);
+        remaining--;
+      }
+    };
+    const fill = async (upTo: number): Promise<void> => {
+      for (const rewrite of await this.rewritesBetween(prevSeq, upTo)) add(rewrite, headOf(rewrite.seq, rewrite.header), undefined);
+      prevSeq = upTo;
+    };
     for await (const messages of this.orderedRun(subject, 1, last.seq)) {
-      const page: RecordedEvent[] = [];
-      const add = (message: RawMessage, head: MessageHead | undefined, decoded: RecordedEvent[] | undefined): void => {
-        if (everything) {
-          for (const event of decoded ?? decodeEvents(message.seq, message.data)) page.push(event);
-          return;
-        }
-        if (head!.version < range.low || firstVersionOf(head!) > high) return;
-        for (const event of clip(decodeEvents(message.seq, message.data), range.low, high, remaining)) {
-          page.push(event);
-          remaining--;
-        }
-      };
+      page = [];
       for (const stored of messages) {
         const message: RawMessage = { seq: stored.seq, header: stored.headers, data: stored.data };
         const events = everything ? decodeEvents(message.seq, message.data) : undefined;
         let head: MessageHead | undefined;
         if (events === undefined || events.length === 0 || events[0]!.version !== nextVersion) {
           head = headOf(message.seq, message.header);
-          if (head.prev !== prevSeq) {
-            for (const rewrite of await this.rewritesBetween(prevSeq, head.prev)) add(rewrite, headOf(rewrite.seq, rewrite.header), undefined);
-          }
+          if (head.prev !== prevSeq) await fill(head.prev);
         }
         add(message, head, events);
         prevSeq = message.seq;
@@ -222,6 +225,12 @@ export class NatsReader {
       if (everything) remaining -= page.length;
       if (page.length > 0) yield page;
       if (remaining <= 0) return;
+    }
+    if (prevSeq < last.seq) {
+      // The stream's last message was erased while this read ran (a marker now follows it).
+      page = [];
+      await fill(last.seq);
+      if (page.length > 0) yield page;
     }
   }
 
@@ -236,31 +245,40 @@ export class NatsReader {
     let remaining = limit;
     // Sequences the event subjects skip: other subjects (rewrites), or messages pruning erased.
     let expected = startSeq;
+    let page: RecordedEvent[] = [];
+    const add = (events: readonly RecordedEvent[]): void => {
+      for (const event of events) {
+        if (event.position < fromPosition) continue;
+        // Filters are applied here: a category is part of a subject token, not a whole token.
+        if (filter !== undefined && !matchesFilter(event, filter)) continue;
+        if (remaining <= 0) break;
+        page.push(event);
+        remaining--;
+      }
+    };
+    /** The rewrites of erased messages in the sequences the run skipped, up to `before`. */
+    const fill = async (before: number): Promise<void> => {
+      if (before > expected && remaining > 0 && (await this.prunable())) {
+        for (let seq = expected; seq < before; seq++) {
+          const rewrite = await this.rewriteOf(seq);
+          if (rewrite !== undefined) add(decodeEvents(seq, rewrite.data));
+        }
+      }
+      expected = Math.max(expected, before + 1);
+    };
     for await (const messages of this.orderedRun(this.ctx.eventSubjects, startSeq, last.seq)) {
-      const page: RecordedEvent[] = [];
-      const add = (events: readonly RecordedEvent[]): void => {
-        for (const event of events) {
-          if (event.position < fromPosition) continue;
-          // Filters are applied here: a category is part of a subject token, not a whole token.
-          if (filter !== undefined && !matchesFilter(event, filter)) continue;
-          if (remaining <= 0) break;
-          page.push(event);
-          remaining--;
-        }
-      };
+      page = [];
       for (const message of messages) {
-        if (message.seq > expected && remaining > 0 && (await this.prunable())) {
-          for (let seq = expected; seq < message.seq; seq++) {
-            const rewrite = await this.rewriteOf(seq);
-            if (rewrite !== undefined) add(decodeEvents(seq, rewrite.data));
-          }
-        }
-        expected = message.seq + 1;
+        await fill(message.seq);
         add(decodeEvents(message.seq, message.data));
       }
       if (page.length > 0) yield page;
       if (remaining <= 0) return;
     }
+    // The log's last message was erased while this read ran (a marker now follows it).
+    page = [];
+    await fill(last.seq + 1);
+    if (page.length > 0) yield page;
   }
 
   /**
