@@ -56,18 +56,25 @@ describe('NatsStreamPruning on a server of its own (file storage)', () => {
       await layered.tombstone('user-1', { reason: 'forget me' });
       // Written to the block files (the server flushes its write cache on its own).
       await waitFor('the events in the store files', () => storeHolds(node.storeDir, secret) && storeHolds(node.storeDir, kept), 20_000);
+      // One append of three events, pruned in two steps: the first step's rewrite still held the
+      // second event, and must not outlive the second step.
+      await layered.append('steps', [1, 2, 3].map((n) => ({ type: 'Step', data: { note: `${secret}-step${n}` } })), { expectedVersion: 'no-stream' });
+      await layered.append('steps', [{ type: 'Step', data: { note: 'last' } }], { expectedVersion: 3 });
       const before = await store.readAll().toArray();
 
       await waitFor('the snapshots in the store files', () => storeHolds(node.storeDir, `${secret}-snapshot`), 20_000);
       const pruning = new NatsStreamPruning(store, { snapshotBucket: bucket });
       expect(await pruning.purgeDeletedStream('user-1')).toEqual({ removedEvents: 3 });
+      expect(await pruning.truncateBefore('steps', 2)).toEqual({ removedEvents: 1 });
+      expect(await pruning.truncateBefore('steps', 4)).toEqual({ removedEvents: 2 });
       await waitFor('the erased payloads gone from the store files', () => !storeHolds(node.storeDir, secret), 20_000);
       expect(storeHolds(node.storeDir, kept)).toBe(true);
       expect(storeHolds(node.storeDir, `${kept}-snapshot`)).toBe(true);
       expect(await snapshots.load('user-1')).toBeUndefined();
       expect((await snapshots.load('other'))?.state).toEqual({ note: `${kept}-snapshot` });
 
-      const expected = before.map((e) => (e.streamId === 'user-1' && e.type !== '$StreamDeleted' ? [e.streamId, e.version, e.position, e.eventId, '$Pruned', null] : row(e)));
+      const pruned = (e: RecordedEvent) => (e.streamId === 'user-1' && e.type !== '$StreamDeleted') || (e.streamId === 'steps' && e.version < 4);
+      const expected = before.map((e) => (pruned(e) ? [e.streamId, e.version, e.position, e.eventId, '$Pruned', null] : row(e)));
       const check = async (s: NatsEventStore) => {
         expect((await s.readAll().toArray()).map(row)).toEqual(expected);
         expect((await s.readStream('user-1').toArray()).map((e) => [e.version, e.type])).toEqual([

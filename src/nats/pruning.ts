@@ -82,7 +82,7 @@ export class NatsStreamPruning implements StreamPruning {
     this.js = jetstream(this.connection);
   }
 
-  purgeDeletedStream(streamId: string): Promise<{ readonly removedEvents: number }> {
+  async purgeDeletedStream(streamId: string): Promise<{ readonly removedEvents: number }> {
     assertValidStreamId(streamId);
     return this.serially(async () => {
       const chain = await this.chainOf(streamId);
@@ -97,7 +97,7 @@ export class NatsStreamPruning implements StreamPruning {
     });
   }
 
-  truncateBefore(streamId: string, version: number): Promise<{ readonly removedEvents: number }> {
+  async truncateBefore(streamId: string, version: number): Promise<{ readonly removedEvents: number }> {
     assertValidStreamId(streamId);
     if (!Number.isSafeInteger(version) || version < 1) throw new InvalidArgumentError(`truncateBefore takes a version >= 1, got ${String(version)}.`);
     return this.serially(async () => {
@@ -153,12 +153,19 @@ export class NatsStreamPruning implements StreamPruning {
       });
       if (changed === 0) continue;
       // The rewrite first: a reader that finds the message gone finds its rewrite.
-      await this.publish(rewriteSubjectOf(this.eventSubjects, head.seq), JSON.stringify(payload), head, {});
-      if (entry.rewriteSeq !== undefined) {
-        await this.erase(entry.rewriteSeq);
-      } else {
+      const subject = rewriteSubjectOf(this.eventSubjects, head.seq);
+      const rewrite = await this.publish(subject, JSON.stringify(payload), head, {});
+      if (entry.rewriteSeq === undefined) {
         await this.keepLastMessage(streamId, head);
         await this.erase(head.seq);
+      }
+      // Earlier rewrites (an earlier pruning, a retried publish, a run interrupted and run again)
+      // hold events this one prunes.
+      for (let from = head.seq; ; ) {
+        const older = await this.get({ next_by_subj: subject, seq: from });
+        if (older === null || older.seq >= rewrite) break;
+        await this.erase(older.seq);
+        from = older.seq + 1;
       }
       removed += changed;
     }
@@ -200,13 +207,14 @@ export class NatsStreamPruning implements StreamPruning {
     head: MessageHead,
     expect: { lastSequence?: number; lastSubjectSequence?: number },
     logHead?: number,
-  ): Promise<void> {
+  ): Promise<number> {
     const h = natsHeaders();
     h.set(VERSION_HEADER, String(head.version));
     h.set(COUNT_HEADER, String(head.count));
     h.set(PREV_HEADER, String(head.prev));
     if (logHead !== undefined) h.set(LOG_HEAD_HEADER, String(logHead));
-    await this.retry(`publish to '${subject}'`, () => this.js.publish(subject, payload, { headers: h, expect }));
+    const ack = await this.retry(`publish to '${subject}'`, () => this.js.publish(subject, payload, { headers: h, expect }));
+    return ack.seq;
   }
 
   /** Deletes the message and overwrites its bytes in the server's store. */
@@ -258,7 +266,7 @@ export class NatsStreamPruning implements StreamPruning {
     this.checked = true;
   }
 
-  private async get(query: { seq: number } | { last_by_subj: string }, stream = this.stream): Promise<StoredMsg | null> {
+  private async get(query: { seq: number } | { last_by_subj: string } | { next_by_subj: string; seq: number }, stream = this.stream): Promise<StoredMsg | null> {
     const jsm = await this.jsm();
     return this.retry('read from the JetStream stream', () =>
       jsm.streams.getMessage(stream, query).catch((error: unknown) => {
