@@ -137,9 +137,11 @@ describe.each(kinds)('idempotent commands on the $name store', (kind) => {
   });
 
   it('property: concurrent repeats across two processes act once and answer the same', async () => {
-    const inner = await (await kind.fresh()).open();
-    // Two app instances over one store: two processes, each with its own in-flight table.
-    const processes = [app(inner), app(inner)];
+    const location = await kind.fresh();
+    const inner = await location.open();
+    // Two app instances, each on its own store instance over the same data (its own connection,
+    // its own cached heads): two processes, each with its own in-flight table.
+    const processes = [app(inner), app(await location.open())];
     let round = 0;
     await fc.assert(
       fc.asyncProperty(

@@ -195,7 +195,10 @@ export class NatsReader {
     let page: RecordedEvent[] = [];
     const add = (message: RawMessage, head: MessageHead | undefined, decoded: RecordedEvent[] | undefined): void => {
       if (everything) {
-        for (const event of decoded ?? decodeEvents(message.seq, message.data)) page.push(event);
+        const events = decoded ?? decodeEvents(message.seq, message.data);
+        // A page of one message is its decoded array (ours, fresh): no copy.
+        if (page.length === 0) page = events;
+        else for (const event of events) page.push(event);
         return;
       }
       if (head!.version < range.low || firstVersionOf(head!) > high) return;
@@ -269,7 +272,8 @@ export class NatsReader {
     for await (const messages of this.orderedRun(this.ctx.eventSubjects, startSeq, last.seq)) {
       page = [];
       for (const message of messages) {
-        await fill(message.seq);
+        if (message.seq > expected) await fill(message.seq);
+        else expected = message.seq + 1;
         add(decodeEvents(message.seq, message.data));
       }
       if (page.length > 0) yield page;
