@@ -26,16 +26,23 @@ import {
   type InMemoryProjectionContext,
   type KeyStore,
 } from '../src/index.js';
+import { NatsKeyStore } from '../src/nats/index.js';
 import { PostgresKeyStore } from '../src/postgres/index.js';
 import { SqliteKeyStore } from '../src/sqlite/index.js';
-import { evolutionStoreKinds, pgTestDatabase, sqliteTempDir } from './fixtures/evolution-stores.js';
+import { evolutionStoreKinds, pgTestDatabase, sqliteTempDir, type StoreKind } from './fixtures/evolution-stores.js';
+import { natsStores } from './support/nats.js';
 
-const kinds = evolutionStoreKinds();
+const nats = natsStores('privacy');
+const natsConnections: { close(): Promise<void> }[] = [];
+/** The evolution stores (NATS JetStream among them, with its KV key store). */
+const kinds: StoreKind[] = evolutionStoreKinds();
 const temp = sqliteTempDir('eventfold-keys-');
 const pg = pgTestDatabase({ max: 4 });
 afterAll(async () => {
   temp.cleanup();
   await pg.cleanup();
+  for (const store of natsConnections) await store.close();
+  await nats.cleanup();
 });
 
 type UserEvent =
@@ -76,6 +83,13 @@ async function keyStoreFor(kind: string): Promise<{ keys: KeyStore; reopen: () =
   if (kind === 'postgres') {
     const schema = pg.schema('keys');
     return { keys: await PostgresKeyStore.create({ pool: pg.pool, schema }), reopen: () => PostgresKeyStore.create({ pool: pg.pool, schema }) };
+  }
+  if (kind === 'nats') {
+    // The store only lends its connection; it is closed after the tests.
+    const store = await nats.create();
+    natsConnections.push(store);
+    const bucket = nats.bucket('keys');
+    return { keys: await NatsKeyStore.create({ connection: store.connection, bucket }), reopen: () => NatsKeyStore.create({ connection: store.connection, bucket }) };
   }
   const keys = new InMemoryKeyStore();
   return { keys, reopen: async () => keys };

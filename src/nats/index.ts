@@ -9,3 +9,4 @@ export { natsWakeUps } from './wake-ups.js';
 export { decodeStreamToken, encodeStreamToken, encodeToken } from './subjects.js';
 export { POSITION_STRIDE } from './codec.js';
 export { NatsBroker, type NatsBrokerOptions } from './nats-broker.js';
+export { NatsKeyStore, type NatsKeyStoreOptions } from './key-store.js';
