@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
+import { jetstreamManager } from '@nats-io/jetstream';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
@@ -105,6 +106,62 @@ describe('NatsStreamPruning on a server of its own (file storage)', () => {
       await cluster.stop();
     }
   }, 90_000);
+});
+
+describe('NatsStreamPruning on a 3-node cluster (replicas 3)', () => {
+  it("erases every replica's copy of the stream; after the leader dies the new leader reads the same", async () => {
+    const cluster = await startNatsCluster({ size: 3 });
+    try {
+      const names = uniqueStreamNames('cluster');
+      const options: NatsEventStoreOptions = { servers: cluster.servers, replicas: 3, storage: 'file', allowPruning: true, pageSize: 2, ...names };
+      let store: NatsEventStore | undefined;
+      await waitFor('the JetStream meta leader', async () => {
+        store = await NatsEventStore.create(options).catch(() => undefined);
+        return store !== undefined;
+      }, 60_000);
+      const layered = new LifecycleEventStore(store!);
+      const secret = `secret-${randomUUID()}`;
+      await layered.append('user', [{ type: 'A', data: { s: `${secret}-1` } }, { type: 'A', data: { s: `${secret}-2` } }], { expectedVersion: 'no-stream' });
+      await layered.append('other', [{ type: 'B', data: { n: 1 } }], { expectedVersion: 'no-stream' });
+      await layered.tombstone('user');
+      // The other stream's last append is pruned inside: a marker replaces it.
+      await layered.append('other', [{ type: 'B', data: { n: 2 } }, { type: 'B', data: { n: 3 } }], { expectedVersion: 1 });
+      const streamDirs = cluster.nodes.map((node) => join(node.storeDir, 'jetstream', '$G', 'streams', names.stream));
+      await waitFor("the payloads in every replica's stream files", () => streamDirs.every((dir) => storeHolds(dir, secret)), 30_000);
+      const pruning = new NatsStreamPruning(store!);
+      expect(await pruning.purgeDeletedStream('user')).toEqual({ removedEvents: 2 });
+      expect(await pruning.truncateBefore('other', 3)).toEqual({ removedEvents: 2 });
+      const expected = (await store!.readAll().toArray()).map(row);
+      expect(expected.map(([id, version, , , type]) => `${id}:${version}:${type}`)).toEqual([
+        'user:1:$Pruned',
+        'user:2:$Pruned',
+        'other:1:$Pruned',
+        'user:3:$StreamDeleted',
+        'other:2:$Pruned',
+        'other:3:B',
+      ]);
+      await waitFor("the payloads gone from every replica's stream files", () => streamDirs.every((dir) => !storeHolds(dir, secret)), 30_000);
+
+      const jsm = await jetstreamManager(store!.connection, { checkAPI: false });
+      const leader = (await jsm.streams.info(names.stream)).cluster?.leader;
+      expect(leader).toBeDefined();
+      await store!.close();
+      await cluster.node(leader!).kill();
+      const after = await NatsEventStore.connect({ ...options, retryWindowMs: 60_000 });
+      try {
+        await waitFor('a new stream leader that reads the pruned log', async () => {
+          const all = await after.readAll().toArray().catch(() => undefined);
+          return all !== undefined && JSON.stringify(all.map(row)) === JSON.stringify(expected);
+        }, 60_000);
+        expect((await after.readStream('other', { backwards: true }).toArray()).map((e) => e.type)).toEqual(['B', '$Pruned', '$Pruned']);
+        expect((await after.append('other', [{ type: 'B', data: { n: 4 } }], { expectedVersion: 3 })).version).toBe(4);
+      } finally {
+        await after.close();
+      }
+    } finally {
+      await cluster.stop();
+    }
+  }, 150_000);
 });
 
 describe('NatsStreamPruning', () => {
