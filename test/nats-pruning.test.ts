@@ -10,8 +10,10 @@ import {
   defineProjection,
   InMemoryCheckpointStore,
   InMemoryProjectionLock,
+  InvalidArgumentError,
   LifecycleEventStore,
   ProjectionRunner,
+  StreamNotFoundError,
   type RecordedEvent,
 } from '../src/index.js';
 import { NatsEventStore, NatsSnapshotStore, NatsStreamConfigError, NatsStreamPruning, type NatsEventStoreOptions } from '../src/nats/index.js';
@@ -180,6 +182,24 @@ describe('NatsStreamPruning', () => {
     } finally {
       await plain.cleanup();
     }
+  });
+
+  it('refuses bad input with typed errors before anything is written', async () => {
+    await expect(NatsEventStore.connect({ servers: NATS_URL, allowPruning: 'yes' as never })).rejects.toBeInstanceOf(InvalidArgumentError);
+    const store = await stores.create();
+    await store.append('s', [{ type: 'A', data: {} }, { type: 'A', data: {} }], { expectedVersion: 'no-stream' });
+    const pruning = new NatsStreamPruning(store);
+    const head = await store.headPosition();
+    for (const version of [0, -1, 1.5, Number.NaN, '2' as never]) {
+      await expect(pruning.truncateBefore('s', version)).rejects.toBeInstanceOf(InvalidArgumentError);
+    }
+    await expect(pruning.truncateBefore('s', 3)).rejects.toThrow(/would remove all/);
+    await expect(pruning.truncateBefore('', 1)).rejects.toMatchObject({ code: 'INVALID_STREAM_ID' });
+    await expect(pruning.purgeDeletedStream('missing')).rejects.toBeInstanceOf(StreamNotFoundError);
+    await expect(pruning.purgeDeletedStream('s')).rejects.toThrow(/tombstone it/);
+    expect(() => new NatsStreamPruning(store, { snapshotBucket: 'bad.name' })).toThrow(InvalidArgumentError);
+    expect(await store.headPosition()).toBe(head);
+    expect((await store.readStream('s').toArray()).map((e) => e.type)).toEqual(['A', 'A']);
   });
 
   it.each(['subject', 'stream'] as const)("a store that knew the replaced last message appends at the exact version (expectedSequence '%s')", async (mode) => {
