@@ -58,6 +58,8 @@ export class NatsReader {
   /** Resolves once the message at `seq` can be read (a refusal may name one still being replicated). */
   async waitStored(seq: number): Promise<void> {
     for (let attempt = 0; (await this.get({ seq })) === null; attempt++) {
+      // Pruning may have erased it since: a later message shows the stream is past it.
+      if ((await this.prunable()) && (await this.get({ next_by_subj: '>', seq })) !== null) return;
       if (attempt > 200) throw new Error(`JetStream message ${seq} of stream '${this.ctx.stream}' did not appear`);
       await new Promise((resolve) => setTimeout(resolve, Math.min(50, 2 ** attempt)));
     }
