@@ -18,6 +18,7 @@ import {
 } from '../src/index.js';
 import { PostgresStreamPruning } from '../src/postgres/index.js';
 import { SqliteStreamPruning } from '../src/sqlite/index.js';
+import { NatsEventStore, NatsStreamPruning } from '../src/nats/index.js';
 import { evolutionStoreKinds } from './fixtures/evolution-stores.js';
 import { pgTestDatabase } from './support/postgres.js';
 import { failure } from './support/failure.js';
@@ -149,6 +150,14 @@ describe.each([
       return { store: await open(), pruning: new PostgresStreamPruning({ pool: pg.pool, schema: location }) as StreamPruning & { close(): Promise<void> } };
     },
   ],
+  [
+    'nats',
+    async () => {
+      const { open } = await kindOf('nats').fresh();
+      const store = (await open()) as NatsEventStore;
+      return { store, pruning: Object.assign(new NatsStreamPruning(store), { close: async () => undefined }) };
+    },
+  ],
 ] as const)('stream pruning on %s', (_name, make) => {
   it('purges a deleted stream down to its tombstone; versions and positions stay', async () => {
     const { store: inner, pruning } = await make();
@@ -200,7 +209,7 @@ describe.each([
   });
 });
 
-function kindOf(name: 'sqlite' | 'postgres') {
+function kindOf(name: 'sqlite' | 'postgres' | 'nats') {
   return kinds.find((k) => k.name === name)!;
 }
 

@@ -35,18 +35,8 @@ import { natsStores } from './support/nats.js';
 
 const nats = natsStores('privacy');
 const natsConnections: { close(): Promise<void> }[] = [];
-/** The evolution stores, and NATS JetStream with its KV key store. */
-const kinds: { readonly name: StoreKind['name'] | 'nats'; fresh: StoreKind['fresh'] }[] = [
-  ...evolutionStoreKinds(),
-  {
-    name: 'nats',
-    async fresh() {
-      const store = await nats.create();
-      natsConnections.push(store);
-      return { open: async () => store, location: 'nats' };
-    },
-  },
-];
+/** The evolution stores (NATS JetStream among them, with its KV key store). */
+const kinds: StoreKind[] = evolutionStoreKinds();
 const temp = sqliteTempDir('eventfold-keys-');
 const pg = pgTestDatabase({ max: 4 });
 afterAll(async () => {

@@ -98,6 +98,11 @@ export class NatsAppender {
       } else {
         actual = await this.versionAtSequence(streamId, outcome.lastSeq);
       }
+      // Same version, another last message: pruning replaced it with a marker. Not a conflict.
+      if (actual.version === base.version && actual.seq !== base.seq) {
+        base = actual;
+        continue;
+      }
       if (typeof expectedVersion === 'number' || expectedVersion === 'no-stream') {
         throw expectedVersionConflict(streamId, expectedVersion, actual.version);
       }

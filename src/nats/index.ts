@@ -3,6 +3,7 @@ export type { NatsConnectionSource, NatsEventStoreOptions, NatsStorage, NatsStre
 export { NatsStreamConfigError, NatsStreamMissingError, UniqueValueTakenError } from './errors.js';
 export { NatsSnapshotStore, type NatsSnapshotStoreOptions } from './snapshot-store.js';
 export { NatsCheckpointStore, type NatsCheckpointStoreOptions } from './checkpoint-store.js';
+export { NatsStreamPruning, type NatsStreamPruningOptions } from './pruning.js';
 export { NatsUniqueValues, type NatsUniqueValuesOptions } from './unique-values.js';
 export { natsWakeUps } from './wake-ups.js';
 export { decodeStreamToken, encodeStreamToken, encodeToken } from './subjects.js';

@@ -16,7 +16,7 @@ import type {
 import { PagedEventStream, type EventStream } from '../store/event-stream.js';
 import { prepareAppend, prepareAppendMany, resolveLimits } from '../store/store-input.js';
 import { NatsAppender } from './appends.js';
-import { POSITION_STRIDE, type MessageHead } from './codec.js';
+import { lastPositionOf, POSITION_STRIDE, type MessageHead } from './codec.js';
 import { NatsStreamMissingError } from './errors.js';
 import { KnownHeads } from './known-heads.js';
 import {
@@ -215,7 +215,12 @@ export class NatsEventStore implements EventStore {
   async headPosition(): Promise<number> {
     this.assertOpen();
     const last = await this.reader.lastEventMessage();
-    return last === undefined ? 0 : last.seq * POSITION_STRIDE + last.count - 1;
+    return last === undefined ? 0 : lastPositionOf(last);
+  }
+
+  /** True once `close()` was called. */
+  get isClosed(): boolean {
+    return this.closed;
   }
 
   /** Closes the connection the store opened from `servers` (draining it); a passed connection stays open. */
