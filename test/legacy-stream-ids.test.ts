@@ -105,6 +105,10 @@ async function expectLegacyStreamsUsable(opened: Opened): Promise<void> {
       InvalidStreamIdError,
     );
   }
+  // The refusal says how an old stream can still be written.
+  await expect(store.append(streamOf(LEGACY[1]), [{ type: 'Noted', data: { n: 1 } }], { expectedVersion: 'any' })).rejects.toThrow(
+    /C1.*New streams cannot take such an id.*'stream-exists'/,
+  );
   await expect(store.append('notes-new\u202e', [{ type: 'Noted', data: { n: 1 } }], { expectedVersion: 'stream-exists' })).rejects.toBeInstanceOf(
     ConcurrencyError,
   );
