@@ -79,7 +79,7 @@ interface Counts {
 async function jest(file: string): Promise<RunResult & { counts: Counts }> {
   const dir = join(app, 'jest');
   const report = join(dir, `${file}.json`);
-  const config = JSON.stringify({ rootDir: dir, testEnvironment: 'node', transform: {}, testMatch: [`**/${file}`] });
+  const config = JSON.stringify({ rootDir: dir, testEnvironment: 'node', transform: {}, testMatch: [`**/${file}`], cacheDirectory: join(work, 'jest-cache') });
   const result = await runIn(dir, [join(root, 'node_modules', 'jest', 'bin', 'jest.js'), '--ci', '--config', config, '--json', '--outputFile', report]);
   const json = JSON.parse(readFileSync(report, 'utf8')) as Record<string, number>;
   return {
