@@ -3,6 +3,7 @@ export * from './logging.js';
 export * from './backoff.js';
 export * from './events/types.js';
 export {
+  assertReadableStreamId,
   assertValidStreamId,
   DEFAULT_EVENT_LIMITS,
   MAX_EVENT_TYPE_LENGTH,

@@ -75,6 +75,42 @@ describe('eventfold CLI: SQLite specifics', () => {
     }
   });
 
+  it('reads a stream an earlier version stored under a bidi or zero-width id, and prints the id escaped, in order', async () => {
+    const path = join(temp.dir, 'legacy-ids.db');
+    const store = new SqliteEventStore({ path });
+    const bidi = 'notes-\u202egnp.exe';
+    const zeroWidth = 'notes-a\u200bb';
+    const insert = store.database.prepare(
+      `INSERT INTO eventfold_events (position, stream_id, version, type, data, metadata, event_id, recorded_at)
+       VALUES (?, ?, 1, 'Noted', '{"n":1}', NULL, ?, 0)`,
+    );
+    insert.run(1, bidi, '00000000-0000-4000-8000-000000000011');
+    insert.run(2, zeroWidth, '00000000-0000-4000-8000-000000000012');
+    await store.close();
+    const plain = (text: string) => text.replace(/\u001b\[\d+m/g, '');
+    for (const env of [{}, { FORCE_COLOR: '1' }]) {
+      const read = await runCli(['read', bidi, '--db', path], { env });
+      expect(read.code, read.stderr).toBe(0);
+      expectTerminalSafe(read.stdout);
+      expect(plain(read.stdout)).toContain('"n": 1');
+      const readJson = await runCli(['read', zeroWidth, '--json', '--db', path], { env });
+      expect(readJson.code, readJson.stderr).toBe(0);
+      expect((JSON.parse(readJson.stdout) as { streamId: string }).streamId).toBe(zeroWidth);
+
+      const streams = await runCli(['streams', '--db', path], { env });
+      expect(streams.code, streams.stderr).toBe(0);
+      expectTerminalSafe(streams.stdout);
+      // The override is shown as an escape, so the text after it reads left to right as stored.
+      expect(plain(streams.stdout)).toContain('notes-\\u202egnp.exe');
+      expect(plain(streams.stdout)).toContain('notes-a\\u200bb');
+      const tail = await runCli(['tail', '--from', '0', '--max', '2', '--db', path], { env });
+      expect(tail.code, tail.stderr).toBe(0);
+      expectTerminalSafe(tail.stdout);
+      expect(plain(tail.stdout)).toContain('notes-\\u202egnp.exe@1');
+      expect(plain(tail.stdout)).toContain('notes-a\\u200bb@1');
+    }
+  });
+
   it('refuses a SQLite file that does not exist (and does not create it), except for migrate', async () => {
     const path = join(temp.dir, 'missing.db');
     const result = await runCli(['streams', '--db', path]);

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { categoryOf, formatDuration } from '../src/cli/command.js';
 import { DriverMissingError } from '../src/cli/errors.js';
-import { isSafeText, safeJsonStringify, sanitizeText } from '../src/cli/sanitize.js';
+import { isSafeText, safeJsonStringify, sanitizeStreamId, sanitizeText } from '../src/cli/sanitize.js';
 import { chooseStore, importDriver, redactUrl } from '../src/cli/stores.js';
 import { colourEnabled, createStyle } from '../src/cli/style.js';
 import { applyChanges, diffJson } from '../src/inspect/diff.js';
@@ -32,6 +32,21 @@ describe('sanitizing stored text for the terminal', () => {
         if (!RAW_UNSAFE.test(text)) expect(safe).toBe(text);
       }),
     );
+  });
+
+  it('stream ids also show every invisible format character as an escape, and ordinary ids unchanged', () => {
+    const invisible = fc.constantFrom('\u200b', '\u200d', '\u00ad', '\ufeff', '\u2060', '\u{e0041}', '\u202e', '\u0085');
+    const idText = fc.string({ unit: fc.oneof(invisible, fc.string({ minLength: 1, maxLength: 1, unit: 'grapheme' })), maxLength: 30 });
+    fc.assert(
+      fc.property(fc.oneof(idText, hostileText), (id) => {
+        const shown = sanitizeStreamId(id);
+        expect(shown).not.toMatch(RAW_UNSAFE);
+        expect(shown).not.toMatch(/[\p{Cf}]/u);
+        if (!RAW_UNSAFE.test(id) && !/[\p{Cf}]/u.test(id)) expect(shown).toBe(id);
+      }),
+    );
+    expect(sanitizeStreamId('user-\u202egnp.exe')).toBe('user-\\u202egnp.exe');
+    expect(sanitizeStreamId('a\u{e0041}b')).toBe('a\\udb40\\udc41b');
   });
 
   it('styles never let the painted text carry an escape of its own', () => {

@@ -293,7 +293,7 @@ describe('stream ids are readable in logs', () => {
     ...['\u200b', '\u200c', '\u200d', '\u2060', '\ufeff', '\u00ad', '\u2028', '\u2029', '\u{e0041}'],
   ];
 
-  it('refuses any id with a control, bidi or invisible format character anywhere in it', async () => {
+  it('refuses a new stream whose id has a control, bidi or invisible format character anywhere in it', async () => {
     const store = new InMemoryEventStore();
     await fc.assert(
       fc.asyncProperty(
@@ -303,10 +303,20 @@ describe('stream ids are readable in logs', () => {
         async (base, bad, at) => {
           const position = at % (base.length + 1);
           const id = base.slice(0, position) + bad + base.slice(position);
-          const error = await failure(() => store.append(id, [{ type: 'A', data: 1 }], { expectedVersion: 'any' }));
-          expect(error).toBeInstanceOf(InvalidStreamIdError);
-          expect(isEventfoldError(error, 'INVALID_STREAM_ID')).toBe(true);
-          await expect(store.streamVersion(id)).rejects.toBeInstanceOf(InvalidStreamIdError);
+          for (const expectedVersion of ['any', 'no-stream', 0] as const) {
+            const error = await failure(() => store.append(id, [{ type: 'A', data: 1 }], { expectedVersion }));
+            expect(error).toBeInstanceOf(InvalidStreamIdError);
+            expect(isEventfoldError(error, 'INVALID_STREAM_ID')).toBe(true);
+          }
+          // C0, DEL and surrounding whitespace (U+2028 and U+FEFF count) were refused by every
+          // version: no stream exists under such an id, so lookups refuse it too. The rest may name
+          // a stream an earlier version stored.
+          // eslint-disable-next-line no-control-regex
+          if (/[\u0000-\u001f\u007f]/.test(id) || id.trim() !== id) {
+            await expect(store.streamVersion(id)).rejects.toBeInstanceOf(InvalidStreamIdError);
+          } else {
+            expect(await store.streamVersion(id)).toBe(0);
+          }
         },
       ),
       { numRuns: 300 },

@@ -210,3 +210,31 @@ describe('the example on PostgreSQL', () => {
     }
   });
 });
+
+describe('the example on SQLite with the async read side', () => {
+  it('forget-me: once the read model shows the redaction, no file of the database holds the email, while the app still runs', async () => {
+    const path = join(temp.dir, 'async-users.sqlite');
+    const asyncApp = await createUserDetailsApp(openSqlite(path), { projection: 'async', hash: fastHash });
+    const filesHolding = (needles: readonly Buffer[]) =>
+      readdirSync(temp.dir)
+        .filter((name) => name.startsWith('async-users.sqlite'))
+        .filter((name) => needles.some((needle) => readFileSync(join(temp.dir, name)).includes(needle)));
+    try {
+      const gus = { userId: 'u-gus', userName: 'gus', email: 'gus.secret@example.com', password: 'gus-password-1' };
+      await asyncApp.commands.dispatch({ type: 'RegisterUser', data: gus });
+      await asyncApp.readSide.caughtUp();
+      expect(await asyncApp.queries.execute({ type: 'GetUser', params: { userId: 'u-gus' } })).toMatchObject({ email: gus.email });
+      const needles = [Buffer.from(gus.email), Buffer.from('gus.secret')];
+      // The read model holds the email in clear (so the scan below can fail).
+      expect(filesHolding(needles)).not.toEqual([]);
+
+      await asyncApp.commands.dispatch({ type: 'ForgetUser', data: { userId: 'u-gus' } });
+      await asyncApp.readSide.caughtUp();
+      expect(await asyncApp.queries.execute({ type: 'GetUser', params: { userId: 'u-gus' } })).toMatchObject({ email: '[forgotten]' });
+      expect(readdirSync(temp.dir)).toContain('async-users.sqlite-wal');
+      expect(filesHolding(needles)).toEqual([]);
+    } finally {
+      await asyncApp.close();
+    }
+  });
+});

@@ -1,5 +1,6 @@
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SqliteEventStore } from '../src/sqlite/index.js';
 import { launchChromium } from './support/chromium.js';
 import { startInspect, XSS_EMAIL, XSS_NAME, XSS_NOTE, XSS_STREAM, XSS_TYPE, type InspectCase } from './support/inspect-fixture.js';
 import { pgTestDatabase, type PgTestDatabase } from './support/postgres.js';
@@ -141,6 +142,24 @@ describe.each(['sqlite', 'postgres'] as const)('eventfold inspect in headless Ch
     const head = await c.store.headPosition();
     const cells = await page.getByTestId('projection-row').first().locator('td').allTextContents();
     expect(cells.slice(0, 4)).toEqual(['user-emails', 'never-ran', '0', String(head)]);
+    expect(problems).toEqual([]);
+  });
+
+  it.runIf(kind === 'sqlite')('shows ids an earlier version stored with a bidi override or a zero-width space escaped, and opens them', async () => {
+    const insert = (c.store as SqliteEventStore).database.prepare(
+      `INSERT INTO eventfold_events (position, stream_id, version, type, data, metadata, event_id, recorded_at)
+       VALUES ((SELECT max(position) + 1 FROM eventfold_events), ?, 1, 'Noted', '{"n":1}', NULL, ?, 0)`,
+    );
+    insert.run('legacy-\u202egnp.exe', '00000000-0000-4000-8000-0000000000c1');
+    insert.run('legacy-a\u200bb', '00000000-0000-4000-8000-0000000000c2');
+    await page.getByTestId('tab-streams').click();
+    await page.getByTestId('stream-search').fill('legacy-');
+    await expect
+      .poll(async () => (await page.locator('[data-testid="stream-item"] .id').allTextContents()).sort().join('|'), { timeout: 30_000 })
+      .toBe('legacy-\\u202egnp.exe|legacy-a\\u200bb');
+    await page.locator('[data-testid="stream-item"]', { hasText: 'legacy-a' }).click();
+    await expect.poll(() => page.getByTestId('stream-title').textContent(), { timeout: 30_000 }).toBe('legacy-a\\u200bb');
+    await expect.poll(() => page.getByTestId('event-row').count(), { timeout: 30_000 }).toBe(1);
     expect(problems).toEqual([]);
   });
 });

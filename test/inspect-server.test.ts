@@ -1,6 +1,7 @@
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CONTENT_SECURITY_POLICY } from '../src/inspect/server.js';
+import type { SqliteEventStore } from '../src/sqlite/index.js';
 import { startInspect, XSS_NAME, XSS_STREAM, type InspectCase } from './support/inspect-fixture.js';
 
 interface Reply {
@@ -148,6 +149,18 @@ describe('eventfold inspect: HTTP server (SQLite store, spawned)', () => {
     expect(projections.json['projections']).toEqual([
       expect.objectContaining({ projection: 'user-emails', state: 'never-ran', lag: head, inConfig: true }),
     ]);
+  });
+
+  it('opens a stream an earlier version stored under an id with a bidi override (new streams may not take it)', async () => {
+    const legacy = 'order-\u202egnp.exe';
+    const db = (c.store as SqliteEventStore).database;
+    db.prepare(
+      `INSERT INTO eventfold_events (position, stream_id, version, type, data, metadata, event_id, recorded_at)
+       VALUES ((SELECT max(position) + 1 FROM eventfold_events), ?, 1, 'OrderPlaced', '{"total":7}', NULL, '00000000-0000-4000-8000-0000000000b1', 0)`,
+    ).run(legacy);
+    const { status, json } = await getJson(c.port, `/api/stream?id=${encodeURIComponent(legacy)}`);
+    expect(status).toBe(200);
+    expect(json).toMatchObject({ streamId: legacy, version: 1, events: [{ type: 'OrderPlaced', data: { total: 7 } }] });
   });
 });
 

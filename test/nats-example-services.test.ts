@@ -246,6 +246,10 @@ describe('the layers on NATS JetStream: idempotency keys and forget-me', () => {
     // The read model redacts the row; the history still replays, redacted, at every version.
     const view = await within(LAG_BOUND_MS, () => json(`${readUrl}/users/u-dana`), (r) => r.body['email'] === '[forgotten]');
     expect(view.value.body).toMatchObject({ email: '[forgotten]', status: 'deactivated', version: 2 });
+    // As soon as the redaction shows, and with the read service still running: no byte of the
+    // email in the read model's files, the database nor its write-ahead log.
+    expect(readdirSync(reader.dataDir).some((name) => name.endsWith('-wal'))).toBe(true);
+    expect(filesHolding(reader.dataDir, [email, Buffer.from('dana.secret')])).toEqual([]);
     const history = await json(`${readUrl}/users/u-dana/history`);
     expect(history.body['events'].map((e: { type: string; version: number; data: { email?: string } }) => [e.type, e.version, e.data.email])).toEqual([
       ['UserRegistered', 1, '[forgotten]'],

@@ -5,6 +5,7 @@ import {
   InMemoryEventStore,
   InvalidEventError,
   InvalidStreamIdError,
+  assertReadableStreamId,
   assertValidStreamId,
   type AnyEvent,
 } from '../src/index.js';
@@ -247,6 +248,44 @@ describe('assertValidStreamId', () => {
 
   it('accepts ordinary ids', () => {
     for (const id of ['user-1', 'x'.repeat(256), 'ünïcødé/ok:1']) expect(() => assertValidStreamId(id)).not.toThrow();
+  });
+
+  it('lookups (assertReadableStreamId) refuse exactly what no version ever stored: C0, DEL, lone surrogates, edges, length', () => {
+    const tricky = fc.constantFrom(
+      ' ', '\t', '\n', '\u007f', '\u0085', '\u009b', '\u00a0', '\u00ad', '\u200b', '\u200e', '\u202e',
+      '\u2028', '\u2066', '\u3000', '\ufeff', '\ud800', 'a', 'é', '😀', '-',
+    );
+    const idArb = fc.oneof(fc.string({ maxLength: 20 }), fc.array(tricky, { maxLength: 6 }).map((cs) => cs.join('')));
+    fc.assert(
+      fc.property(idArb, idArb, (a, b) => {
+        const id = a + b;
+        // The rule of the versions before C1 and format characters were refused.
+        const everStored =
+          id.length > 0 &&
+          id.length <= 256 &&
+          // eslint-disable-next-line no-control-regex
+          !/[\u0000-\u001f\u007f]/.test(id) &&
+          (id as string & { isWellFormed(): boolean }).isWellFormed() &&
+          id.trim() === id;
+        let readable = true;
+        try {
+          assertReadableStreamId(id);
+        } catch (error) {
+          expect(error).toBeInstanceOf(InvalidStreamIdError);
+          readable = false;
+        }
+        expect(readable).toBe(everStored);
+        // Every id valid for a new stream is readable.
+        let valid = true;
+        try {
+          assertValidStreamId(id);
+        } catch {
+          valid = false;
+        }
+        if (valid) expect(readable).toBe(true);
+      }),
+      { numRuns: 500 },
+    );
   });
 });
 

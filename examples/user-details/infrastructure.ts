@@ -7,7 +7,6 @@ import {
   SqliteEventStore,
   SqliteKeyStore,
   SqliteProjectionLock,
-  SqliteProjectionTarget,
   SqliteSnapshotStore,
 } from 'eventfold/sqlite';
 import {
@@ -22,7 +21,7 @@ import {
 } from 'eventfold/postgres';
 import { evolveStore, type EvolvedStore } from './evolution.js';
 import { postgresUserReadModel, postgresUsersProjection } from './read-model/postgres-users.js';
-import { sqliteUserReadModel, sqliteUsersProjection } from './read-model/sqlite-users.js';
+import { RedactingSqliteTarget, sqliteUserReadModel, sqliteUsersProjection } from './read-model/sqlite-users.js';
 import type { UserReadModel } from './read-model/user-view.js';
 import type { WriteSide, WriteSideOptions } from './commands.js';
 
@@ -99,7 +98,7 @@ export function openSqlite(path: string, options: InfrastructureOptions = {}): I
         () =>
           evolved.runner(
             sqliteUsersProjection,
-            { target: new SqliteProjectionTarget(raw), lock: new SqliteProjectionLock(raw.database), wakeUps: (wake) => raw.onAppended(() => wake()) },
+            { target: new RedactingSqliteTarget(raw, logger), lock: new SqliteProjectionLock(raw.database), wakeUps: (wake) => raw.onAppended(() => wake()) },
             { pollIntervalMs: 250, logger, ...(onProgress === undefined ? {} : { onProgress }) },
           ),
       );

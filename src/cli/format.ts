@@ -1,5 +1,5 @@
 import type { RecordedEvent } from '../events/types.js';
-import { safeJsonStringify } from './sanitize.js';
+import { safeJsonStringify, sanitizeStreamId } from './sanitize.js';
 import type { Style } from './style.js';
 
 /** The JSON form of an event for `--json` output (one object per line). */
@@ -37,7 +37,7 @@ function colourJsonLine(line: string, style: Style): string {
 
 /** A readable block for one event: a header line, then data (and metadata when there is any). */
 export function formatEventBlock(event: RecordedEvent, style: Style, options: { readonly showStream: boolean }): string[] {
-  const where = options.showStream ? `${style.cyan(event.streamId)}${style.dim('@')}${event.version}` : `${style.cyan(`v${event.version}`)}`;
+  const where = options.showStream ? `${style.cyan(sanitizeStreamId(event.streamId))}${style.dim('@')}${event.version}` : `${style.cyan(`v${event.version}`)}`;
   const lines = [
     `${where}  ${style.paint(['bold', 'yellow'], event.type)}  ${style.dim(`#${event.position}`)}  ${style.gray(event.recordedAt.toISOString())}  ${style.gray(event.eventId)}`,
     ...indentedJson(event.data, '  ', style),
@@ -52,5 +52,5 @@ export function formatEventBlock(event: RecordedEvent, style: Style, options: { 
 export function formatEventLine(event: RecordedEvent, style: Style): string {
   const data = safeJsonStringify(event.data);
   const shown = data.length > 200 ? `${data.slice(0, 199)}…` : data;
-  return `${style.dim(`#${event.position}`)}  ${style.gray(event.recordedAt.toISOString())}  ${style.cyan(event.streamId)}${style.dim('@')}${event.version}  ${style.paint(['bold', 'yellow'], event.type)}  ${colourJsonLine(shown, style)}`;
+  return `${style.dim(`#${event.position}`)}  ${style.gray(event.recordedAt.toISOString())}  ${style.cyan(sanitizeStreamId(event.streamId))}${style.dim('@')}${event.version}  ${style.paint(['bold', 'yellow'], event.type)}  ${colourJsonLine(shown, style)}`;
 }

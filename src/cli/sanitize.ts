@@ -17,6 +17,13 @@ function escapeCodeUnit(char: string): string {
   return `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`;
 }
 
+/** Each UTF-16 unit of a (possibly astral) character as `\uXXXX`. */
+function escapeCodeUnits(char: string): string {
+  let out = '';
+  for (let i = 0; i < char.length; i++) out += escapeCodeUnit(char[i]!);
+  return out;
+}
+
 /** Makes one line of stored text safe to print: unsafe characters become visible `\uXXXX`. */
 export function sanitizeText(text: string): string {
   return text.replace(UNSAFE, escapeCodeUnit);
@@ -28,6 +35,18 @@ export function isSafeText(text: string): boolean {
   const found = UNSAFE.test(text);
   UNSAFE.lastIndex = 0;
   return !found;
+}
+
+/** What stream ids may not hold (see `assertValidStreamId`) beyond `UNSAFE`: every invisible format character. */
+const INVISIBLE_IN_ID = /[\p{Cf}\u2028\u2029]/gu;
+
+/**
+ * A stream id as printable text: `sanitizeText`, and every invisible formatting character (a
+ * zero-width space, a soft hyphen, …) as `\uXXXX` too, so an id an earlier version stored with
+ * one shows as what it is. Event data keeps those (a zero-width joiner inside an emoji is fine).
+ */
+export function sanitizeStreamId(streamId: string): string {
+  return sanitizeText(streamId).replace(INVISIBLE_IN_ID, escapeCodeUnits);
 }
 
 /**

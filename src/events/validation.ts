@@ -2,7 +2,7 @@ import { BatchTooLargeError, InvalidEventError } from '../errors.js';
 import { assertStorableString, freezeJson, isStorable, JsonWalk, MAX_BYTES_PER_CHAR } from './json-copy.js';
 import type { AnyEvent, EventMetadata } from './types.js';
 
-export { assertValidStreamId, MAX_STREAM_ID_LENGTH } from './stream-id.js';
+export { assertAppendableStreamId, assertReadableStreamId, assertValidStreamId, MAX_STREAM_ID_LENGTH } from './stream-id.js';
 export { deepFreezeJson, MAX_JSON_DEPTH, parseStoredJson } from './json-copy.js';
 
 export const MAX_EVENT_TYPE_LENGTH = 256;

@@ -1,6 +1,6 @@
 import { InvalidArgumentError, StreamNotFoundError } from '../errors.js';
 import type { RecordedEvent } from '../events/types.js';
-import { assertValidStreamId } from '../events/validation.js';
+import { assertReadableStreamId } from '../events/validation.js';
 import type { InMemoryEventStore } from '../store/in-memory-event-store.js';
 import { PRUNED_EVENT, STREAM_DELETED, type StreamPruning } from './lifecycle.js';
 
@@ -41,7 +41,7 @@ export class InMemoryStreamPruning implements StreamPruning {
   }
 
   private eventsOf(streamId: string): RecordedEvent[] {
-    assertValidStreamId(streamId);
+    assertReadableStreamId(streamId);
     const events = this.internals.streams.get(streamId);
     if (events === undefined || events.length === 0) throw new StreamNotFoundError(streamId);
     return events;

@@ -11,6 +11,16 @@ export const APP_JS = String.raw`'use strict';
   function visible(value) {
     return String(value).replace(UNSAFE, function (c) { return '\\u' + ('0000' + c.charCodeAt(0).toString(16)).slice(-4); });
   }
+  // Stream ids show invisible formatting characters too (a zero-width space, a soft hyphen, …):
+  // new ids cannot hold them, ids stored by earlier versions may.
+  var INVISIBLE_IN_ID = /[\p{Cf}\u2028\u2029]/gu;
+  function visibleId(value) {
+    return visible(value).replace(INVISIBLE_IN_ID, function (c) {
+      var out = '';
+      for (var i = 0; i < c.length; i++) out += '\\u' + ('0000' + c.charCodeAt(i).toString(16)).slice(-4);
+      return out;
+    });
+  }
   function $(id) { return document.getElementById(id); }
   function el(tag, className, text) {
     var node = document.createElement(tag);
@@ -125,8 +135,8 @@ export const APP_JS = String.raw`'use strict';
         button.type = 'button';
         button.setAttribute('data-stream', s.streamId);
         button.setAttribute('data-testid', 'stream-item');
-        button.title = visible(s.streamId);
-        button.appendChild(el('span', 'id', s.streamId));
+        button.title = visibleId(s.streamId);
+        button.appendChild(el('span', 'id', visibleId(s.streamId)));
         button.appendChild(el('span', 'badge', 'v' + s.version));
         if (s.streamId === selectedStream) button.classList.add('selected');
         button.addEventListener('click', function () { openStream(s.streamId); });
@@ -160,7 +170,7 @@ export const APP_JS = String.raw`'use strict';
     nextFrom = 1;
     $('stream-empty').hidden = true;
     $('stream-body').hidden = false;
-    $('stream-title').textContent = visible(streamId);
+    $('stream-title').textContent = visibleId(streamId);
     clear($('event-json')); clear($('event-changes')); $('event-title').textContent = '';
     return loadEvents(streamId).then(function () {
       var first = eventsBody.querySelector('tr');

@@ -1,4 +1,4 @@
-import { assertValidStreamId } from '../events/validation.js';
+import { assertReadableStreamId } from '../events/validation.js';
 import { InvalidArgumentError } from '../errors.js';
 
 /**
@@ -7,9 +7,12 @@ import { InvalidArgumentError } from '../errors.js';
  * the mapping is injective, the token never holds `.`, `*`, `>`, whitespace or control characters
  * (no wildcard or extra token can reach a subject), and it is a valid KV key as well.
  * Examples: `order-1` → `order-1`; `a.*` → `a=2E=2A`; `>` → `=3E`; `ü` → `=C3=BC`.
+ * It takes any id a stream may be stored under (see `assertReadableStreamId`), so streams that an
+ * earlier version wrote under ids now refused for new streams keep their subject; appends check
+ * the stricter rule before they get here.
  */
 export function encodeStreamToken(streamId: string): string {
-  assertValidStreamId(streamId);
+  assertReadableStreamId(streamId);
   return encodeToken(streamId);
 }
 

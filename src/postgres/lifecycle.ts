@@ -1,6 +1,6 @@
 import type { Pool, PoolClient } from 'pg';
 import { InvalidArgumentError, StreamNotFoundError } from '../errors.js';
-import { assertValidStreamId } from '../events/validation.js';
+import { assertReadableStreamId } from '../events/validation.js';
 import { PRUNED_EVENT, STREAM_DELETED, type StreamPruning } from '../evolution/lifecycle.js';
 import { PgConnection, type PostgresConnectionOptions, type PostgresSchemaOptions } from './connection.js';
 import { quoteIdentifier } from './schema-name.js';
@@ -26,7 +26,7 @@ export class PostgresStreamPruning implements StreamPruning {
   }
 
   async purgeDeletedStream(streamId: string): Promise<{ readonly removedEvents: number }> {
-    assertValidStreamId(streamId);
+    assertReadableStreamId(streamId);
     return this.connection.transaction('purge a deleted stream', async (client) => {
       const last = await client.query<{ version: string; type: string }>(
         `SELECT version, type FROM ${this.schema}.events WHERE stream_id = $1 ORDER BY version DESC LIMIT 1 FOR UPDATE`,
@@ -44,7 +44,7 @@ export class PostgresStreamPruning implements StreamPruning {
   }
 
   async truncateBefore(streamId: string, version: number): Promise<{ readonly removedEvents: number }> {
-    assertValidStreamId(streamId);
+    assertReadableStreamId(streamId);
     if (!Number.isSafeInteger(version) || version < 1) {
       throw new InvalidArgumentError(`truncateBefore takes a version >= 1, got ${String(version)}.`);
     }

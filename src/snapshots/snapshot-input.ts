@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from '../errors.js';
-import { assertValidStreamId } from '../events/validation.js';
+import { assertReadableStreamId } from '../events/validation.js';
 import type { Snapshot } from './snapshot-store.js';
 
 /**
@@ -33,7 +33,9 @@ export function prepareSnapshot(snapshot: Snapshot): PreparedSnapshot {
 /** Checks a snapshot's fields (not its state's JSON-ness; `prepareSnapshot` does that). */
 export function assertValidSnapshot(snapshot: Snapshot): void {
   if (typeof snapshot !== 'object' || snapshot === null) throw new InvalidArgumentError('save takes a snapshot object.');
-  assertValidStreamId(snapshot.streamId);
+  // A snapshot caches a stream, it never creates one: a stream an earlier version stored under an
+  // id now refused for new streams may be snapshotted too (Repository loads take snapshots).
+  assertReadableStreamId(snapshot.streamId);
   if (!Number.isSafeInteger(snapshot.version) || snapshot.version < 1) {
     throw new InvalidArgumentError(`Snapshot version must be an integer >= 1, got ${String(snapshot.version)}.`);
   }
@@ -56,7 +58,7 @@ export function resolveSnapshotQuery(
   streamId: string,
   options: { readonly maxVersion?: number; readonly schemaVersion?: number } | undefined,
 ): SnapshotQuery {
-  assertValidStreamId(streamId);
+  assertReadableStreamId(streamId);
   const maxVersion = options?.maxVersion;
   if (maxVersion !== undefined && (typeof maxVersion !== 'number' || Number.isNaN(maxVersion))) {
     throw new InvalidArgumentError(`maxVersion must be a number, got ${String(maxVersion)}.`);

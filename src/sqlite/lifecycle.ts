@@ -1,6 +1,6 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import { InvalidArgumentError, StoreClosedError, StreamNotFoundError } from '../errors.js';
-import { assertValidStreamId } from '../events/validation.js';
+import { assertReadableStreamId } from '../events/validation.js';
 import { PRUNED_EVENT, STREAM_DELETED, type StreamPruning } from '../evolution/lifecycle.js';
 import { openConnection, translateSqliteError, type SqliteConnectionOptions } from './connection.js';
 
@@ -24,7 +24,7 @@ export class SqliteStreamPruning implements StreamPruning {
   }
 
   async purgeDeletedStream(streamId: string): Promise<{ readonly removedEvents: number }> {
-    assertValidStreamId(streamId);
+    assertReadableStreamId(streamId);
     return this.write(() => {
       const last = this.db
         .prepare('SELECT version, type FROM eventfold_events WHERE stream_id = ? ORDER BY version DESC LIMIT 1')
@@ -41,7 +41,7 @@ export class SqliteStreamPruning implements StreamPruning {
   }
 
   async truncateBefore(streamId: string, version: number): Promise<{ readonly removedEvents: number }> {
-    assertValidStreamId(streamId);
+    assertReadableStreamId(streamId);
     if (!Number.isSafeInteger(version) || version < 1) {
       throw new InvalidArgumentError(`truncateBefore takes a version >= 1, got ${String(version)}.`);
     }

@@ -2,7 +2,8 @@ import { BatchTooLargeError, InvalidArgumentError } from '../errors.js';
 import type { EventMetadata, RecordedEvent } from '../events/types.js';
 import { newId } from '../events/ids.js';
 import {
-  assertValidStreamId,
+  assertAppendableStreamId,
+  assertReadableStreamId,
   DEFAULT_EVENT_LIMITS,
   prepareEvents,
   type EventLimits,
@@ -31,7 +32,7 @@ export function prepareAppend(
   limits: EventLimits = DEFAULT_EVENT_LIMITS,
   metadataDefaults?: EventMetadata,
 ): PreparedAppend {
-  assertValidStreamId(streamId);
+  assertAppendableStreamId(streamId, expectedVersion === 'stream-exists' || (typeof expectedVersion === 'number' && expectedVersion >= 1));
   assertValidExpectedVersion(expectedVersion, streamId);
   return { streamId, expectedVersion, events: prepareEvents(streamId, events, limits, metadataDefaults) };
 }
@@ -98,7 +99,7 @@ function optionalCount(name: string, value: unknown, min: number): number | unde
 }
 
 export function resolveStreamRange(streamId: string, options: ReadStreamOptions | undefined): StreamRange {
-  assertValidStreamId(streamId);
+  assertReadableStreamId(streamId);
   const from = optionalCount('fromVersion', options?.fromVersion, 0);
   const to = optionalCount('toVersion', options?.toVersion, 0);
   const limit = optionalCount('limit', options?.limit, 0) ?? Infinity;

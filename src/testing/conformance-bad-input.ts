@@ -59,6 +59,29 @@ export function describeBadInputCases(suite: EventStoreSuite): void {
       });
     }
 
+    // Earlier versions stored such ids: new streams are refused, lookups are not (see docs/concepts.md).
+    const newStreamOnly: [string, string][] = [
+      ['a C1 control', 'a\u0085b'],
+      ['a bidi override', 'user-\u202egnp.exe'],
+      ['a zero-width space', 'user\u200b-1'],
+    ];
+    for (const [label, id] of newStreamOnly) {
+      suite.test(`refuses a new stream whose id holds ${label}, and looks such an id up as any other`, async () => {
+        const store = await seeded();
+        const before = await observe(store, streams);
+        for (const expectedVersion of ['any', 'no-stream', 0] as const) {
+          await expectFailure(() => store.append(id, numbered(1), { expectedVersion }), 'InvalidStreamIdError');
+          await expectFailure(() => store.appendMany([{ streamId: id, events: numbered(1), expectedVersion }]), 'InvalidStreamIdError');
+        }
+        // Appends that require the stream to exist fail on the version check: nothing is created.
+        await expectFailure(() => store.append(id, numbered(1), { expectedVersion: 'stream-exists' }), 'ConcurrencyError');
+        await expectFailure(() => store.append(id, numbered(1), { expectedVersion: 1 }), 'ConcurrencyError');
+        expect(await store.streamVersion(id)).toBe(0);
+        await expectFailure(() => store.readStream(id).toArray(), 'StreamNotFoundError');
+        await expectUnchanged(store, before);
+      });
+    }
+
     const badEvents: [string, unknown][] = [
       ['null', null],
       ['a number', 42],

@@ -61,13 +61,29 @@ export function registrar(suite: string, options: ConformanceSuiteOptions | unde
 
 export type FastCheckModule = typeof FastCheck;
 
+async function importFastCheck(): Promise<unknown> {
+  try {
+    return await import('fast-check');
+  } catch (error) {
+    // jest runs CommonJS tests without vm modules, where import() is refused and require is not.
+    if (typeof require === 'function') {
+      try {
+        return require('fast-check') as unknown;
+      } catch {
+        // Not there either: report the import's error.
+      }
+    }
+    throw error;
+  }
+}
+
 /**
  * fast-check is loaded when a property test runs, not when the module is imported, so the
  * given/when/then helpers and the example-based tests need nothing beyond eventfold itself.
  */
 export async function loadFastCheck(): Promise<FastCheckModule> {
   try {
-    const loaded = (await import('fast-check')) as FastCheckModule & { default?: FastCheckModule };
+    const loaded = (await importFastCheck()) as FastCheckModule & { default?: FastCheckModule };
     return typeof loaded.assert === 'function' ? loaded : (loaded.default as FastCheckModule);
   } catch (error) {
     throw new Error(

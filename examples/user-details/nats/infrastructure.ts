@@ -2,12 +2,12 @@ import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { consoleLogger, Repository, type ProjectionProgress } from 'eventfold';
 import { NatsEventStore, NatsKeyStore, NatsSnapshotStore, NatsUniqueValues, natsWakeUps, type NatsStorage } from 'eventfold/nats';
-import { SqliteEventStore, SqliteProjectionLock, SqliteProjectionTarget } from 'eventfold/sqlite';
+import { SqliteEventStore, SqliteProjectionLock } from 'eventfold/sqlite';
 import type { WriteSideOptions } from '../commands.js';
 import { User } from '../domain/user.js';
 import { evolveStore, type EvolvedStore } from '../evolution.js';
 import type { Infrastructure, InfrastructureOptions, ProjectionMode, ReadSide } from '../infrastructure.js';
-import { sqliteUserReadModel, sqliteUsersProjection } from '../read-model/sqlite-users.js';
+import { RedactingSqliteTarget, sqliteUserReadModel, sqliteUsersProjection } from '../read-model/sqlite-users.js';
 import { createNatsWriteSide, userNameIsHeld } from './commands.js';
 
 /**
@@ -56,7 +56,8 @@ export async function openNats(url: string, env: NodeJS.ProcessEnv = process.env
   if (path !== ':memory:') mkdirSync(resolve(path, '..'), { recursive: true });
   // A SQLite store used only for its database: the read model and its checkpoint live there.
   const readDatabase = new SqliteEventStore({ path });
-  // The read model holds emails in clear: once a user is forgotten, freed bytes are zeroed.
+  // The read model holds emails in clear: once a user is forgotten, freed bytes are zeroed, and
+  // the target checkpoints the WAL right after the batch (RedactingSqliteTarget).
   readDatabase.database.pragma('secure_delete = ON');
   const readModel = sqliteUserReadModel(readDatabase.database);
   const sides: ReadSide[] = [];
@@ -72,7 +73,7 @@ export async function openNats(url: string, env: NodeJS.ProcessEnv = process.env
       const side = await startNatsReadSide(mode, () =>
         evolved.runner(
           sqliteUsersProjection,
-          { target: new SqliteProjectionTarget(readDatabase), lock: new SqliteProjectionLock(readDatabase.database), wakeUps: natsWakeUps(raw) },
+          { target: new RedactingSqliteTarget(readDatabase, logger), lock: new SqliteProjectionLock(readDatabase.database), wakeUps: natsWakeUps(raw) },
           { pollIntervalMs: 250, logger, ...(onProgress === undefined ? {} : { onProgress }) },
         ),
       );

@@ -1,6 +1,6 @@
 import type BetterSqlite3 from 'better-sqlite3';
-import { defineProjection } from 'eventfold';
-import type { SqliteProjectionContext } from 'eventfold/sqlite';
+import { defineProjection, type Logger } from 'eventfold';
+import { SqliteProjectionTarget, type SqliteProjectionContext } from 'eventfold/sqlite';
 import { FORGOTTEN_EMAIL, type UserEvent } from '../domain/user.js';
 import { rowToView, userIdOf, type UserPage, type UserReadModel, type UserRow } from './user-view.js';
 
@@ -68,9 +68,41 @@ export const sqliteUsersProjection = defineProjection<UserEvent, SqliteProjectio
     },
     UserForgotten: (e, { db }) => {
       sql(db).forget.run(FORGOTTEN_EMAIL, e.version, e.data.forgottenAt, userIdOf(e.streamId), e.version);
+      redactionsPending.add(db);
     },
   },
 });
+
+/** Databases whose read model forgot a user since their last WAL checkpoint (see `RedactingSqliteTarget`). */
+const redactionsPending = new WeakSet<BetterSqlite3.Database>();
+
+/**
+ * The projection target for the read model when a runner feeds it (on a connection with
+ * `secure_delete` on, so freed bytes are zeroed): after a batch that forgot a user commits, it checkpoints the WAL in TRUNCATE mode, so the old email
+ * leaves the `-wal` file and the database file at once instead of at the next automatic
+ * checkpoint. SqliteProjectionTarget commits synchronously within `commit`, so the checkpoint runs
+ * before any query can see the redaction. A checkpoint kept from completing (another connection
+ * reading the file) is reported and tried again after the next batch.
+ */
+export class RedactingSqliteTarget extends SqliteProjectionTarget {
+  constructor(
+    store: ConstructorParameters<typeof SqliteProjectionTarget>[0],
+    private readonly logger: Logger,
+  ) {
+    super(store);
+  }
+
+  override commit(...args: Parameters<SqliteProjectionTarget['commit']>): Promise<void> {
+    const committed = super.commit(...args);
+    const db = this.store.database;
+    if (redactionsPending.has(db)) {
+      const [result] = db.pragma('wal_checkpoint(TRUNCATE)') as { busy: number }[];
+      if (result === undefined || result.busy === 0) redactionsPending.delete(db);
+      else this.logger.warn('The read model forgot a user, but its WAL could not be checkpointed yet; trying again after the next batch.');
+    }
+    return committed;
+  }
+}
 
 
 /** Queries over the `users` table. Reads only; the projection is the only writer. */

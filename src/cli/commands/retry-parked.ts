@@ -3,7 +3,7 @@ import { integerOption, withStore, writeLine, type Invocation } from '../command
 import { EXIT } from '../errors.js';
 import { ProgressDisplay } from '../progress.js';
 import { allDeadLetters, requireProjections } from '../projection-status.js';
-import { safeJsonStringify } from '../sanitize.js';
+import { safeJsonStringify, sanitizeStreamId } from '../sanitize.js';
 
 function sleep(ms: number, interrupted: Promise<void>): Promise<boolean> {
   return new Promise((resolve) => {
@@ -84,7 +84,7 @@ export async function retryParked(invocation: Invocation, name: string): Promise
       const first = failed[0]!;
       io.stderr.write(
         `eventfold: error: ${failed.length} of ${chosen.length} parked event${chosen.length === 1 ? '' : 's'} failed again and stay parked; ` +
-          `position ${first.position} (${style.plain(first.eventType)} in ${style.plain(first.streamId)}): ${style.plain(first.error)}\n`,
+          `position ${first.position} (${style.plain(first.eventType)} in ${sanitizeStreamId(first.streamId)}): ${style.plain(first.error)}\n`,
       );
       if (json) await writeLine(io, safeJsonStringify({ projection: name, marked: chosen.length, applied, failed: failed.length, waited: true }));
       return EXIT.failure;

@@ -1,7 +1,7 @@
 import type { StreamSummary } from '../../store/catalog.js';
 import { integerOption, STORE_HELP, STORE_OPTIONS, stringOption, withStore, writeLine, type Command } from '../command.js';
 import { CliUsageError, EXIT } from '../errors.js';
-import { safeJsonStringify } from '../sanitize.js';
+import { safeJsonStringify, sanitizeStreamId } from '../sanitize.js';
 import type { Style } from '../style.js';
 
 export const streamsCommand: Command = {
@@ -65,7 +65,7 @@ ${STORE_HELP}`,
 };
 
 function streamTable(streams: readonly StreamSummary[], style: Style): string[] {
-  const rows = streams.map((s) => [style.plain(s.streamId), String(s.version), String(s.lastPosition), s.lastWrittenAt.toISOString()]);
+  const rows = streams.map((s) => [sanitizeStreamId(s.streamId), String(s.version), String(s.lastPosition), s.lastWrittenAt.toISOString()]);
   const header = ['STREAM', 'VERSION', 'POSITION', 'LAST WRITE'];
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
   const pad = (cells: string[]): string[] => cells.map((cell, column) => (column === 1 || column === 2 ? cell.padStart(widths[column]!) : cell.padEnd(widths[column]!)));
