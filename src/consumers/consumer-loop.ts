@@ -65,6 +65,10 @@ export interface ConsumerLoopOptions {
   readonly classify: TransientErrorClassifier | undefined;
   readonly logger: Logger | undefined;
   readonly onError: ((error: Error, info: ConsumerErrorInfo) => void) | undefined;
+  /** Every reported fault, retried or not (whether or not there is an `onError`). */
+  readonly onFault?: ((error: Error, info: ConsumerErrorInfo) => void) | undefined;
+  /** The consumer got somewhere (a commit, caught up): past faults are over. */
+  readonly onProgressed?: (() => void) | undefined;
   /** Called on every state change and every reported fault; read the owner's status then. */
   readonly onChange: () => void;
   /** Called once the loop has ended: with the failure, or undefined after `stop()`. */
@@ -191,6 +195,7 @@ export class ConsumerLoop {
     setState: (state) => loop.setState(state),
     progressed: () => {
       loop.faults = 0;
+      loop.options.onProgressed?.();
     },
     report: (error, info) => loop.report(error, info),
     yieldToEventLoop: () => loop.yieldToEventLoop(),
@@ -341,6 +346,11 @@ export class ConsumerLoop {
     this.lastFault = { error, at: new Date() };
     this.lastReportFinal = !info.willRetry;
     const frozen = Object.freeze({ ...info });
+    try {
+      this.options.onFault?.(error, frozen);
+    } catch {
+      // See below.
+    }
     if (this.options.onError !== undefined) {
       try {
         this.options.onError(error, frozen);

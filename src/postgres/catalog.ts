@@ -6,7 +6,9 @@ import {
   type StreamSummary,
 } from '../store/catalog.js';
 import type { PostgresEventStore } from './postgres-event-store.js';
+import type { StoredRunnerError } from '../projections/runner-error.js';
 import { PostgresDeadLetterStore } from './projection-dead-letters.js';
+import { listRunnerErrors } from './projection-errors.js';
 import { PostgresProjectionLock } from './projections.js';
 import { quoteIdentifier } from './schema-name.js';
 
@@ -56,6 +58,11 @@ export class PostgresCatalog implements EventStoreCatalog {
       `SELECT name, position::float8 AS position, version, updated_at FROM ${this.schema}.projection_checkpoints ORDER BY name COLLATE "C"`,
     );
     return rows.map((row) => Object.freeze({ projection: row.name, position: row.position, version: row.version, updatedAt: row.updated_at }));
+  }
+
+  /** The runners' last faults by projection (empty for a schema that predates them). */
+  listErrors(): Promise<Map<string, StoredRunnerError>> {
+    return listRunnerErrors(this.store.pool, this.store.schema);
   }
 
   /**

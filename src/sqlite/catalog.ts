@@ -6,7 +6,9 @@ import {
   type ListStreamsOptions,
   type StreamSummary,
 } from '../store/catalog.js';
+import type { StoredRunnerError } from '../projections/runner-error.js';
 import { SqliteDeadLetterStore } from './projection-dead-letters.js';
+import { listRunnerErrors } from './projection-errors.js';
 import type { SqliteEventStore } from './sqlite-event-store.js';
 
 interface StreamRow {
@@ -70,6 +72,11 @@ export class SqliteCatalog implements EventStoreCatalog {
     return rows.map((row) =>
       Object.freeze({ projection: row.name, position: row.position, version: row.version, updatedAt: new Date(row.updated_at) }),
     );
+  }
+
+  /** The runners' last faults by projection (empty for a file whose schema predates them). */
+  async listErrors(): Promise<Map<string, StoredRunnerError>> {
+    return listRunnerErrors(this.db);
   }
 
   /** Who holds the projection's runner lock now (an unexpired lock row), if anyone. */
