@@ -152,7 +152,10 @@ export async function startInspectServer(options: InspectServerOptions): Promise
       const events = await opened.store.readAll({ fromPosition: start, limit }).toArray();
       return { headPosition: head, events: events.map((event) => eventView(event, undefined)) };
     },
-    '/api/projections': async () => ({ projections: await projectionStatusRows(opened, projections) }),
+    '/api/projections': async () => ({
+      checkpoints: opened.projections?.description ?? null,
+      projections: await projectionStatusRows(opened, projections),
+    }),
     '/api/state': async (url) => {
       const streamId = requiredParam(url, 'id');
       const view = viewFor(views, streamId);
