@@ -17,6 +17,8 @@ export interface ProjectionAdmin {
   readonly description: string;
   /** False where runners hold no lock the CLI can see (NATS KV): state is then unknown unless an error says more. */
   readonly locksVisible: boolean;
+  /** Creates the checkpoint tables (migrate), so `status` works before any runner started. */
+  prepare(): Promise<void>;
   listCheckpoints(): Promise<CheckpointSummary[]>;
   /** The runners' last faults (retried or final), by projection. */
   listErrors(): Promise<Map<string, StoredRunnerError>>;
@@ -42,7 +44,11 @@ export interface EventSource {
   readonly store: EventStore;
   readonly wakeUps: WakeUpSource | undefined;
   /** Set for a NATS store: KV buckets are on its connection. */
-  readonly nats?: { readonly connection: NatsConnection; readonly kvBucketExists: (bucket: string) => Promise<boolean> };
+  readonly nats?: {
+    readonly connection: NatsConnection;
+    /** The bucket's storage and replicas (to open it as it is), or undefined when it does not exist. */
+    readonly kvBucketInfo: (bucket: string) => Promise<{ readonly storage: 'file' | 'memory'; readonly replicas: number } | undefined>;
+  };
 }
 
 export type DriverImporter = <M>(load: () => Promise<M>, packageNames: string | readonly string[], what: string) => Promise<M>;
@@ -124,6 +130,7 @@ export async function sqliteCheckpoints(
   return {
     description,
     locksVisible: true,
+    prepare: () => new sqlite.SqliteProjectionTarget(db).prepare(),
     listCheckpoints: () => catalog.listCheckpoints(),
     listErrors: () => catalog.listErrors(),
     lockHolder: (name) => catalog.lockHolder(name),
@@ -153,6 +160,7 @@ export async function postgresCheckpoints(
   return {
     description,
     locksVisible: true,
+    prepare: () => target().prepare(),
     listCheckpoints: () => catalog.listCheckpoints(),
     listErrors: () => catalog.listErrors(),
     lockHolder: (name) => catalog.lockHolder(name),
@@ -175,8 +183,9 @@ export async function natsKvCheckpoints(importDriver: DriverImporter, bucket: st
   const nats = await importDriver(() => import('../nats/index.js'), ['@nats-io/transport-node', '@nats-io/jetstream'], 'NATS KV checkpoints');
   if (source.nats === undefined) throw new CliUsageError(`nats-kv:${bucket} checkpoints need a NATS store (--db nats://…).`);
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(bucket)) throw new CliUsageError(`'${bucket}' is not a KV bucket name (letters, digits, '_' and '-').`);
-  const exists = await source.nats.kvBucketExists(bucket);
-  const store = exists ? new nats.NatsCheckpointStore({ connection: source.nats.connection, bucket }) : undefined;
+  const info = await source.nats.kvBucketInfo(bucket);
+  const exists = info !== undefined;
+  const store = info === undefined ? undefined : new nats.NatsCheckpointStore({ connection: source.nats.connection, bucket, ...info });
   const refuse = (): never => {
     throw new CliUsageError(
       `The checkpoints in the NATS KV bucket '${bucket}' belong to read models outside any database the CLI can open, and KV holds no runner lock: ` +
@@ -186,6 +195,8 @@ export async function natsKvCheckpoints(importDriver: DriverImporter, bucket: st
   return {
     description: `NATS KV bucket ${bucket}${exists ? '' : ' (does not exist yet)'}`,
     locksVisible: false,
+    // The runner's NatsCheckpointStore creates the bucket with the replicas and storage it is given.
+    prepare: async () => undefined,
     listCheckpoints: async () => ((await store?.list()) ?? []).map((c) => ({ projection: c.projection, position: c.position, version: c.version, updatedAt: c.updatedAt })),
     listErrors: async () => (await store?.listErrors()) ?? new Map(),
     lockHolder: async () => undefined,

@@ -212,13 +212,13 @@ const natsDriver: StoreDriver = {
       wakeUps: nats.natsWakeUps(store),
       nats: {
         connection: store.connection,
-        kvBucketExists: async (bucket) => {
+        kvBucketInfo: async (bucket) => {
           const jsm = await jetstreamManager(store.connection);
           try {
-            await jsm.streams.info(`KV_${bucket}`);
-            return true;
+            const { config } = await jsm.streams.info(`KV_${bucket}`);
+            return { storage: String(config.storage) === 'memory' ? 'memory' : 'file', replicas: config.num_replicas };
           } catch (error) {
-            if (error instanceof Error && /stream not found/i.test(error.message)) return false;
+            if (error instanceof Error && /stream not found/i.test(error.message)) return undefined;
             throw error;
           }
         },

@@ -65,7 +65,11 @@ export interface ConsumerLoopOptions {
   readonly classify: TransientErrorClassifier | undefined;
   readonly logger: Logger | undefined;
   readonly onError: ((error: Error, info: ConsumerErrorInfo) => void) | undefined;
-  /** Every reported fault, retried or not (whether or not there is an `onError`). */
+  /**
+   * Every reported fault, retried or not (whether or not there is an `onError`), once this
+   * consumer has held its lock: a standby's faults (or its failing to get the lock) are not the
+   * consumer's to record.
+   */
   readonly onFault?: ((error: Error, info: ConsumerErrorInfo) => void) | undefined;
   /** The consumer got somewhere (a commit, caught up): past faults are over. */
   readonly onProgressed?: (() => void) | undefined;
@@ -118,6 +122,7 @@ export class ConsumerLoop {
   private lastYield = 0;
   private prepared = false;
   private lastReportFinal = false;
+  private heldLock = false;
 
   constructor(
     private readonly options: ConsumerLoopOptions,
@@ -157,6 +162,7 @@ export class ConsumerLoop {
   start(): Promise<void> {
     if (this.loop !== undefined) return Promise.resolve();
     this.stopRequested = false;
+    this.heldLock = false;
     this.failure = undefined;
     this.lost = undefined;
     let started!: { resolve: () => void; reject: (error: Error) => void };
@@ -224,6 +230,7 @@ export class ConsumerLoop {
         }
         lease = await this.acquire(settle);
         if (lease === undefined) break;
+        this.heldLock = true;
         this.lost = undefined;
         lease.onLost((reason, cause) => {
           this.lost = this.options.errors.lockLost(this.options.name, reason, cause);
@@ -347,7 +354,7 @@ export class ConsumerLoop {
     this.lastReportFinal = !info.willRetry;
     const frozen = Object.freeze({ ...info });
     try {
-      this.options.onFault?.(error, frozen);
+      if (this.heldLock) this.options.onFault?.(error, frozen);
     } catch {
       // See below.
     }

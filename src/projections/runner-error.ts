@@ -21,12 +21,15 @@ export interface StoredRunnerError {
 /** Longest message stored; the rest is cut (a stack or a huge payload must not bloat the row). */
 export const MAX_STORED_ERROR_LENGTH = 2_000;
 
+/** The innermost code in the cause chain: the driver's (`ECONNREFUSED`, `57P01`) says more than a wrapper's. */
 function codeOf(error: unknown, depth = 0): string | undefined {
-  if (typeof error !== 'object' || error === null || depth > 3) return undefined;
+  if (typeof error !== 'object' || error === null || depth > 5) return undefined;
+  const inner = codeOf((error as { cause?: unknown }).cause, depth + 1);
+  if (inner !== undefined) return inner;
   const code = (error as { code?: unknown }).code;
   if (typeof code === 'string' && code !== '') return code.slice(0, 100);
   if (typeof code === 'number' && Number.isFinite(code)) return String(code);
-  return codeOf((error as { cause?: unknown }).cause, depth + 1);
+  return undefined;
 }
 
 /** What a runner stores about a reported fault. */
