@@ -30,7 +30,7 @@ async function openPage(context: BrowserContext, url: string): Promise<{ page: P
   return { page, problems };
 }
 
-describe.each(['sqlite', 'postgres'] as const)('eventfold inspect in headless Chromium (%s)', (kind) => {
+describe.each(['sqlite', 'postgres', 'nats'] as const)('eventfold inspect in headless Chromium (%s)', (kind) => {
   let c: InspectCase;
   let page: Page;
   let problems: string[];
@@ -47,7 +47,7 @@ describe.each(['sqlite', 'postgres'] as const)('eventfold inspect in headless Ch
 
   it('lists streams and filters them by prefix', async () => {
     await expect.poll(() => streamItems().count(), { timeout: 30_000 }).toBe(4);
-    await expect.poll(() => page.getByTestId('store').textContent()).toMatch(kind === 'sqlite' ? /^SQLite / : /^PostgreSQL postgres:\/\//);
+    await expect.poll(() => page.getByTestId('store').textContent()).toMatch({ sqlite: /^SQLite /, postgres: /^PostgreSQL postgres:\/\//, nats: /^NATS nats:\/\/.* \(stream EFT_/ }[kind]);
     await page.getByTestId('stream-search').fill('order');
     await expect.poll(async () => (await streamItems().allTextContents()).join('|'), { timeout: 30_000 }).toBe('order-1v1');
     await page.getByTestId('stream-search').fill('user-');
@@ -141,6 +141,22 @@ describe.each(['sqlite', 'postgres'] as const)('eventfold inspect in headless Ch
     const head = await c.store.headPosition();
     const cells = await page.getByTestId('projection-row').first().locator('td').allTextContents();
     expect(cells.slice(0, 4)).toEqual(['user-emails', 'never-ran', '0', String(head)]);
+    expect(problems).toEqual([]);
+  });
+
+  it("shows a runner's stored fault (code, attempts) as text, and drops it once cleared", async () => {
+    const hostile = `connection lost <img src=x onerror="window.__xss='runner error'"> \u001b[2J`;
+    await c.saveRunnerError('user-emails', { message: hostile, code: 'ECONNRESET', at: new Date(), attempts: 7, state: 'failed' });
+    const row = page.getByTestId('projection-row').first();
+    await expect.poll(async () => (await row.locator('td').allTextContents())[1], { timeout: 30_000 }).toBe('failed');
+    const error = await page.getByTestId('projection-error').first().textContent();
+    expect(error).toContain('[ECONNRESET] ');
+    expect(error).toContain(`connection lost <img src=x onerror="window.__xss='runner error'"> \\u001b[2J`);
+    expect(error).toMatch(/\(attempt 7, /);
+    expect(await page.locator('img, svg').count()).toBe(0);
+    expect(await page.evaluate(() => (globalThis as unknown as { __xss?: unknown }).__xss)).toBeUndefined();
+    await c.saveRunnerError('user-emails', undefined);
+    await expect.poll(() => page.getByTestId('projection-error').first().textContent(), { timeout: 30_000 }).toBe('-');
     expect(problems).toEqual([]);
   });
 });
