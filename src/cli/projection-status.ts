@@ -20,8 +20,9 @@ export async function allDeadLetters(store: DeadLetterStore, projection: string)
 export interface ProjectionStatusRow {
   readonly projection: string;
   /**
-   * running: a runner holds the lock; retrying: a runner is riding out a fault (stored by it);
-   * failed: its runner stopped on a fault; stopped: no runner; never-ran: no checkpoint yet;
+   * running: a runner holds the lock; retrying: a runner is riding out a fault (it stored one
+   * within the last minute, or holds the lock); failed: its runner stopped on a fault (or parked
+   * an event and has not committed since); stopped: no runner; never-ran: no checkpoint yet;
    * unknown: the checkpoints are where no runner lock can be seen (NATS KV) and no fault is stored.
    */
   readonly state: 'running' | 'retrying' | 'failed' | 'stopped' | 'never-ran' | 'unknown';
@@ -56,16 +57,24 @@ export interface ProjectionStatusRow {
 
 export type AnyProjection = Projection<AnyEvent, unknown>;
 
+/**
+ * A stored `retrying` fault counts as live this long without a lock holder: a runner backing off
+ * releases its lock, and it rewrites the record at every attempt (the default backoff is capped at
+ * 5 s). An older one means the runner went away while retrying.
+ */
+export const RETRYING_FRESH_MS = 60_000;
+
 function stateOf(
   runner: string | null,
   error: StoredRunnerError | undefined,
   checkpoint: CheckpointSummary | undefined,
   locksVisible: boolean,
+  now: number,
 ): ProjectionStatusRow['state'] {
-  if (runner !== null) return error?.state === 'retrying' ? 'retrying' : 'running';
+  const retryingNow = error?.state === 'retrying' && (runner !== null || now - error.at.getTime() <= RETRYING_FRESH_MS);
+  if (retryingNow) return 'retrying';
+  if (runner !== null) return 'running';
   if (error?.state === 'failed') return 'failed';
-  // A stored 'retrying' without a lock holder: the runner died while retrying (where locks show).
-  if (error?.state === 'retrying' && !locksVisible) return 'retrying';
   if (!locksVisible) return checkpoint === undefined && error === undefined ? 'never-ran' : 'unknown';
   return checkpoint === undefined ? 'never-ran' : 'stopped';
 }
@@ -90,7 +99,7 @@ export async function projectionStatusRows(opened: OpenedStore, configured: read
     const lastParked = parked.reduce<DeadLetter | undefined>((latest, letter) => (latest === undefined || letter.parkedAt >= latest.parkedAt ? letter : latest), undefined);
     rows.push({
       projection: name,
-      state: stateOf(runner, error, checkpoint, admin.locksVisible),
+      state: stateOf(runner, error, checkpoint, admin.locksVisible, Date.now()),
       runner,
       position,
       headPosition: head,
