@@ -2,6 +2,7 @@
 // once the runner gets past it: in memory, in SQLite (the example's NATS → SQLite read model, NATS
 // cut by a TCP proxy), in PostgreSQL (the log read through a cut proxy), and — for `eventfold
 // projections status` — seen by a spawned CLI. NATS KV is covered in cli-nats.test.ts.
+import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   defineProjection,
@@ -12,9 +13,9 @@ import {
   type AnyEvent,
   type StoredRunnerError,
 } from '../src/index.js';
-import { NatsEventStore, natsWakeUps } from '../src/nats/index.js';
+import { NatsCheckpointStore, NatsEventStore, natsWakeUps } from '../src/nats/index.js';
 import { PostgresCatalog, PostgresEventStore, PostgresProjectionLock, PostgresProjectionTarget } from '../src/postgres/index.js';
-import { runnerErrorRecord } from '../src/projections/runner-error.js';
+import { RunnerErrorRecorder, runnerErrorRecord } from '../src/projections/runner-error.js';
 import { SqliteCatalog, SqliteCheckpointStore, SqliteEventStore, SqliteProjectionLock, SqliteProjectionTarget } from '../src/sqlite/index.js';
 import { PROJECTION_MIGRATIONS, PROJECTIONS_COMPONENT } from '../src/sqlite/projection-schema.js';
 import { migrateSchema } from '../src/sqlite/schema.js';
@@ -23,6 +24,7 @@ import { postgresAccountsProjection, readPostgresAccounts } from './fixtures/pro
 import { readSqliteAccounts, sqliteAccountsProjection } from './fixtures/projection-sqlite-accounts.js';
 import { sqliteTempDir } from './fixtures/sqlite-temp.js';
 import { runCli } from './support/cli-process.js';
+import { expectTerminalSafe } from './support/cli-suite.js';
 import { NATS_URL, natsStores } from './support/nats.js';
 import { DATABASE_URL, pgTestDatabase } from './support/postgres.js';
 import { hostAndPort, startTcpProxy, viaPort, type TcpProxy } from './support/tcp-proxy.js';
@@ -117,6 +119,90 @@ describe('runner errors stored beside the checkpoint', () => {
     const record = runnerErrorRecord(outer, { attempt: 3, willRetry: true, delayMs: 10, transient: true });
     expect(record).toMatchObject({ code: '57P01', attempts: 3, state: 'retrying' });
     expect(record.message).toHaveLength(2_000);
+  });
+
+  it('the recorder writes one at a time, never an older fault after a newer one, and ends with the last state', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.boolean(), { maxLength: 25 }), // true: a fault (attempt = its index + 1), false: recovered
+        fc.array(fc.boolean(), { maxLength: 40 }),
+        fc.array(fc.integer({ min: 0, max: 3 }), { maxLength: 40 }),
+        fc.boolean(),
+        async (ops, failures, delays, failing) => {
+          let stored: StoredRunnerError | undefined;
+          let writes = 0;
+          let inFlight = 0;
+          let lastFault = 0;
+          const sink = {
+            async recordError(_: string, error: StoredRunnerError | undefined): Promise<void> {
+              const i = writes++;
+              inFlight++;
+              expect(inFlight).toBe(1);
+              await new Promise((resolve) => setTimeout(resolve, delays[i % Math.max(1, delays.length)] ?? 0));
+              inFlight--;
+              if (failing && failures[i] === true) throw new Error('store down');
+              if (error !== undefined) {
+                expect(error.attempts).toBeGreaterThan(lastFault);
+                lastFault = error.attempts;
+              }
+              stored = error;
+            },
+          };
+          const recorder = new RunnerErrorRecorder('p', sink);
+          for (const [index, isFault] of ops.entries()) {
+            if (isFault) recorder.fault(new Error(`fault ${index}`), { attempt: index + 1, willRetry: true, delayMs: 1, transient: true });
+            else recorder.recovered();
+            if (index % 3 === 0) await new Promise((resolve) => setTimeout(resolve, 1));
+          }
+          await recorder.flush(5_000);
+          if (!failing) expect(stored?.attempts).toBe(ops.at(-1) === true ? ops.length : undefined);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it('NATS KV: errors under their own key, any projection name, never listed as checkpoints nor moving the checkpoint revision', async () => {
+    const store = await nats.create();
+    closers.push(() => store.close());
+    const checkpoints = new NatsCheckpointStore({ connection: store.connection, bucket: nats.bucket('errkv'), storage: 'memory' });
+    closers.push(() => checkpoints.close());
+    const names = ['plain', 'a.b*c>', 'error', 'ümlaut projection'];
+    for (const [i, name] of names.entries()) {
+      await checkpoints.save(name, undefined, { position: i + 1, version: 1 });
+      await checkpoints.saveError(name, { message: `m${i}`, code: i === 0 ? undefined : 'C', at: new Date(1_000 + i), attempts: i + 1, state: 'retrying' });
+      // The checkpoint's compare-and-set still sees the revision it read.
+      await checkpoints.save(name, { position: i + 1, version: 1 }, { position: i + 10, version: 1 });
+    }
+    expect((await checkpoints.list()).map((c) => [c.projection, c.position])).toEqual(
+      [...names].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))).map((name) => [name, names.indexOf(name) + 10]),
+    );
+    const errors = await checkpoints.listErrors();
+    expect([...errors.keys()].sort()).toEqual([...names].sort());
+    expect(errors.get('a.b*c>')).toEqual({ message: 'm1', code: 'C', at: new Date(1_001), attempts: 2, state: 'retrying' });
+    await checkpoints.saveError('a.b*c>', undefined);
+    expect(await checkpoints.loadError('a.b*c>')).toBeUndefined();
+    await checkpoints.delete('plain');
+    expect(await checkpoints.loadError('plain')).toBeUndefined();
+    expect((await checkpoints.listErrors()).size).toBe(2);
+  });
+
+  it('the CLI escapes a stored error message: no control sequence reaches the terminal, JSON reads back exactly', async () => {
+    const path = temp.file('hostile.sqlite');
+    const store = new SqliteEventStore({ path });
+    closers.push(() => store.close());
+    const hostile = 'pwn\u001b[2J\u001b]52;c;ZXZpbA==\u0007\u009b31m\u202egnp.exe\nsecond line';
+    await new SqliteCheckpointStore(store.database).saveError('evil', { message: hostile, code: '\u001b[31mX', at: new Date(), attempts: 2, state: 'failed' });
+    for (const env of [{}, { FORCE_COLOR: '1' }]) {
+      const human = await runCli(['projections', 'status', '--db', path], { env });
+      expect(human.code, human.stderr).toBe(0);
+      expectTerminalSafe(human.stdout);
+      expect(human.stdout).toContain('pwn\\u001b[2J');
+      expect(human.stdout.replace(/\u001b\[\d+m/g, '')).toMatch(/evil\s+failed\s+0\s+0\s+-\s+0\s+-\s+\[\\u001b\[31mX\] pwn/);
+    }
+    const json = await runCli(['projections', 'status', '--json', '--db', path]);
+    expectTerminalSafe(json.stdout);
+    expect(jsonLines(json.stdout)[0]).toMatchObject({ projection: 'evil', state: 'failed', lastError: hostile, errorCode: '\u001b[31mX', errorAttempts: 2 });
   });
 
   it('in SQLite, with the events on NATS cut by a proxy (the example app): retrying while cut, cleared after, shown by the CLI', async () => {
