@@ -7,6 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { Pool } from 'pg';
 import { AtLeastOnceTarget, defineProjection, InMemoryProjectionLock, ProjectionRunner, type AnyEvent } from '../src/index.js';
 import { NatsCheckpointStore, NatsEventStore, natsWakeUps } from '../src/nats/index.js';
+import { PostgresEventStore } from '../src/postgres/index.js';
 import { SqliteEventStore, SqliteProjectionLock, SqliteProjectionTarget } from '../src/sqlite/index.js';
 import { sqliteUserEmails } from './fixtures/cli-app.js';
 import { LiveCli, runCli, sourceUrl } from './support/cli-process.js';
@@ -257,6 +258,33 @@ describe('eventfold CLI on NATS JetStream', () => {
       await proxy.close();
       await checkpoints.close();
     }
+  });
+
+  it('rebuilds a projection from the NATS log into a PostgreSQL read model named by checkpoints: { postgres, schema }', async () => {
+    const schema = pg.schema('clinatspg');
+    await (await PostgresEventStore.create({ pool: pg.pool, schema })).close();
+    const caseDir = join(dir, 'pg-checkpoints');
+    mkdirSync(caseDir);
+    const storeSetting = { nats: NATS_URL, stream: store.options.stream, subjectPrefix: store.options.subjectPrefix };
+    writeConfig(
+      caseDir,
+      `import { postgresUserEmails } from ${JSON.stringify(sourceUrl('../test/fixtures/cli-app.ts'))};\n` +
+        `export default { store: ${JSON.stringify(storeSetting)}, checkpoints: { postgres: ${JSON.stringify(DATABASE_URL)}, schema: ${JSON.stringify(schema)} }, projections: [postgresUserEmails(${JSON.stringify(schema)})] };\n`,
+    );
+    const head = await store.headPosition();
+    const before = await runCli(['projections', 'status', '--json'], { cwd: caseDir });
+    expect(before.code, before.stderr).toBe(0);
+    expect(jsonLines(before.stdout)).toEqual([expect.objectContaining({ projection: 'user-emails', state: 'never-ran', lag: head, checkpoints: expect.stringContaining(`(schema ${schema})`) })]);
+    const rebuilt = await runCli(['projections', 'rebuild', 'user-emails', '--json', '--batch-size', '2'], { cwd: caseDir });
+    expect(rebuilt.code, rebuilt.stderr).toBe(0);
+    expect(jsonLines(rebuilt.stdout).at(-1)).toMatchObject({ projection: 'user-emails', done: true, position: head, headPosition: head });
+    const { rows } = await pg.pool.query<{ id: string; email: string }>(`SELECT id, email FROM "${schema}".cli_user_emails ORDER BY id`);
+    expect(rows.find((r) => r.id === 'user-1')?.email).toBe('ada@lovelace.org');
+    const after = await runCli(['projections', 'status', '--json'], { cwd: caseDir });
+    expect(jsonLines(after.stdout)).toEqual([expect.objectContaining({ state: 'stopped', position: head, lag: 0, version: 1 })]);
+    const reset = await runCli(['projections', 'reset', 'user-emails'], { cwd: caseDir });
+    expect(reset.code, reset.stderr).toBe(0);
+    expect((await pg.pool.query(`SELECT 1 FROM "${schema}".cli_user_emails`)).rowCount).toBe(0);
   });
 
   it('without --checkpoints looks in the default KV bucket, and refuses a --checkpoints it cannot use', async () => {
