@@ -290,6 +290,14 @@ describe('eventfold CLI on NATS JetStream', () => {
   it('without --checkpoints looks in the default KV bucket, and refuses a --checkpoints it cannot use', async () => {
     const status = await runCli(['projections', 'status', '--db', target]);
     expect(status.code, status.stderr).toBe(0);
+    // Nothing where it looked: it names KV buckets that look like checkpoint buckets.
+    const bucket = stores.bucket('checkpoints');
+    const created = new NatsCheckpointStore({ connection: store.connection, bucket, storage: 'memory' });
+    await created.migrate();
+    const hinted = await runCli(['projections', 'status', '--db', target, '--checkpoints', `nats-kv:${bucket}x`]);
+    expect(hinted.code, hinted.stderr).toBe(0);
+    expect(hinted.stdout).toMatch(new RegExp(`No projections: none has a checkpoint in NATS KV bucket ${bucket}x \\(does not exist yet\\)`));
+    expect(hinted.stdout).toMatch(new RegExp(`Checkpoints may be in: .*nats-kv:${bucket}\\b`));
     const missing = await runCli(['projections', 'status', '--db', target, '--checkpoints', join(dir, 'no-such.sqlite')]);
     expect(missing.code).toBe(2);
     expect(missing.stderr).toMatch(/There is no SQLite file at .*no-such\.sqlite/);

@@ -29,6 +29,8 @@ export interface ProjectionAdmin {
   target(): ProjectionTarget<unknown>;
   lock(): ProjectionLock;
   createRunner(projection: Projection<AnyEvent, unknown>, settings: ProjectionRunnerSettings): ProjectionRunner<AnyEvent, unknown>;
+  /** Other places checkpoints may be, for a status that found none (NATS: KV buckets named like checkpoints). */
+  elsewhere?(): Promise<string[]>;
   close(): Promise<void>;
 }
 
@@ -46,6 +48,8 @@ export interface EventSource {
   /** Set for a NATS store: KV buckets are on its connection. */
   readonly nats?: {
     readonly connection: NatsConnection;
+    /** Every KV bucket's name. */
+    readonly kvBuckets: () => Promise<string[]>;
     /** The bucket's storage and replicas (to open it as it is), or undefined when it does not exist. */
     readonly kvBucketInfo: (bucket: string) => Promise<{ readonly storage: 'file' | 'memory'; readonly replicas: number } | undefined>;
   };
@@ -201,6 +205,7 @@ export async function natsKvCheckpoints(importDriver: DriverImporter, bucket: st
     listErrors: async () => (await store?.listErrors()) ?? new Map(),
     lockHolder: async () => undefined,
     deadLetters: async () => undefined,
+    elsewhere: async () => (await source.nats!.kvBuckets()).filter((name) => name !== bucket && /checkpoint/i.test(name)).map((name) => `nats-kv:${name}`),
     target: refuse,
     lock: refuse,
     createRunner: refuse,

@@ -212,6 +212,12 @@ const natsDriver: StoreDriver = {
       wakeUps: nats.natsWakeUps(store),
       nats: {
         connection: store.connection,
+        kvBuckets: async () => {
+          const jsm = await jetstreamManager(store.connection);
+          const names: string[] = [];
+          for await (const name of jsm.streams.names()) if (name.startsWith('KV_')) names.push(name.slice(3));
+          return names.sort();
+        },
         kvBucketInfo: async (bucket) => {
           const jsm = await jetstreamManager(store.connection);
           try {

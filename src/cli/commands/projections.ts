@@ -78,6 +78,10 @@ async function status(invocation: Invocation): Promise<number> {
     if (rows.length === 0) {
       const where = session.opened.projections?.description ?? session.opened.description;
       await writeLine(io, style.dim(`No projections: none has a checkpoint in ${style.plain(where)}, and none is configured.`));
+      const elsewhere = (await session.opened.projections?.elsewhere?.()) ?? [];
+      if (elsewhere.length > 0) {
+        await writeLine(io, `Checkpoints may be in: ${elsewhere.slice(0, 20).map((where) => style.cyan(where)).join(', ')} (pass it as --checkpoints).`);
+      }
       if (session.opened.kind === 'nats') {
         await writeLine(io, style.dim('Runners that keep their checkpoints with a read model elsewhere: pass --checkpoints <SQLite file | postgres://… | nats-kv:<bucket>>.'));
       }
