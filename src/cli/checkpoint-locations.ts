@@ -92,7 +92,8 @@ export function parseCheckpointSetting(setting: CheckpointSetting, cwd: string):
   return { kind: 'sqlite', path: absolute(given), given };
 }
 
-function redact(url: string): string {
+/** A URL with the password hidden. */
+export function redactUrl(url: string): string {
   try {
     const parsed = new URL(url);
     if (parsed.password !== '') parsed.password = '***';
@@ -124,12 +125,12 @@ export async function sqliteCheckpoints(
   importDriver: DriverImporter,
   path: string,
   description: string,
-  source: EventSource | ((db: import('../sqlite/index.js').SqliteEventStore) => EventSource),
+  events: EventSource,
+  /** The event store's own file, when the checkpoints are there (not closed with the admin). */
   existing?: import('../sqlite/index.js').SqliteEventStore,
 ): Promise<ProjectionAdmin> {
   const sqlite = await importDriver(() => import('../sqlite/index.js'), 'better-sqlite3', 'SQLite checkpoints');
   const db = existing ?? new sqlite.SqliteEventStore({ path });
-  const events = typeof source === 'function' ? source(db) : source;
   const catalog = new sqlite.SqliteCatalog(db);
   return {
     description,
@@ -238,5 +239,5 @@ export async function openCheckpointLocation(
     notify: 'off',
     poolConfig: { max: 4, connectionTimeoutMillis: 10_000, application_name: 'eventfold-cli' },
   });
-  return postgresCheckpoints(importDriver, store, `PostgreSQL ${redact(location.url)} (schema ${schema})`, source, true);
+  return postgresCheckpoints(importDriver, store, `PostgreSQL ${redactUrl(location.url)} (schema ${schema})`, source, true);
 }

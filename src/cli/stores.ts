@@ -6,6 +6,7 @@ import {
   natsKvCheckpoints,
   openCheckpointLocation,
   postgresCheckpoints,
+  redactUrl,
   sqliteCheckpoints,
   type CheckpointSetting,
   type EventSource,
@@ -16,6 +17,7 @@ import { CliUsageError, DriverMissingError } from './errors.js';
 import { natsCatalog } from './nats-catalog.js';
 
 export type { ProjectionAdmin };
+export { redactUrl };
 
 /** KV bucket a `NatsCheckpointStore` uses by default, where the CLI looks on a NATS store without --checkpoints. */
 export const DEFAULT_NATS_CHECKPOINT_BUCKET = 'eventfold_checkpoints';
@@ -86,17 +88,6 @@ export async function importDriver<M>(load: () => Promise<M>, packageNames: stri
     const missing = missingPackage(error, typeof packageNames === 'string' ? [packageNames] : packageNames);
     if (missing !== undefined) throw new DriverMissingError(missing, what, { cause: error });
     throw error;
-  }
-}
-
-/** A PostgreSQL URL with the password hidden. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password !== '') parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '(an unparsable URL)';
   }
 }
 
