@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 // core always runs; the others are written by other work streams and run when present.
-const scripts = ['core', 'sqlite', 'postgres', 'projections', 'opentelemetry', 'publishing', 'nats'];
+const scripts = ['core', 'sqlite', 'postgres', 'postgres-cost', 'projections', 'opentelemetry', 'publishing', 'nats'];
 const only = process.argv.slice(2);
 
 const failed: string[] = [];

@@ -52,18 +52,10 @@ import { deepFreezeJson, MAX_JSON_DEPTH, prepareEvents } from '../src/events/val
 import { classifyPgError, PostgresEventStore } from '../src/postgres/index.js';
 import { classifySqliteError, SqliteEventStore } from '../src/sqlite/index.js';
 import { pgTestDatabase } from './support/postgres.js';
+import { failure } from './support/failure.js';
 
 const db = pgTestDatabase({ max: 4 });
 afterAll(() => db.cleanup());
-
-async function failure(action: () => unknown): Promise<Error & { code?: string; transient?: boolean }> {
-  try {
-    await action();
-  } catch (error) {
-    return error as Error & { code?: string; transient?: boolean };
-  }
-  throw new Error('expected the call to fail, but it succeeded');
-}
 
 describe('error classes', () => {
   const cause = Object.assign(new Error('driver'), { code: 'X1' });

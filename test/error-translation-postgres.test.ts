@@ -10,20 +10,10 @@ import { isEventfoldError, isTransientError, StoreTimeoutError } from '../src/in
 import { PostgresCheckpointStore, PostgresEventStore, PostgresSnapshotStore } from '../src/postgres/index.js';
 import { translatePgError } from '../src/postgres/pg-errors.js';
 import { DATABASE_URL, pgTestDatabase } from './support/postgres.js';
+import { failure, type Failure } from './support/failure.js';
 
 const db = pgTestDatabase({ max: 8 });
 afterAll(() => db.cleanup());
-
-type Failure = Error & { code?: string; transient?: boolean; cause?: unknown; driverCode?: string };
-
-async function failure(action: () => unknown): Promise<Failure> {
-  try {
-    await action();
-  } catch (error) {
-    return error as Failure;
-  }
-  throw new Error('expected the call to fail, but it succeeded');
-}
 
 const snapshot = (streamId: string) => ({ streamId, version: 1, schemaVersion: 1, state: { n: 1 }, takenAt: new Date(0) });
 const checkpoint = { position: 1, version: 1 };

@@ -11,22 +11,12 @@ import { isEventfoldError, isTransientError } from '../src/index.js';
 import { SqliteCheckpointStore, SqliteEventStore, SqliteSnapshotStore } from '../src/sqlite/index.js';
 import { translateSqliteError } from '../src/sqlite/sqlite-errors.js';
 import { sqliteTempDir } from './fixtures/sqlite-temp.js';
+import { failure, type Failure } from './support/failure.js';
 
 const temp = sqliteTempDir('eventfold-sqlite-errors-');
 afterAll(() => temp.cleanup());
 let counter = 0;
 const freshFile = () => temp.file(`errors-${++counter}.db`);
-
-type Failure = Error & { code?: string; transient?: boolean; cause?: unknown; driverCode?: string };
-
-async function failure(action: () => unknown): Promise<Failure> {
-  try {
-    await action();
-  } catch (error) {
-    return error as Failure;
-  }
-  throw new Error('expected the call to fail, but it succeeded');
-}
 
 function expectTyped(error: Failure, code: string, transient: boolean, driverCode: RegExp, label: string): void {
   expect(isEventfoldError(error), `${label}: ${String(error)}`).toBe(true);

@@ -18,8 +18,10 @@ import {
 } from '../src/index.js';
 import { PostgresStreamPruning } from '../src/postgres/index.js';
 import { SqliteStreamPruning } from '../src/sqlite/index.js';
+import { NatsEventStore, NatsStreamPruning } from '../src/nats/index.js';
 import { evolutionStoreKinds } from './fixtures/evolution-stores.js';
 import { pgTestDatabase } from './support/postgres.js';
+import { failure } from './support/failure.js';
 
 const kinds = evolutionStoreKinds();
 const pg = pgTestDatabase({ max: 4 });
@@ -40,15 +42,6 @@ class Notes extends Aggregate<NoteEvent> {
 }
 const note = (n: number) => ({ type: 'Noted', data: { n } });
 
-async function failure(action: () => Promise<unknown>): Promise<unknown> {
-  try {
-    await action();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a failure');
-}
-
 describe.each(kinds)('stream lifecycle on the $name store', (kind) => {
   it('a tombstone ends the stream: appends refused, reads say deleted, the log keeps it', async () => {
     const inner = await (await kind.fresh()).open();
@@ -63,11 +56,11 @@ describe.each(kinds)('stream lifecycle on the $name store', (kind) => {
     expect(state).toMatchObject({ status: 'deleted', version: 3, reason: 'account closed' });
     const head = await inner.headPosition();
     for (const expectedVersion of ['any', 'stream-exists', 3, 2] as const) {
-      const error = await failure(() => store.append('notes-1', [note(9)], { expectedVersion }));
+      const error = await failure<unknown>(() => store.append('notes-1', [note(9)], { expectedVersion }));
       expect(error, String(expectedVersion)).toBeInstanceOf(StreamDeletedError);
       expect((error as StreamDeletedError).deletedAtVersion).toBe(3);
     }
-    const many = await failure(() =>
+    const many = await failure<unknown>(() =>
       store.appendMany([
         { streamId: 'notes-2', events: [note(1)], expectedVersion: 1 },
         { streamId: 'notes-1', events: [note(1)], expectedVersion: 'any' },
@@ -157,6 +150,14 @@ describe.each([
       return { store: await open(), pruning: new PostgresStreamPruning({ pool: pg.pool, schema: location }) as StreamPruning & { close(): Promise<void> } };
     },
   ],
+  [
+    'nats',
+    async () => {
+      const { open } = await kindOf('nats').fresh();
+      const store = (await open()) as NatsEventStore;
+      return { store, pruning: Object.assign(new NatsStreamPruning(store), { close: async () => undefined }) };
+    },
+  ],
 ] as const)('stream pruning on %s', (_name, make) => {
   it('purges a deleted stream down to its tombstone; versions and positions stay', async () => {
     const { store: inner, pruning } = await make();
@@ -203,12 +204,12 @@ describe.each([
     expect((await new LifecycleEventStore(inner).readStream('t').toArray()).map((e) => e.version)).toEqual([4]);
     // With the snapshot at version 3 the aggregate still loads; a plain fold cannot start at 4.
     expect((await notes.load('t')).total).toBe(10);
-    expect(isEventfoldError(await failure(() => plain.load('t')), 'EVENT_OUT_OF_ORDER')).toBe(true);
+    expect(isEventfoldError(await failure<unknown>(() => plain.load('t')), 'EVENT_OUT_OF_ORDER')).toBe(true);
     await pruning.close();
   });
 });
 
-function kindOf(name: 'sqlite' | 'postgres') {
+function kindOf(name: 'sqlite' | 'postgres' | 'nats') {
   return kinds.find((k) => k.name === name)!;
 }
 

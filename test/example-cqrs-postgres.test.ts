@@ -1,5 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fetchJson as json, readUntil, startWriteAndReadServices, stopServices, type RunningService } from './example-support.js';
 import { createTestPool, DATABASE_URL, dropSchema, uniqueSchema } from './support/postgres.js';
 
 /**
@@ -8,62 +8,24 @@ import { createTestPool, DATABASE_URL, dropSchema, uniqueSchema } from './suppor
  */
 const schema = uniqueSchema('cqrs');
 const pool = createTestPool(2);
-const children: ChildProcess[] = [];
-
-function startService(role: 'write' | 'read'): Promise<string> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'examples/user-details/serve.ts', '--role', role, '--port', '0'], {
-    env: { ...process.env, DATABASE_URL, EVENTFOLD_PG_SCHEMA: schema },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    let output = '';
-    const timer = setTimeout(() => reject(new Error(`${role} service did not start:\n${output}`)), 30_000);
-    const onData = (chunk: Buffer): void => {
-      output += chunk.toString();
-      const match = /on (http:\/\/127\.0\.0\.1:\d+)/.exec(output);
-      if (match !== null) {
-        clearTimeout(timer);
-        resolve(match[1]!);
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`${role} service exited with ${code}:\n${output}`));
-    });
-  });
-}
-
+let services: { write: RunningService; read: RunningService } | undefined;
 let writeUrl: string;
 let readUrl: string;
 
 beforeAll(async () => {
-  // The write service migrates the schema; start it first so the read service finds the tables.
-  writeUrl = await startService('write');
-  readUrl = await startService('read');
+  services = await startWriteAndReadServices({ DATABASE_URL, EVENTFOLD_PG_SCHEMA: schema });
+  writeUrl = services.write.url;
+  readUrl = services.read.url;
 }, 60_000);
 
 afterAll(async () => {
-  for (const child of children) child.kill('SIGTERM');
-  await Promise.all(children.map((c) => new Promise((resolve) => (c.exitCode !== null ? resolve(null) : c.on('exit', resolve)))));
+  await stopServices([services?.write, services?.read]);
   await dropSchema(pool, schema);
   await pool.end();
 });
 
-async function json(url: string, init: RequestInit = {}) {
-  const response = await fetch(url, init);
-  return { status: response.status, body: (await response.json()) as Record<string, any> };
-}
-
 async function eventually<T>(read: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    const value = await read();
-    if (done(value) || Date.now() > deadline) return value;
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  return (await readUntil(read, done)).value;
 }
 
 describe('user-details as separate write and read services on PostgreSQL', () => {

@@ -66,6 +66,44 @@ export function startService(args: readonly string[], env: NodeJS.ProcessEnv): P
   });
 }
 
+/**
+ * The CQRS split of the example: a write service (commands) and a read service (queries), started
+ * in that order (the write service migrates what the read service reads), with the same `env`.
+ */
+export async function startWriteAndReadServices(env: NodeJS.ProcessEnv): Promise<{ write: RunningService; read: RunningService }> {
+  const write = await startService(['--role', 'write'], env);
+  try {
+    return { write, read: await startService(['--role', 'read'], env) };
+  } catch (error) {
+    await killService(write);
+    throw error;
+  }
+}
+
+/** Stops services with SIGTERM (their graceful shutdown) and waits until they have exited. */
+export async function stopServices(services: readonly (RunningService | undefined)[]): Promise<void> {
+  const running = services.filter((s): s is RunningService => s !== undefined && s.alive());
+  for (const service of running) service.child.kill('SIGTERM');
+  await Promise.all(running.map((s) => s.exited));
+}
+
+/** A JSON request: status and parsed body. */
+export async function fetchJson(url: string, init: RequestInit = {}): Promise<{ status: number; body: Record<string, any> }> {
+  const response = await fetch(url, init);
+  return { status: response.status, body: (await response.json()) as Record<string, any> };
+}
+
+/** Reads until `done` holds (every 50 ms), failing with the last value after `timeoutMs`. */
+export async function readUntil<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 15_000): Promise<{ value: T; elapsed: number }> {
+  const start = Date.now();
+  for (;;) {
+    const value = await read();
+    if (done(value)) return { value, elapsed: Date.now() - start };
+    if (Date.now() - start > timeoutMs) throw new Error(`not there after ${timeoutMs} ms: ${JSON.stringify(value)}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 /** Stops a service that a test left running (after a failure), without waiting for grace. */
 export async function killService(service: RunningService | undefined): Promise<void> {
   if (service === undefined || !service.alive()) return;

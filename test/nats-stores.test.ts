@@ -18,6 +18,7 @@ import {
 } from '../src/nats/index.js';
 import { describeSnapshotStoreConformance } from '../src/testing/index.js';
 import { NATS_URL, natsStores, uniqueStreamNames } from './support/nats.js';
+import { failure } from './support/failure.js';
 
 const run = promisify(execFile);
 const stores = natsStores('stores');
@@ -28,15 +29,6 @@ describeSnapshotStoreConformance('NatsSnapshotStore (JetStream KV)', async () =>
   const snapshots = await NatsSnapshotStore.create({ connection: events.connection, bucket: stores.bucket('snap'), storage: 'memory' });
   return { events, snapshots };
 }, { framework: { describe, it } });
-
-async function failure(action: () => unknown): Promise<Error & { code?: string } & Record<string, unknown>> {
-  try {
-    await action();
-  } catch (error) {
-    return error as Error & { code?: string } & Record<string, unknown>;
-  }
-  throw new Error('expected a failure');
-}
 
 /** Ids the store accepts at all (no control or invisible formatting characters, no edge spaces). */
 function isValidStreamId(id: string): boolean {

@@ -1,23 +1,15 @@
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
-import { isEventfoldError, isTransientError, type RecordedEvent } from '../src/index.js';
+import { isEventfoldError, isTransientError, silentLogger, type RecordedEvent } from '../src/index.js';
 import { assertValidSchemaName, PostgresEventStore, POSTGRES_SCHEMA_VERSION, postgresSchemaSql } from '../src/postgres/index.js';
 import { AfterCommitNotifier } from '../src/postgres/notifier.js';
 import { DATABASE_URL, pgTestDatabase } from './support/postgres.js';
+import { failure } from './support/failure.js';
 
 const db = pgTestDatabase({ max: 8 });
 afterAll(() => db.cleanup());
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function failure(action: () => Promise<unknown>): Promise<Error & { code?: string }> {
-  try {
-    await action();
-  } catch (error) {
-    return error as Error & { code?: string };
-  }
-  throw new Error('expected the call to fail, but it succeeded');
-}
 
 /**
  * Schemas outside the ones test files create for themselves (other test files run at the same
@@ -272,7 +264,7 @@ describe('NOTIFY modes', () => {
   it("'after-commit' settles when commits report positions out of order (no busy wait on close)", async () => {
     const channel = `eventfold_${db.schema('notifyorder')}`;
     const listener = await listen(channel);
-    const notifier = new AfterCommitNotifier(db.pool, channel);
+    const notifier = new AfterCommitNotifier(db.pool, channel, silentLogger);
     notifier.committed(5);
     await notifier.flush();
     notifier.committed(3); // a slower append with a lower position finished later: nothing new to say

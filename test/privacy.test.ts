@@ -26,16 +26,24 @@ import {
   type InMemoryProjectionContext,
   type KeyStore,
 } from '../src/index.js';
+import { NatsKeyStore } from '../src/nats/index.js';
 import { PostgresKeyStore } from '../src/postgres/index.js';
 import { SqliteKeyStore } from '../src/sqlite/index.js';
-import { evolutionStoreKinds, pgTestDatabase, sqliteTempDir } from './fixtures/evolution-stores.js';
+import { evolutionStoreKinds, pgTestDatabase, sqliteTempDir, type StoreKind } from './fixtures/evolution-stores.js';
+import { failure } from './support/failure.js';
+import { natsStores } from './support/nats.js';
 
-const kinds = evolutionStoreKinds();
+const nats = natsStores('privacy');
+const natsConnections: { close(): Promise<void> }[] = [];
+/** The evolution stores (NATS JetStream among them, with its KV key store). */
+const kinds: StoreKind[] = evolutionStoreKinds();
 const temp = sqliteTempDir('eventfold-keys-');
 const pg = pgTestDatabase({ max: 4 });
 afterAll(async () => {
   temp.cleanup();
   await pg.cleanup();
+  for (const store of natsConnections) await store.close();
+  await nats.cleanup();
 });
 
 type UserEvent =
@@ -77,20 +85,18 @@ async function keyStoreFor(kind: string): Promise<{ keys: KeyStore; reopen: () =
     const schema = pg.schema('keys');
     return { keys: await PostgresKeyStore.create({ pool: pg.pool, schema }), reopen: () => PostgresKeyStore.create({ pool: pg.pool, schema }) };
   }
+  if (kind === 'nats') {
+    // The store only lends its connection; it is closed after the tests.
+    const store = await nats.create();
+    natsConnections.push(store);
+    const bucket = nats.bucket('keys');
+    return { keys: await NatsKeyStore.create({ connection: store.connection, bucket }), reopen: () => NatsKeyStore.create({ connection: store.connection, bucket }) };
+  }
   const keys = new InMemoryKeyStore();
   return { keys, reopen: async () => keys };
 }
 
 const ada = { userId: 'u-ada', email: 'ada@example.com', profile: { phone: '+44 1234', city: 'London' } };
-
-async function failure(action: () => Promise<unknown>): Promise<unknown> {
-  try {
-    await action();
-  } catch (error) {
-    return error;
-  }
-  throw new Error('expected a failure');
-}
 
 describe.each(kinds)('crypto-shredding on the $name store', (kind) => {
   async function setup() {
@@ -180,13 +186,13 @@ describe.each(kinds)('crypto-shredding on the $name store', (kind) => {
     const keyText = adaKey?.status === 'active' ? [adaKey.key.toString('base64'), adaKey.key.toString('hex')] : [];
 
     const lost = new CryptoShreddingEventStore(inner, new InMemoryKeyStore(), policy);
-    const missing = await failure(() => lost.readStream('user-u-ada').toArray());
+    const missing = await failure<unknown>(() => lost.readStream('user-u-ada').toArray());
     expect(missing).toBeInstanceOf(EncryptionKeyMissingError);
     expect((missing as EncryptionKeyMissingError).subjectId).toBe('u-ada');
 
     const otherKeys = new InMemoryKeyStore();
     await otherKeys.keyFor('u-ada');
-    const wrong = await failure(() => new CryptoShreddingEventStore(inner, otherKeys, policy).readAll().toArray());
+    const wrong = await failure<unknown>(() => new CryptoShreddingEventStore(inner, otherKeys, policy).readAll().toArray());
     expect(isEventfoldError(wrong, 'DECRYPTION_FAILED')).toBe(true);
     expect((wrong as DecryptionFailedError).cause).toBeUndefined();
     for (const error of [missing, wrong]) {
@@ -307,5 +313,4 @@ class InMemorySnapshotStoreProbe {
     return (this.encrypted as unknown as { inner: InMemorySnapshotStore }).inner.load(streamId);
   }
 }
-
 

@@ -5,11 +5,11 @@
 import { spawn } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PostgresEventStore } from '../src/postgres/postgres-event-store.js';
-import { PostgresProjectionRunner } from '../src/postgres/projections.js';
-import type { ProjectionErrorInfo } from '../src/projections/index.js';
-import { foldAccounts } from './fixtures/projection-model.js';
-import { postgresAccountsProjection, readPostgresAccounts } from './fixtures/projection-postgres-accounts.js';
+import { PostgresProjectionRunner, type PostgresProjectionRunnerOptions } from '../src/postgres/projections.js';
+import type { AccountEvent } from './fixtures/projection-model.js';
+import { postgresAccountsProjection, readPostgresAccounts, type PostgresAccountsOptions } from './fixtures/projection-postgres-accounts.js';
 import { DATABASE_URL, pgTestDatabase } from './support/postgres.js';
+import { errorRecorder, expectFoldedAccounts, seedAccounts, type ErrorRecorder } from './support/projection-accounts.js';
 import { startPrivatePostgres } from './support/private-postgres.js';
 import { hostAndPort, startTcpProxy, viaPort, type TcpProxy } from './support/tcp-proxy.js';
 
@@ -45,37 +45,28 @@ async function proxy(): Promise<TcpProxy> {
   return p;
 }
 
-async function seed(store: PostgresEventStore, count: number, streams = 4): Promise<void> {
-  for (let i = 0; i < count; i += 40) {
-    const byStream = new Map<string, { type: string; data: unknown }[]>();
-    for (let j = i; j < Math.min(i + 40, count); j++) {
-      const streamId = `account-${j % streams}`;
-      const type = j % 5 === 4 ? 'Withdrawn' : j % 7 === 6 ? 'Noted' : 'Deposited';
-      byStream.set(streamId, [...(byStream.get(streamId) ?? []), { type, data: { amount: j + 1, text: 'x' } }]);
-    }
-    await store.appendMany([...byStream].map(([streamId, events]) => ({ streamId, events, expectedVersion: 'any' as const })));
-  }
-}
-
-async function expectFolded(store: PostgresEventStore): Promise<void> {
-  const expected = foldAccounts(await store.readAll().toArray());
-  const actual = await readPostgresAccounts(db.pool, store.schema);
-  expect(actual.accounts).toEqual(expected.accounts);
-  // Each handled event applied exactly once, none skipped.
-  expect(actual.applied.map((row) => row.position)).toEqual(expected.applied);
-}
-
-interface Recorded {
-  readonly errors: { readonly message: string; readonly info: ProjectionErrorInfo }[];
-  readonly onError: (error: Error, info: ProjectionErrorInfo) => void;
-}
-
-function recorder(): Recorded {
-  const errors: Recorded['errors'][number][] = [];
-  return { errors, onError: (error, info) => errors.push({ message: error.message, info }) };
+function expectFolded(store: PostgresEventStore): Promise<void> {
+  return expectFoldedAccounts(store, () => readPostgresAccounts(db.pool, store.schema));
 }
 
 const fastRetry = { maxAttempts: 50, initialDelayMs: 10, maxDelayMs: 200 };
+
+/** A runner of the accounts projection with the fast retry policy (reporting to `rec`), started; afterAll stops it. */
+async function startRunner(
+  store: PostgresEventStore,
+  projection: PostgresAccountsOptions,
+  options: PostgresProjectionRunnerOptions,
+  rec?: ErrorRecorder,
+): Promise<PostgresProjectionRunner<AccountEvent>> {
+  const runner = new PostgresProjectionRunner(store, postgresAccountsProjection(projection), {
+    retry: fastRetry,
+    ...(rec === undefined ? {} : { onError: rec.onError }),
+    ...options,
+  });
+  closers.push(() => runner.stop());
+  await runner.start();
+  return runner;
+}
 
 async function killBackends(applicationName: string): Promise<number> {
   const result = await db.pool.query(
@@ -88,18 +79,14 @@ async function killBackends(applicationName: string): Promise<number> {
 describe('PostgresProjectionRunner under faults', () => {
   it("survives its pool's backends killed several times within 30 ms during catch-up", async () => {
     const direct = await directStore('kill');
-    await seed(direct, 600);
+    await seedAccounts(direct, 600);
     const app = `eft-kill-${process.pid}`;
     const store = ownStore(direct, DATABASE_URL, app);
-    const rec = recorder();
-    const runner = new PostgresProjectionRunner(store, postgresAccountsProjection({ schema: direct.schema, delayMs: 1 }), {
+    const rec = errorRecorder();
+    const runner = await startRunner(store, { schema: direct.schema, delayMs: 1 }, {
       batchSize: 20,
       pollIntervalMs: 50,
-      retry: fastRetry,
-      onError: rec.onError,
-    });
-    closers.push(() => runner.stop());
-    await runner.start();
+    }, rec);
     await expect.poll(() => runner.checkpoint?.position ?? 0, { timeout: 30_000 }).toBeGreaterThan(40);
     let killed = 0;
     for (let i = 0; i < 4; i++) {
@@ -117,18 +104,14 @@ describe('PostgresProjectionRunner under faults', () => {
 
   it('survives every connection cut (proxy) during catch-up, and resumes once the server is reachable', async () => {
     const direct = await directStore('cutcatch');
-    await seed(direct, 600);
+    await seedAccounts(direct, 600);
     const p = await proxy();
     const store = ownStore(direct, viaPort(DATABASE_URL, p.port), 'eft-cut-catchup');
-    const rec = recorder();
-    const runner = new PostgresProjectionRunner(store, postgresAccountsProjection({ schema: direct.schema, delayMs: 1 }), {
+    const rec = errorRecorder();
+    const runner = await startRunner(store, { schema: direct.schema, delayMs: 1 }, {
       batchSize: 25,
       pollIntervalMs: 50,
-      retry: fastRetry,
-      onError: rec.onError,
-    });
-    closers.push(() => runner.stop());
-    await runner.start();
+    }, rec);
     await expect.poll(() => runner.checkpoint?.position ?? 0, { timeout: 30_000 }).toBeGreaterThan(50);
     p.cut();
     await expect.poll(() => rec.errors.length, { timeout: 20_000 }).toBeGreaterThan(2);
@@ -143,29 +126,25 @@ describe('PostgresProjectionRunner under faults', () => {
 
   it('survives a cut while live: retries, takes its lock again, reopens LISTEN, misses nothing appended meanwhile', async () => {
     const direct = await directStore('cutlive');
-    await seed(direct, 50);
+    await seedAccounts(direct, 50);
     const p = await proxy();
     const store = ownStore(direct, viaPort(DATABASE_URL, p.port), 'eft-cut-live');
-    const rec = recorder();
+    const rec = errorRecorder();
     const states: string[] = [];
-    const runner = new PostgresProjectionRunner(store, postgresAccountsProjection({ schema: direct.schema }), {
+    const runner = await startRunner(store, { schema: direct.schema }, {
       // Only NOTIFY (or the restart after the fault) can wake it in time: proves LISTEN is back.
       pollIntervalMs: 60_000,
-      retry: fastRetry,
-      onError: rec.onError,
       onStatus: (s) => states.push(s.state),
-    });
-    closers.push(() => runner.stop());
-    await runner.start();
+    }, rec);
     await runner.waitUntilCaughtUp({ timeoutMs: 30_000 });
     p.cut();
-    await seed(direct, 30); // appended while the runner cannot reach the server
+    await seedAccounts(direct, 30); // appended while the runner cannot reach the server
     await expect.poll(() => rec.errors.length, { timeout: 20_000 }).toBeGreaterThan(1);
     p.restore();
     await runner.waitUntilCaughtUp({ timeoutMs: 60_000 });
     await expect.poll(() => runner.state, { timeout: 30_000 }).toBe('live');
     await new Promise((resolve) => setTimeout(resolve, 200));
-    await seed(direct, 20);
+    await seedAccounts(direct, 20);
     await runner.waitUntilCaughtUp({ timeoutMs: 20_000 });
     expect(states).toContain('retrying');
     await runner.stop();
@@ -174,31 +153,25 @@ describe('PostgresProjectionRunner under faults', () => {
 
   it('a standby runner survives a cut during its lock wait, then takes over', async () => {
     const direct = await directStore('cutlock');
-    await seed(direct, 40);
-    const holder = new PostgresProjectionRunner(direct, postgresAccountsProjection({ schema: direct.schema, runnerId: 'a' }), {
+    await seedAccounts(direct, 40);
+    const holder = await startRunner(direct, { schema: direct.schema, runnerId: 'a' }, {
       pollIntervalMs: 50,
     });
-    closers.push(() => holder.stop());
-    await holder.start();
     await holder.waitUntilCaughtUp({ timeoutMs: 30_000 });
     const p = await proxy();
     const store = ownStore(direct, viaPort(DATABASE_URL, p.port), 'eft-cut-lock');
-    const rec = recorder();
-    const standby = new PostgresProjectionRunner(store, postgresAccountsProjection({ schema: direct.schema, runnerId: 'b' }), {
+    const rec = errorRecorder();
+    const standby = await startRunner(store, { schema: direct.schema, runnerId: 'b' }, {
       pollIntervalMs: 50,
       lockRetryMs: 20,
-      retry: fastRetry,
-      onError: rec.onError,
-    });
-    closers.push(() => standby.stop());
-    await standby.start();
+    }, rec);
     expect(standby.state).toBe('waiting-for-lock');
     p.cut();
     await expect.poll(() => rec.errors.length, { timeout: 20_000 }).toBeGreaterThan(2);
     expect(standby.state).not.toBe('failed');
     p.restore();
     await holder.stop();
-    await seed(direct, 30);
+    await seedAccounts(direct, 30);
     await expect.poll(() => standby.state, { timeout: 30_000 }).toBe('live');
     await standby.waitUntilCaughtUp({ timeoutMs: 30_000 });
     await standby.stop();
@@ -209,15 +182,11 @@ describe('PostgresProjectionRunner under faults', () => {
 
   it('reopens its LISTEN connection when that connection alone is killed (woken by NOTIFY again, not by polling)', async () => {
     const direct = await directStore('listen');
-    await seed(direct, 20);
-    const rec = recorder();
-    const runner = new PostgresProjectionRunner(direct, postgresAccountsProjection({ schema: direct.schema }), {
+    await seedAccounts(direct, 20);
+    const rec = errorRecorder();
+    const runner = await startRunner(direct, { schema: direct.schema }, {
       pollIntervalMs: 120_000,
-      retry: fastRetry,
-      onError: rec.onError,
-    });
-    closers.push(() => runner.stop());
-    await runner.start();
+    }, rec);
     await runner.waitUntilCaughtUp({ timeoutMs: 30_000 });
     const listenQuery = `LISTEN "${direct.notifyChannel}"`;
     const killed = await db.pool.query(`SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity WHERE query = $1`, [listenQuery]);
@@ -230,7 +199,7 @@ describe('PostgresProjectionRunner under faults', () => {
         timeout: 20_000,
       })
       .toBe(1);
-    await seed(direct, 10);
+    await seedAccounts(direct, 10);
     await runner.waitUntilCaughtUp({ timeoutMs: 20_000 });
     expect(runner.state).toBe('live');
     await runner.stop();
@@ -247,16 +216,12 @@ describe('PostgresProjectionRunner under faults', () => {
         poolConfig: { max: 4, connectionTimeoutMillis: 2_000 },
       });
       closers.push(() => store.close());
-      await seed(store, 400);
-      const rec = recorder();
-      const runner = new PostgresProjectionRunner(store, postgresAccountsProjection({ schema: 'restart', delayMs: 1 }), {
+      await seedAccounts(store, 400);
+      const rec = errorRecorder();
+      const runner = await startRunner(store, { schema: 'restart', delayMs: 1 }, {
         batchSize: 20,
         pollIntervalMs: 50,
-        retry: fastRetry,
-        onError: rec.onError,
-      });
-      closers.push(() => runner.stop());
-      await runner.start();
+      }, rec);
       await expect.poll(() => runner.checkpoint?.position ?? 0, { timeout: 30_000 }).toBeGreaterThan(40);
       await server.stop();
       await expect.poll(() => rec.errors.length, { timeout: 20_000 }).toBeGreaterThan(1);
@@ -264,14 +229,11 @@ describe('PostgresProjectionRunner under faults', () => {
       expect(runner.state).not.toBe('failed');
       await server.start();
       await runner.waitUntilCaughtUp({ timeoutMs: 60_000 });
-      await seed(store, 20);
+      await seedAccounts(store, 20);
       await runner.waitUntilCaughtUp({ timeoutMs: 30_000 });
       expect(rec.errors.every((e) => e.info.transient)).toBe(true);
       await runner.stop();
-      const expected = foldAccounts(await store.readAll().toArray());
-      const actual = await readPostgresAccounts(store.pool, 'restart');
-      expect(actual.accounts).toEqual(expected.accounts);
-      expect(actual.applied.map((row) => row.position)).toEqual(expected.applied);
+      await expectFoldedAccounts(store, () => readPostgresAccounts(store.pool, 'restart'));
       await store.close();
     } finally {
       await server.destroy();
@@ -280,18 +242,14 @@ describe('PostgresProjectionRunner under faults', () => {
 
   it('a fault retrying cannot fix (the checkpoint table dropped) ends the runner with a typed error, not endless retries', async () => {
     const direct = await directStore('schema');
-    await seed(direct, 10);
-    const rec = recorder();
-    const runner = new PostgresProjectionRunner(direct, postgresAccountsProjection({ schema: direct.schema }), {
+    await seedAccounts(direct, 10);
+    const rec = errorRecorder();
+    const runner = await startRunner(direct, { schema: direct.schema }, {
       pollIntervalMs: 20,
-      retry: fastRetry,
-      onError: rec.onError,
-    });
-    closers.push(() => runner.stop());
-    await runner.start();
+    }, rec);
     await runner.waitUntilCaughtUp({ timeoutMs: 30_000 });
     await db.pool.query(`DROP TABLE "${direct.schema}".projection_checkpoints`);
-    await seed(direct, 5);
+    await seedAccounts(direct, 5);
     const status = await runner.whenStopped();
     expect(status.state).toBe('failed');
     expect(status.error).toMatchObject({ code: 'SCHEMA_NOT_MIGRATED', transient: false });
@@ -308,7 +266,7 @@ describe('PostgresProjectionRunner under faults', () => {
         : "a pool handed in without an 'error' listener does not crash the process when idle connections drop",
       async () => {
         const direct = await directStore(`drop${mode === 'runner' ? 'r' : 'p'}`);
-        await seed(direct, 30);
+        await seedAccounts(direct, 30);
         const child = spawn(
           process.execPath,
           ['--import', 'tsx', 'test/fixtures/pg-dropped-connections-child.ts', DATABASE_URL, direct.schema, mode],

@@ -3,12 +3,11 @@
 // while it catches up. Each ends with the read model equal to the fold of the whole log.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { ProjectionErrorInfo } from '../src/projections/index.js';
 import { SqliteProjectionRunner } from '../src/sqlite/projections.js';
 import { SqliteEventStore } from '../src/sqlite/sqlite-event-store.js';
-import { foldAccounts } from './fixtures/projection-model.js';
 import { readSqliteAccounts, sqliteAccountsProjection } from './fixtures/projection-sqlite-accounts.js';
 import { sqliteTempDir } from './fixtures/sqlite-temp.js';
+import { errorRecorder, expectFoldedAccounts, seedAccounts } from './support/projection-accounts.js';
 
 const temp = sqliteTempDir('eventfold-faults-');
 const stores: SqliteEventStore[] = [];
@@ -28,23 +27,12 @@ function openStore(path: string, busyTimeout?: number): SqliteEventStore {
   return store;
 }
 
-async function seed(store: SqliteEventStore, count: number, streams = 4): Promise<void> {
-  for (let i = 0; i < count; i += 10) {
-    const byStream = new Map<string, { type: string; data: unknown }[]>();
-    for (let j = i; j < Math.min(i + 10, count); j++) {
-      const type = j % 5 === 4 ? 'Withdrawn' : j % 7 === 6 ? 'Noted' : 'Deposited';
-      const streamId = `account-${j % streams}`;
-      byStream.set(streamId, [...(byStream.get(streamId) ?? []), { type, data: { amount: j + 1, text: 'x' } }]);
-    }
-    await store.appendMany([...byStream].map(([streamId, events]) => ({ streamId, events, expectedVersion: 'any' as const })));
-  }
+function seed(store: SqliteEventStore, count: number, streams = 4): Promise<void> {
+  return seedAccounts(store, count, { streams, perAppend: 10 });
 }
 
-async function expectFolded(store: SqliteEventStore): Promise<void> {
-  const expected = foldAccounts(await store.readAll().toArray());
-  const actual = readSqliteAccounts(store.database);
-  expect(actual.accounts).toEqual(expected.accounts);
-  expect(actual.applied.map((row) => row.position)).toEqual(expected.applied);
+function expectFolded(store: SqliteEventStore): Promise<void> {
+  return expectFoldedAccounts(store, () => readSqliteAccounts(store.database));
 }
 
 /** Another process takes the write lock and holds it for `holdMs`; resolves once it holds it. */
@@ -60,11 +48,6 @@ async function holdWriteLock(path: string, holdMs: number): Promise<{ released: 
   return { released };
 }
 
-function recorder(): { errors: { message: string; info: ProjectionErrorInfo }[]; onError: (e: Error, i: ProjectionErrorInfo) => void } {
-  const errors: { message: string; info: ProjectionErrorInfo }[] = [];
-  return { errors, onError: (error, info) => errors.push({ message: error.message, info }) };
-}
-
 const fastRetry = { initialDelayMs: 10, maxDelayMs: 200 };
 
 describe('SqliteProjectionRunner under faults', () => {
@@ -78,7 +61,7 @@ describe('SqliteProjectionRunner under faults', () => {
     await a.waitUntilCaughtUp({ timeoutMs: 20_000 });
 
     const storeB = openStore(path, 300);
-    const rec = recorder();
+    const rec = errorRecorder();
     const b = new SqliteProjectionRunner(storeB, sqliteAccountsProjection({ runnerId: 'b' }), {
       pollIntervalMs: 50,
       lockRetryMs: 20,
@@ -111,7 +94,7 @@ describe('SqliteProjectionRunner under faults', () => {
     await seed(writer, 300);
     const store = openStore(path, 300);
     const lock = await holdWriteLock(path, 2_000);
-    const rec = recorder();
+    const rec = errorRecorder();
     const runner = new SqliteProjectionRunner(store, sqliteAccountsProjection(), {
       batchSize: 25,
       pollIntervalMs: 50,

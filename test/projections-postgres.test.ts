@@ -7,9 +7,9 @@ import {
   PostgresProjectionRunner,
 } from '../src/postgres/projections.js';
 import { describeProjectionConformance } from '../src/testing/projection-conformance.js';
-import { foldAccounts } from './fixtures/projection-model.js';
 import { damagePostgresAccounts, postgresAccountsProjection, readPostgresAccounts } from './fixtures/projection-postgres-accounts.js';
 import { DATABASE_URL, pgTestDatabase } from './support/postgres.js';
+import { expectFoldedAccounts, seedAccounts } from './support/projection-accounts.js';
 
 const db = pgTestDatabase({ max: 20 });
 const stores: PostgresEventStore[] = [];
@@ -26,24 +26,8 @@ async function openStore(tag = 'proj'): Promise<PostgresEventStore> {
   return store;
 }
 
-/** Appends `count` events over `streams` streams, a few streams per appendMany. */
-async function seed(store: PostgresEventStore, count: number, streams = 4): Promise<void> {
-  for (let i = 0; i < count; i += 40) {
-    const byStream = new Map<string, { type: string; data: unknown }[]>();
-    for (let j = i; j < Math.min(i + 40, count); j++) {
-      const streamId = `account-${j % streams}`;
-      const type = j % 5 === 4 ? 'Withdrawn' : j % 7 === 6 ? 'Noted' : 'Deposited';
-      byStream.set(streamId, [...(byStream.get(streamId) ?? []), { type, data: { amount: j + 1, text: 'x' } }]);
-    }
-    await store.appendMany([...byStream].map(([streamId, events]) => ({ streamId, events, expectedVersion: 'any' as const })));
-  }
-}
-
-async function expectFolded(store: PostgresEventStore): Promise<void> {
-  const expected = foldAccounts(await store.readAll().toArray());
-  const actual = await readPostgresAccounts(store.pool, store.schema);
-  expect(actual.accounts).toEqual(expected.accounts);
-  expect(actual.applied.map((row) => row.position)).toEqual(expected.applied);
+function expectFolded(store: PostgresEventStore): Promise<void> {
+  return expectFoldedAccounts(store, () => readPostgresAccounts(store.pool, store.schema));
 }
 
 function spawnRunner(schema: string, runnerId: string, delayMs: number, batchSize = 20): { child: ChildProcess; output: () => string } {
@@ -83,7 +67,7 @@ describeProjectionConformance(
 describe('PostgresProjectionRunner (PostgreSQL specific)', () => {
   it('takes its advisory lock again when the connection holding it is killed, and carries on', async () => {
     const store = await openStore();
-    await seed(store, 20);
+    await seedAccounts(store, 20);
     const errors: { code: unknown; transient: boolean }[] = [];
     const runner = new PostgresProjectionRunner(store, postgresAccountsProjection({ schema: store.schema }), {
       pollIntervalMs: 50,
@@ -100,7 +84,7 @@ describe('PostgresProjectionRunner (PostgreSQL specific)', () => {
     );
     expect(killed.rows).toEqual([{ killed: true }]);
     await expect.poll(() => errors.some((e) => e.code === 'PROJECTION_LOCK_LOST' && e.transient), { timeout: 20_000 }).toBe(true);
-    await seed(store, 20);
+    await seedAccounts(store, 20);
     await runner.waitUntilCaughtUp({ timeoutMs: 30_000 });
     expect(runner.state).not.toBe('failed');
     // It holds the lock again: another runner told not to wait is refused.
@@ -117,7 +101,7 @@ describe('PostgresProjectionRunner (PostgreSQL specific)', () => {
     await store.withTransaction(async (client) => {
       await postgresAccountsProjection({ schema: store.schema }).setup!({ client });
     });
-    await seed(store, 600);
+    await seedAccounts(store, 600);
     const first = spawnRunner(store.schema, 'p1', 2);
     await expect.poll(() => /"runner":"p1","state":"catching-up"/.test(first.output()), { timeout: 20_000 }).toBe(true);
     const second = spawnRunner(store.schema, 'p2', 0);
@@ -130,7 +114,7 @@ describe('PostgresProjectionRunner (PostgreSQL specific)', () => {
     await new Promise((r) => first.child.once('exit', r));
     const killedAt = (await new PostgresCheckpointStore(store.pool, store.schema).load('accounts'))?.position ?? 0;
     expect(killedAt).toBeLessThan(600);
-    await seed(store, 50);
+    await seedAccounts(store, 50);
     const head = await store.headPosition();
     await expect
       .poll(async () => (await new PostgresCheckpointStore(store.pool, store.schema).load('accounts'))?.position, { timeout: 30_000 })

@@ -13,6 +13,7 @@ import { SqliteEventStore } from '../src/sqlite/sqlite-event-store.js';
 import { describeProjectionConformance } from '../src/testing/projection-conformance.js';
 import { foldAccounts } from './fixtures/projection-model.js';
 import { damageSqliteAccounts, readSqliteAccounts, sqliteAccountsProjection } from './fixtures/projection-sqlite-accounts.js';
+import { expectFoldedAccounts, seedAccounts } from './support/projection-accounts.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'eventfold-projections-'));
 let files = 0;
@@ -28,25 +29,12 @@ function openStore(path = join(dir, `db-${++files}.sqlite`)): SqliteEventStore {
   return store;
 }
 
-async function seed(store: SqliteEventStore, count: number, streams = 4): Promise<void> {
-  for (let i = 0; i < count; i += 10) {
-    const batch = Array.from({ length: Math.min(10, count - i) }, (_, j) => ({
-      streamId: `account-${(i + j) % streams}`,
-      events: [{ type: (i + j) % 5 === 4 ? 'Withdrawn' : (i + j) % 7 === 6 ? 'Noted' : 'Deposited', data: { amount: i + j + 1, text: 'x' } }],
-      expectedVersion: 'any' as const,
-    }));
-    // Distinct streams per appendMany entry are required: group by stream.
-    const byStream = new Map<string, { type: string; data: unknown }[]>();
-    for (const b of batch) byStream.set(b.streamId, [...(byStream.get(b.streamId) ?? []), ...b.events]);
-    await store.appendMany([...byStream].map(([streamId, events]) => ({ streamId, events, expectedVersion: 'any' as const })));
-  }
+function seed(store: SqliteEventStore, count: number, streams = 4): Promise<void> {
+  return seedAccounts(store, count, { streams, perAppend: 10 });
 }
 
-async function expectFolded(store: SqliteEventStore): Promise<void> {
-  const expected = foldAccounts(await store.readAll().toArray());
-  const actual = readSqliteAccounts(store.database);
-  expect(actual.accounts).toEqual(expected.accounts);
-  expect(actual.applied.map((row) => row.position)).toEqual(expected.applied);
+function expectFolded(store: SqliteEventStore): Promise<void> {
+  return expectFoldedAccounts(store, () => readSqliteAccounts(store.database));
 }
 
 // The store-independent behaviour (inline commit/rollback, catch-up and live tail woken by this

@@ -1,57 +1,14 @@
 import Database from 'better-sqlite3';
-import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { RecordedEvent } from '../src/index.js';
 import { SqliteEventStore } from '../src/sqlite/index.js';
 import { sqliteTempDir } from './fixtures/sqlite-temp.js';
+import { expectWholeAppends, runAndKill as runWriterAndKill, type KilledWriter } from './support/crash-writer.js';
 
 const temp = sqliteTempDir('eventfold-sqlite-crash-');
 afterAll(() => temp.cleanup());
 
-const writerScript = fileURLToPath(new URL('./fixtures/sqlite-crash-writer.ts', import.meta.url));
-const repoRoot = fileURLToPath(new URL('..', import.meta.url));
-
-interface Marker {
-  writer: string;
-  batch: number;
-  of: number;
-  index: number;
-}
-
-/**
- * Starts the writer, waits until it is appending, lets it run `ms` more, then SIGKILLs it.
- * Resolves to true when the kill landed inside an append (its hook ran, the append had not returned).
- */
-async function runAndKill(file: string, writer: string, ms: number, loops = 1): Promise<{ midAppend: boolean; acknowledged: string[]; largestGroup: number }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', writerScript, file, writer, String(loops)], {
-    cwd: repoRoot,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  let stdout = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<NodeJS.Signals | number | null>((resolve) =>
-    child.on('exit', (code, signal) => resolve(signal ?? code)),
-  );
-  await new Promise<void>((resolve, reject) => {
-    child.stdout.on('data', (chunk: Buffer) => {
-      if (chunk.toString().includes('appending')) resolve();
-    });
-    void exited.then((how) => reject(new Error(`writer exited early (${String(how)}): ${stderr}`)));
-  });
-  await new Promise((resolve) => setTimeout(resolve, ms));
-  child.kill('SIGKILL');
-  expect(await exited).toBe('SIGKILL');
-  const lines = stdout.trim().split('\n');
-  // A `done` line is printed only after the append's promise resolved: it was acknowledged.
-  const done = lines.filter((line) => line.startsWith('done ')).map((line) => line.split(' '));
-  return {
-    midAppend: lines[lines.length - 1]!.startsWith('begin '),
-    acknowledged: done.map(([, tag, batch]) => `${tag}/${batch}`),
-    largestGroup: Math.max(0, ...done.map(([, , , largest]) => Number(largest))),
-  };
+function runAndKill(file: string, writer: string, ms: number, loops = 1): Promise<KilledWriter> {
+  return runWriterAndKill('sqlite-crash-writer.ts', [file, writer, String(loops)], ms);
 }
 
 /** Everything a reopened store must show after a crash. Returns the number of events stored. */
@@ -63,44 +20,10 @@ async function verify(file: string, acknowledged: readonly string[] = []): Promi
 
   const store = new SqliteEventStore({ path: file, pageSize: 500 });
   try {
-    const log = await store.readAll().toArray();
-    for (let i = 1; i < log.length; i++) expect(log[i]!.position).toBeGreaterThan(log[i - 1]!.position);
-    expect(await store.headPosition()).toBe(log.length === 0 ? 0 : log[log.length - 1]!.position);
-
-    // Whole appends only: every batch has all `of` events, each index exactly once.
-    const batches = new Map<string, Marker[]>();
-    for (const event of log) {
-      const marker = event.data as Marker;
-      const key = `${marker.writer}/${marker.batch}`;
-      const list = batches.get(key) ?? [];
-      list.push(marker);
-      batches.set(key, list);
-    }
-    for (const [key, markers] of batches) {
-      const of = markers[0]!.of;
-      expect(markers.length, `batch ${key}`).toBe(of);
-      expect(markers.map((m) => m.index).sort((a, b) => a - b)).toEqual(Array.from({ length: of }, (_, i) => i));
-    }
-    // Every acknowledged append survived the kill.
-    const missing = acknowledged.filter((key) => !batches.has(key));
-    expect(missing, 'acknowledged appends lost').toEqual([]);
+    const { log, batches } = await expectWholeAppends(store, acknowledged);
     // The hook's row committed exactly with its batch.
     expect(new Set(hookRows.map(([w, b]) => `${w}/${b}`))).toEqual(new Set(batches.keys()));
     expect(hookRows.reduce((sum, [, , n]) => sum + n, 0)).toBe(log.length);
-
-    // Versions contiguous per stream, and readStream agrees with readAll.
-    const byStream = new Map<string, RecordedEvent[]>();
-    for (const event of log) {
-      const list = byStream.get(event.streamId) ?? [];
-      list.push(event);
-      byStream.set(event.streamId, list);
-    }
-    for (const [streamId, expected] of byStream) {
-      const stream = await store.readStream(streamId).toArray();
-      expect(stream.map((e) => e.version)).toEqual(Array.from({ length: stream.length }, (_, i) => i + 1));
-      expect(stream.map((e) => [e.position, e.eventId])).toEqual(expected.map((e) => [e.position, e.eventId]));
-      expect(await store.streamVersion(streamId)).toBe(stream.length);
-    }
     return log.length;
   } finally {
     await store.close();

@@ -21,7 +21,7 @@ export async function createUserDetailsApp(infrastructure: Infrastructure, optio
     ...(options.clock === undefined ? {} : { clock: options.clock }),
     ...(options.hash === undefined ? {} : { hash: options.hash }),
     ...(options.hashing === undefined ? {} : { hashing: options.hashing }),
-    ...(infrastructure.evolved === undefined ? {} : { forget: infrastructure.evolved.forget }),
+    forget: infrastructure.evolved.forget,
   });
   // Schema validation, then idempotency (commands with a commandId run once): see evolution.ts.
   for (const middleware of commandMiddleware(infrastructure.evolved)) write.commandBus.use(middleware);

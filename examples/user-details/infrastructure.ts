@@ -48,12 +48,8 @@ export interface Infrastructure {
   readonly description: string;
   /** The store with the evolution and privacy layers (see evolution.ts); the raw store stays inside. */
   readonly store: EventStore;
-  /**
-   * The evolution and privacy layers under `store` (SQLite, PostgreSQL). Undefined where they are
-   * not wired (the NATS infrastructure, which has no key store yet): commands are then validated but
-   * neither idempotent nor forgettable.
-   */
-  readonly evolved?: EvolvedStore;
+  /** The evolution and privacy layers under `store`: idempotency, forget-me, the raw store. */
+  readonly evolved: EvolvedStore;
   readonly snapshots: SnapshotStore;
   readonly readModel: UserReadModel;
   startReadSide(mode: ProjectionMode, onProgress?: (progress: ProjectionProgress) => void): Promise<ReadSide>;
@@ -70,7 +66,7 @@ export interface InfrastructureOptions {
 /** PostgreSQL when DATABASE_URL is set, else the embedded SQLite default. */
 export async function openInfrastructure(env: NodeJS.ProcessEnv = process.env, options: InfrastructureOptions = {}): Promise<Infrastructure> {
   const nats = env['EVENTFOLD_STORE'];
-  if (nats !== undefined && /^(nats|tls):\/\//.test(nats)) return (await import('./nats/infrastructure.js')).openNats(nats, env);
+  if (nats !== undefined && /^(nats|tls):\/\//.test(nats)) return (await import('./nats/infrastructure.js')).openNats(nats, env, options);
   const url = env['DATABASE_URL'];
   if (url !== undefined && url !== '') return openPostgres(url, env['EVENTFOLD_PG_SCHEMA'] ?? 'user_details', options);
   const path = env['EVENTFOLD_SQLITE_PATH'] ?? resolve(env['EVENTFOLD_DATA_DIR'] ?? '.eventfold', 'user-details.sqlite');

@@ -2,7 +2,8 @@
  * The user-details example as a narrated script: register a user, change the password, let Bob and
  * Alice change it concurrently from the same version, show the history and the state as of
  * version 1, and query the read side. Runs on SQLite by default (a local file, so a second run
- * continues from the stored history), or on PostgreSQL when DATABASE_URL is set.
+ * continues from the stored history), on PostgreSQL when DATABASE_URL is set, or on NATS
+ * JetStream when EVENTFOLD_STORE=nats://host:port.
  */
 import { InMemoryCheckpointStore, isEventfoldError, type EventStore, type ProjectionProgress } from 'eventfold';
 import { startWelcomeMails } from './welcome.js';
@@ -114,7 +115,7 @@ async function main(): Promise<void> {
     const rebuilt = await queries.execute({ type: 'GetUser', params: { userId: DEMO_USER } });
     say(`After the rebuild '${DEMO_USER}' is at version ${rebuilt?.version ?? '?'} in the read model again.`);
 
-    await livingWithEvents(app, infrastructure.evolved !== undefined);
+    await livingWithEvents(app);
     await welcomeMailsStep(infrastructure.store);
   } finally {
     await app.close();
@@ -139,7 +140,7 @@ async function welcomeMailsStep(store: EventStore): Promise<void> {
 }
 
 /** Validation, idempotency keys and "forget me" (see evolution.ts and docs/evolution.md, docs/privacy.md). */
-async function livingWithEvents(app: Awaited<ReturnType<typeof createUserDetailsApp>>, layered: boolean): Promise<void> {
+async function livingWithEvents(app: Awaited<ReturnType<typeof createUserDetailsApp>>): Promise<void> {
   const { commands, queries } = app;
   step('9. A malformed command is refused by its schema before anything runs');
   try {
@@ -148,11 +149,6 @@ async function livingWithEvents(app: Awaited<ReturnType<typeof createUserDetails
     say(`${(error as Error).name}: ${(error as Error).message}`);
   }
 
-  if (!layered) {
-    step('10–11. Idempotent commands and forget-me');
-    say('Not wired on this store yet (the NATS example keeps no command records and no key store).');
-    return;
-  }
   step('10. The same command twice with one id (a retried request): it acts once, answers the same');
   const guest = `guest-${Date.now().toString(36)}`;
   const register = {

@@ -150,7 +150,8 @@ export class LifecycleEventStore extends EventStoreDecorator {
  * it suffices). Each removed event's row is rewritten as a `$Pruned` placeholder (data `null`, no
  * metadata) at the same version and position, so versions stay contiguous, positions are never
  * reused, and checkpoints stay valid. Implemented by `InMemoryStreamPruning`,
- * `SqliteStreamPruning` and `PostgresStreamPruning`.
+ * `SqliteStreamPruning`, `PostgresStreamPruning` and `NatsStreamPruning` (which erases messages and
+ * keeps rewrites of them, see its docs).
  * - `purgeDeletedStream`: prunes every event of a tombstoned stream but the tombstone, and its snapshots.
  * - `truncateBefore`: prunes the events below `version`; the stream's version is unchanged.
  */

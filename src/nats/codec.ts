@@ -22,6 +22,8 @@ export const POSITION_STRIDE = 10_000;
 export const VERSION_HEADER = 'Eventfold-Version';
 export const COUNT_HEADER = 'Eventfold-Count';
 export const PREV_HEADER = 'Eventfold-Prev';
+/** On a pruning marker (a message of no events, see pruning.ts): the log's last position when it was written. */
+export const LOG_HEAD_HEADER = 'Eventfold-Log-Head';
 
 /** What the headers of a stream's message say, without parsing its payload. */
 export interface MessageHead {
@@ -31,6 +33,13 @@ export interface MessageHead {
   readonly count: number;
   /** Sequence of the stream's previous message, 0 for the first. */
   readonly prev: number;
+  /** Only on a pruning marker (`count` 0): the log's last position when the marker was written. */
+  readonly logHead?: number;
+}
+
+/** The position of the log's last event, given the log's last message. */
+export function lastPositionOf(head: MessageHead): number {
+  return head.count === 0 ? (head.logHead ?? 0) : head.seq * POSITION_STRIDE + head.count - 1;
 }
 
 export function firstVersionOf(head: MessageHead): number {
@@ -59,8 +68,14 @@ export function headOf(seq: number, headers: MsgHdrs | undefined): MessageHead {
   const version = Number(headers?.get(VERSION_HEADER));
   const count = Number(headers?.get(COUNT_HEADER));
   const prev = Number(headers?.get(PREV_HEADER));
-  if (!Number.isSafeInteger(version) || !Number.isSafeInteger(count) || !Number.isSafeInteger(prev) || count < 1) {
+  if (!Number.isSafeInteger(version) || !Number.isSafeInteger(count) || !Number.isSafeInteger(prev) || count < 0) {
     throw new CorruptMessageError(`message ${seq} lacks eventfold headers: it was not written by eventfold`);
+  }
+  if (count === 0) {
+    // A pruning marker stands in for a rewritten last message; it carries no events.
+    const logHead = Number(headers?.get(LOG_HEAD_HEADER));
+    if (!Number.isSafeInteger(logHead) || logHead < 0) throw new CorruptMessageError(`message ${seq} is a marker without ${LOG_HEAD_HEADER}`);
+    return { seq, version, count, prev, logHead };
   }
   return { seq, version, count, prev };
 }

@@ -1,8 +1,6 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
-import { CapabilityNotSupportedError, expectedVersionConflict, InvalidArgumentError, StoreClosedError } from '../errors.js';
-import { newId } from '../events/ids.js';
-import { frozenDate } from '../events/frozen-date.js';
+import { CapabilityNotSupportedError, InvalidArgumentError, StoreClosedError } from '../errors.js';
 import type { AnyEvent, RecordedEvent } from '../events/types.js';
 import type { EventLimits } from '../events/validation.js';
 import { silentLogger, type Logger } from '../logging.js';
@@ -16,17 +14,11 @@ import type {
   StreamAppend,
 } from '../store/event-store.js';
 import { PagedEventStream, type EventStream } from '../store/event-stream.js';
-import { checkExpectedVersion } from '../store/expected-version.js';
-import { prepareAppend, prepareAppendMany, recordEvents, resolveLimits, type PreparedAppend } from '../store/store-input.js';
-import {
-  decodeEvents,
-  encodePayload,
-  POSITION_STRIDE,
-  type MessageHead,
-} from './codec.js';
+import { prepareAppend, prepareAppendMany, resolveLimits } from '../store/store-input.js';
+import { NatsAppender } from './appends.js';
+import { lastPositionOf, POSITION_STRIDE, type MessageHead } from './codec.js';
 import { NatsStreamMissingError } from './errors.js';
-import { KnownHeads, type Base } from './known-heads.js';
-import { assertFitsOneMessage, publishAppend, type PublishExpectation, type PublishOutcome } from './publish.js';
+import { KnownHeads } from './known-heads.js';
 import {
   assertConnectionSource,
   DUPLICATE_WINDOW_MS,
@@ -43,8 +35,6 @@ import { retryTransient } from './transient.js';
 
 /** NATS JetStream 2.9 has no atomic publish across subjects: see `appendMany`. */
 export const NATS_CAPABILITIES: EventStoreCapabilities = Object.freeze({ atomicMultiStreamAppend: false });
-
-
 
 /**
  * The `EventStore` port on a NATS JetStream stream (nats-server 2.9 or later, one node or a
@@ -74,11 +64,10 @@ export class NatsEventStore implements EventStore {
   private readonly retryWindowMs: number;
   private readonly logger: Logger;
   private readonly reader: NatsReader;
+  private readonly appender: NatsAppender;
   private readonly heads = new KnownHeads();
   private manager: JetStreamManager | undefined;
   private maxMessageBytes: number | undefined;
-  /** 'stream' mode: this store's appends go one at a time (the server admits one per sequence anyway). */
-  private serial: Promise<unknown> = Promise.resolve();
   private readonly expectedSequence: NatsExpectedSequence;
   private closed = false;
 
@@ -118,7 +107,18 @@ export class NatsEventStore implements EventStore {
       assertOpen: () => this.assertOpen(),
       lastOf: (streamId) => this.lastOf(streamId),
       subjectOf: (streamId) => this.subjectOf(streamId),
-      headOf: (seq) => this.messageAt(seq),
+      headOf: (seq) => this.reader.headAt(seq),
+    });
+    this.appender = new NatsAppender({
+      js: this.js,
+      reader: this.reader,
+      heads: this.heads,
+      expectedSequence: this.expectedSequence,
+      publishTimeoutMs: this.publishTimeoutMs,
+      retry: (what, attempt) => this.retry(what, attempt),
+      ready: () => this.ready(),
+      lastOf: (streamId) => this.lastOf(streamId),
+      subjectOf: (streamId) => this.subjectOf(streamId),
     });
   }
 
@@ -176,7 +176,7 @@ export class NatsEventStore implements EventStore {
   async append(streamId: string, events: readonly AnyEvent[], options: AppendOptions): Promise<AppendResult> {
     this.assertOpen();
     const prepared = prepareAppend(streamId, events, (options as AppendOptions | undefined)?.expectedVersion, this.limits);
-    return this.appendPrepared(prepared);
+    return this.appender.append(prepared);
   }
 
   /**
@@ -196,7 +196,7 @@ export class NatsEventStore implements EventStore {
           `Append to one stream at a time, or reserve unique values with NatsUniqueValues.`,
       );
     }
-    return [await this.appendPrepared(prepared[0]!)];
+    return [await this.appender.append(prepared[0]!)];
   }
 
   readStream(streamId: string, options?: ReadStreamOptions): EventStream<RecordedEvent> {
@@ -215,7 +215,12 @@ export class NatsEventStore implements EventStore {
   async headPosition(): Promise<number> {
     this.assertOpen();
     const last = await this.reader.lastEventMessage();
-    return last === undefined ? 0 : last.seq * POSITION_STRIDE + last.count - 1;
+    return last === undefined ? 0 : lastPositionOf(last);
+  }
+
+  /** True once `close()` was called. */
+  get isClosed(): boolean {
+    return this.closed;
   }
 
   /** Closes the connection the store opened from `servers` (draining it); a passed connection stays open. */
@@ -223,147 +228,6 @@ export class NatsEventStore implements EventStore {
     if (this.closed) return;
     this.closed = true;
     if (this.ownsConnection) await this.connection.drain().catch(() => this.connection.close());
-  }
-
-  // --- appends -----------------------------------------------------------------------------
-
-  private async appendPrepared(append: PreparedAppend): Promise<AppendResult> {
-    const { streamId, expectedVersion } = append;
-    if (append.events.length === 0) {
-      const actual = (await this.lastOf(streamId))?.version ?? 0;
-      checkExpectedVersion(streamId, expectedVersion, actual);
-      return Object.freeze({ streamId, version: actual, position: 0, events: Object.freeze([]) as readonly RecordedEvent[] });
-    }
-    const limit = await this.ready();
-    const subject = this.subjectOf(streamId);
-    const eventIds = append.events.map(() => newId());
-    if (this.expectedSequence === 'subject') return this.appendLoop(append, subject, eventIds, limit);
-    const turn = this.serial.then(() => this.appendLoop(append, subject, eventIds, limit));
-    this.serial = turn.catch(() => undefined);
-    return turn;
-  }
-
-  private async appendLoop(append: PreparedAppend, subject: string, eventIds: string[], limit: number): Promise<AppendResult> {
-    const { streamId, expectedVersion } = append;
-    // Where the stream ends now, as far as we know: version and the sequence of its last message.
-    let base = await this.startingPoint(append);
-    for (let conflicts = 0; ; conflicts++) {
-      const recordedAt = Date.now();
-      const payload = encodePayload(streamId, base.version + 1, recordedAt, append.events, eventIds);
-      assertFitsOneMessage(streamId, subject, payload, limit);
-      const version = base.version + append.events.length;
-      // The sequence the server must find: the subject's last (exact on one server, and for a
-      // new stream everywhere) or, in 'stream' mode, the whole stream's last.
-      const checkStream = this.expectedSequence === 'stream' && base.seq > 0;
-      if (checkStream && base.head === undefined) {
-        base = await this.reread(append);
-        continue;
-      }
-      const expect = checkStream ? { lastSequence: base.head! } : { lastSubjectSequence: base.seq };
-      const outcome = await this.publish(subject, payload, eventIds[0]!, expect, base.seq, version, append.events.length);
-      if ('ack' in outcome) {
-        this.heads.observe(outcome.ack.seq, true);
-        if (outcome.ack.duplicate) return this.fromStoredMessage(streamId, outcome.ack.seq);
-        this.heads.remember(streamId, version, outcome.ack.seq);
-        const firstPosition = outcome.ack.seq * POSITION_STRIDE;
-        const events = recordEvents(append, base.version + 1, (i) => firstPosition + i, frozenDate(recordedAt), eventIds);
-        return Object.freeze({ streamId, version, position: firstPosition + events.length - 1, events: Object.freeze(events) });
-      }
-      // The server refused. A publish retried after a lost acknowledgement may have been stored
-      // by its first attempt: then the refusal is about our own message.
-      if (outcome.ambiguous) {
-        const ours = await this.reader.nextOnSubject(subject, base.seq + 1);
-        if (ours !== undefined && ours.msgId === eventIds[0]) return this.fromStoredMessage(streamId, ours.seq);
-      }
-      let actual: Base;
-      if (checkStream) {
-        // Another append somewhere in the stream: a conflict only if it was on this stream. The
-        // refusal may name a message still being replicated: read once it is stored.
-        this.heads.observe(outcome.lastSeq, false);
-        await this.reader.waitStored(outcome.lastSeq);
-        actual = await this.reread(append, false);
-        if (actual.seq === base.seq) {
-          base = actual;
-          continue;
-        }
-      } else {
-        actual = await this.versionAtSequence(streamId, outcome.lastSeq);
-      }
-      if (typeof expectedVersion === 'number' || expectedVersion === 'no-stream') {
-        throw expectedVersionConflict(streamId, expectedVersion, actual.version);
-      }
-      if (expectedVersion === 'stream-exists' && actual.version === 0) throw expectedVersionConflict(streamId, expectedVersion, 0);
-      // 'any' and 'stream-exists' hold at any version above 0: number the events anew and retry.
-      base = actual;
-      if (conflicts >= 3) await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(50, conflicts * 2)));
-    }
-  }
-
-  /**
-   * Reads the stream's last message now; with `check`, applies the expected version to it. `head`
-   * is a stream sequence at which that message was the stream's last: the stream head known
-   * before the read (or the message itself, if later).
-   */
-  private async reread(append: PreparedAppend, check = true): Promise<Base> {
-    const before = this.heads.streamHead;
-    const last = await this.lastOf(append.streamId);
-    const current = last === undefined ? { version: 0, seq: 0, head: before } : { version: last.version, seq: last.seq, head: Math.max(before, last.seq) };
-    this.heads.observe(current.seq, false);
-    if (check && append.expectedVersion !== 'any') checkExpectedVersion(append.streamId, append.expectedVersion, current.version);
-    return current;
-  }
-
-  /** The version and last sequence an append starts from, checked against its expected version. */
-  private async startingPoint(append: PreparedAppend): Promise<Base> {
-    const { streamId, expectedVersion } = append;
-    if (expectedVersion === 'no-stream' || expectedVersion === 0) return { version: 0, seq: 0 };
-    const known = this.heads.get(streamId);
-    const usable =
-      known !== undefined &&
-      (typeof expectedVersion === 'number' ? known.version === expectedVersion : known.version > 0);
-    if (usable) {
-      // In 'stream' mode a remembered message is a usable base only if it is the stream's head.
-      return this.heads.base(known);
-    }
-    // A read here only picks the sequence to expect: the server still checks it at publish time.
-    return this.reread(append);
-  }
-
-  private publish(
-    subject: string,
-    payload: string,
-    msgId: string,
-    expect: PublishExpectation,
-    prevSeq: number,
-    version: number,
-    count: number,
-  ): Promise<PublishOutcome> {
-    return publishAppend(this.js, (what, attempt) => this.retry(what, attempt), this.publishTimeoutMs, {
-      subject,
-      payload,
-      msgId,
-      expect,
-      prevSeq,
-      version,
-      count,
-    });
-  }
-
-
-  private async versionAtSequence(streamId: string, seq: number): Promise<Base> {
-    if (seq === 0) return { version: 0, seq: 0 };
-    const head = await this.messageAt(seq);
-    this.heads.remember(streamId, head.version, seq);
-    return { version: head.version, seq };
-  }
-
-  /** A retried publish that the server had already stored: its result, as stored. */
-  private async fromStoredMessage(streamId: string, seq: number): Promise<AppendResult> {
-    const message = await this.reader.rawMessage(seq);
-    const events = decodeEvents(seq, message.data);
-    const version = events[events.length - 1]!.version;
-    this.heads.remember(streamId, version, seq);
-    return Object.freeze({ streamId, version, position: events[events.length - 1]!.position, events: Object.freeze(events) });
   }
 
   // --- helpers -----------------------------------------------------------------------------
@@ -378,10 +242,6 @@ export class NatsEventStore implements EventStore {
     const last = await this.reader.lastOnSubject(subject);
     if (last !== undefined) this.heads.remember(streamId, last.version, last.seq);
     return last;
-  }
-
-  private messageAt(seq: number): Promise<MessageHead> {
-    return this.reader.headAt(seq);
   }
 
   private async jsm(): Promise<JetStreamManager> {

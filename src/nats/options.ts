@@ -30,6 +30,12 @@ export interface NatsStreamOptions {
   readonly replicas?: number;
   /** `file` (default, durable) or `memory`. */
   readonly storage?: NatsStorage;
+  /**
+   * Create the stream so that `NatsStreamPruning` can erase messages (`deny_delete` off, and the
+   * subjects `<prefix>.r.*` for the rewritten messages). Default false: the stream refuses every
+   * delete. JetStream cannot lift `deny_delete` on an existing stream.
+   */
+  readonly allowPruning?: boolean;
 }
 
 export type NatsEventStoreOptions = NatsConnectionSource &
@@ -71,6 +77,9 @@ export interface ResolvedStreamOptions {
   readonly storage: NatsStorage;
   /** The subject filter of every event message: `<prefix>.s.*`. */
   readonly eventSubjects: string;
+  readonly allowPruning: boolean;
+  /** The subjects of pruned messages' rewrites: `<prefix>.r.*`. */
+  readonly rewriteSubjects: string;
 }
 
 export const DUPLICATE_WINDOW_MS = 120_000;
@@ -88,7 +97,9 @@ export function resolveStreamOptions(options: NatsStreamOptions): ResolvedStream
   if (storage !== 'file' && storage !== 'memory') {
     throw new InvalidArgumentError(`storage must be 'file' or 'memory', got ${String(storage)}.`);
   }
-  return { stream, subjectPrefix, replicas, storage, eventSubjects: `${subjectPrefix}.s.*` };
+  const allowPruning = options.allowPruning ?? false;
+  if (typeof allowPruning !== 'boolean') throw new InvalidArgumentError(`allowPruning must be a boolean, got ${String(allowPruning)}.`);
+  return { stream, subjectPrefix, replicas, storage, eventSubjects: `${subjectPrefix}.s.*`, allowPruning, rewriteSubjects: `${subjectPrefix}.r.*` };
 }
 
 export function positiveInteger(name: string, value: unknown, fallback: number, max = Number.MAX_SAFE_INTEGER): number {

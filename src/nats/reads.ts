@@ -13,6 +13,7 @@ import { matchesFilter } from '../store/read-filter.js';
 import { resolveLogRange, resolveStreamRange } from '../store/store-input.js';
 import { NatsStreamMissingError } from './errors.js';
 import { decodeEvents, firstVersionOf, headOf, POSITION_STRIDE, type MessageHead } from './codec.js';
+import { rewriteSubjectOf, type RawMessage } from './rewrites.js';
 
 export interface ReaderContext {
   readonly js: JetStreamClient;
@@ -38,6 +39,9 @@ const SEEK_HOPS = 8;
  * existed when the read began.
  */
 export class NatsReader {
+  /** Whether the stream can hold erased messages (pruning); a `false` is looked up again after a while. */
+  private prunableCheck: { readonly at: number; readonly answer: Promise<boolean> } | undefined;
+
   constructor(private readonly ctx: ReaderContext) {}
 
   async lastOnSubject(subject: string): Promise<MessageHead | undefined> {
@@ -54,6 +58,8 @@ export class NatsReader {
   /** Resolves once the message at `seq` can be read (a refusal may name one still being replicated). */
   async waitStored(seq: number): Promise<void> {
     for (let attempt = 0; (await this.get({ seq })) === null; attempt++) {
+      // Pruning may have erased it since: a later message shows the stream is past it.
+      if ((await this.prunable()) && (await this.get({ next_by_subj: '>', seq })) !== null) return;
       if (attempt > 200) throw new Error(`JetStream message ${seq} of stream '${this.ctx.stream}' did not appear`);
       await new Promise((resolve) => setTimeout(resolve, Math.min(50, 2 ** attempt)));
     }
@@ -64,10 +70,50 @@ export class NatsReader {
     return headOf(seq, message.header);
   }
 
-  async rawMessage(seq: number): Promise<StoredMsg> {
-    const message = await this.get({ seq });
-    if (message === null) throw new Error(`JetStream message ${seq} of stream '${this.ctx.stream}' is missing`);
+  /** The message at `seq`, or the rewrite of an erased (pruned) one. */
+  async rawMessage(seq: number): Promise<RawMessage> {
+    const message = (await this.get({ seq })) ?? (await this.rewriteOf(seq));
+    if (message === null || message === undefined) throw new Error(`JetStream message ${seq} of stream '${this.ctx.stream}' is missing`);
     return message;
+  }
+
+  /** The rewrite of the erased message at `seq`, if pruning erased it. */
+  async rewriteOf(seq: number): Promise<RawMessage | undefined> {
+    if (!(await this.prunable())) return undefined;
+    const rewrite = await this.get({ last_by_subj: rewriteSubjectOf(this.ctx.eventSubjects, seq) });
+    return rewrite === null ? undefined : { seq, header: rewrite.header, data: rewrite.data };
+  }
+
+  /** The rewrites of the erased messages of one stream after `after` up to `upTo`, oldest first. */
+  private async rewritesBetween(after: number, upTo: number): Promise<RawMessage[]> {
+    const out: RawMessage[] = [];
+    for (let seq = upTo; seq > after; ) {
+      const rewrite = await this.rewriteOf(seq);
+      if (rewrite === undefined) throw new Error(`JetStream message ${seq} of stream '${this.ctx.stream}' is missing and was not pruned`);
+      out.unshift(rewrite);
+      seq = headOf(seq, rewrite.header).prev;
+    }
+    return out;
+  }
+
+  private prunable(): Promise<boolean> {
+    const check = this.prunableCheck;
+    if (check !== undefined && Date.now() - check.at < 10_000) return check.answer;
+    const answer = this.ctx
+      .jsm()
+      .then((jsm) => this.ctx.retry('look up the JetStream stream', () => jsm.streams.info(this.ctx.stream)))
+      .then((info) => info.config.deny_delete === false);
+    this.prunableCheck = { at: Date.now(), answer };
+    // Once a stream allows deletes it is treated so for good; failures and `false` are asked again later.
+    answer.then(
+      (yes) => {
+        if (yes) this.prunableCheck = { at: Number.POSITIVE_INFINITY, answer };
+      },
+      () => {
+        this.prunableCheck = undefined;
+      },
+    );
+    return answer;
   }
 
   /** The log's last event message, or undefined when there is none. */
@@ -119,7 +165,7 @@ export class NatsReader {
       return;
     }
     // Forwards: the last few messages hold the range more often than not (a tail after a snapshot).
-    const chain: StoredMsg[] = [];
+    const chain: RawMessage[] = [];
     let seq = last.seq;
     // From the first version, only a stream of one message is worth reading message by message.
     const hops = range.low <= 1 && firstVersionOf(last) > 1 ? 0 : SEEK_HOPS;
@@ -143,27 +189,53 @@ export class NatsReader {
       }
       return;
     }
-    // The whole range from the start, the common rehydration: no per-message header checks.
+    // The whole range from the start, the common rehydration: no per-message header checks unless
+    // the versions jump, where pruning erased messages (their rewrites fill the gap).
     const everything = range.low <= 1 && high >= last.version && remaining >= last.version;
+    let prevSeq = 0;
+    let nextVersion = 1;
+    let page: RecordedEvent[] = [];
+    const add = (message: RawMessage, head: MessageHead | undefined, decoded: RecordedEvent[] | undefined): void => {
+      if (everything) {
+        const events = decoded ?? decodeEvents(message.seq, message.data);
+        // A page of one message is its decoded array (ours, fresh): no copy.
+        if (page.length === 0) page = events;
+        else for (const event of events) page.push(event);
+        return;
+      }
+      if (head!.version < range.low || firstVersionOf(head!) > high) return;
+      for (const event of clip(decodeEvents(message.seq, message.data), range.low, high, remaining)) {
+        page.push(event);
+        remaining--;
+      }
+    };
+    const fill = async (upTo: number): Promise<void> => {
+      for (const rewrite of await this.rewritesBetween(prevSeq, upTo)) add(rewrite, headOf(rewrite.seq, rewrite.header), undefined);
+      prevSeq = upTo;
+    };
     for await (const messages of this.orderedRun(subject, 1, last.seq)) {
-      let page: RecordedEvent[] = [];
-      for (const message of messages) {
-        if (everything) {
-          const events = decodeEvents(message.seq, message.data);
-          if (messages.length === 1) page = events;
-          else for (const event of events) page.push(event);
-          continue;
+      page = [];
+      for (const stored of messages) {
+        const message: RawMessage = { seq: stored.seq, header: stored.headers, data: stored.data };
+        const events = everything ? decodeEvents(message.seq, message.data) : undefined;
+        let head: MessageHead | undefined;
+        if (events === undefined || events.length === 0 || events[0]!.version !== nextVersion) {
+          head = headOf(message.seq, message.header);
+          if (head.prev !== prevSeq) await fill(head.prev);
         }
-        const head = headOf(message.seq, message.headers);
-        if (head.version < range.low || firstVersionOf(head) > high) continue;
-        for (const event of clip(decodeEvents(message.seq, message.data), range.low, high, remaining)) {
-          page.push(event);
-          remaining--;
-        }
+        add(message, head, events);
+        prevSeq = message.seq;
+        nextVersion = head !== undefined ? head.version + 1 : events![events!.length - 1]!.version + 1;
       }
       if (everything) remaining -= page.length;
       if (page.length > 0) yield page;
       if (remaining <= 0) return;
+    }
+    if (prevSeq < last.seq) {
+      // The stream's last message was erased while this read ran (a marker now follows it).
+      page = [];
+      await fill(last.seq);
+      if (page.length > 0) yield page;
     }
   }
 
@@ -176,22 +248,43 @@ export class NatsReader {
     const startSeq = Math.max(1, Math.floor(fromPosition / POSITION_STRIDE));
     if (startSeq > last.seq) return;
     let remaining = limit;
-    for await (const messages of this.orderedRun(this.ctx.eventSubjects, startSeq, last.seq)) {
-      const page: RecordedEvent[] = [];
-      for (const message of messages) {
-        const events = decodeEvents(message.seq, message.data);
-        for (const event of events) {
-          if (event.position < fromPosition) continue;
-          // Filters are applied here: a category is part of a subject token, not a whole token.
-          if (filter !== undefined && !matchesFilter(event, filter)) continue;
-          if (remaining <= 0) break;
-          page.push(event);
-          remaining--;
+    // Sequences the event subjects skip: other subjects (rewrites), or messages pruning erased.
+    let expected = startSeq;
+    let page: RecordedEvent[] = [];
+    const add = (events: readonly RecordedEvent[]): void => {
+      for (const event of events) {
+        if (event.position < fromPosition) continue;
+        // Filters are applied here: a category is part of a subject token, not a whole token.
+        if (filter !== undefined && !matchesFilter(event, filter)) continue;
+        if (remaining <= 0) break;
+        page.push(event);
+        remaining--;
+      }
+    };
+    /** The rewrites of erased messages in the sequences the run skipped, up to `before`. */
+    const fill = async (before: number): Promise<void> => {
+      if (before > expected && remaining > 0 && (await this.prunable())) {
+        for (let seq = expected; seq < before; seq++) {
+          const rewrite = await this.rewriteOf(seq);
+          if (rewrite !== undefined) add(decodeEvents(seq, rewrite.data));
         }
+      }
+      expected = Math.max(expected, before + 1);
+    };
+    for await (const messages of this.orderedRun(this.ctx.eventSubjects, startSeq, last.seq)) {
+      page = [];
+      for (const message of messages) {
+        if (message.seq > expected) await fill(message.seq);
+        else expected = message.seq + 1;
+        add(decodeEvents(message.seq, message.data));
       }
       if (page.length > 0) yield page;
       if (remaining <= 0) return;
     }
+    // The log's last message was erased while this read ran (a marker now follows it).
+    page = [];
+    await fill(last.seq + 1);
+    if (page.length > 0) yield page;
   }
 
   /**

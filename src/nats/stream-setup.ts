@@ -10,7 +10,7 @@ export function streamConfig(options: ResolvedStreamOptions): Partial<StreamConf
   // Only fields nats-server 2.9 knows: newer ones would be refused or ignored there.
   return {
     name: options.stream,
-    subjects: [options.eventSubjects],
+    subjects: options.allowPruning ? [options.eventSubjects, options.rewriteSubjects] : [options.eventSubjects],
     retention: 'limits' as StreamConfig['retention'],
     storage: options.storage as StreamConfig['storage'],
     num_replicas: options.replicas,
@@ -20,7 +20,8 @@ export function streamConfig(options: ResolvedStreamOptions): Partial<StreamConf
     max_msgs_per_subject: -1,
     discard: 'old' as StreamConfig['discard'],
     duplicate_window: DUPLICATE_WINDOW_MS * NS_PER_MS,
-    deny_delete: true,
+    // Pruning erases messages (securely); without it the stream refuses every delete.
+    deny_delete: !options.allowPruning,
     deny_purge: true,
     allow_rollup_hdrs: false,
   };
@@ -48,6 +49,10 @@ export function incompatibilities(info: StreamInfo, options: ResolvedStreamOptio
     problems.push(`its duplicate window (${windowMs} ms) is shorter than the store's retry window (${retryWindowMs} ms)`);
   }
   if (config.sealed === true) problems.push('it is sealed (read-only)');
+  if (options.allowPruning) {
+    if (config.deny_delete !== false) problems.push('it denies deletes (allowPruning needs a stream created with it: JetStream cannot lift deny_delete)');
+    if (!(config.subjects ?? []).includes(options.rewriteSubjects)) problems.push(`its subjects do not include '${options.rewriteSubjects}' (needed by allowPruning)`);
+  }
   return problems;
 }
 

@@ -1,9 +1,13 @@
 import {
+  checkpointSummaryFromRow,
   resolveListStreamsOptions,
+  streamSummaryFromRow,
   type CheckpointSummary,
+  type CheckpointSummaryRow,
   type EventStoreCatalog,
   type ListStreamsOptions,
   type StreamSummary,
+  type StreamSummaryRow,
 } from '../store/catalog.js';
 import type { PostgresEventStore } from './postgres-event-store.js';
 import type { StoredRunnerError } from '../projections/runner-error.js';
@@ -11,13 +15,6 @@ import { PostgresDeadLetterStore } from './projection-dead-letters.js';
 import { listRunnerErrors } from './projection-errors.js';
 import { PostgresProjectionLock } from './projections.js';
 import { quoteIdentifier } from './schema-name.js';
-
-interface StreamRow {
-  stream_id: string;
-  version: number;
-  position: number;
-  recorded_at: Date;
-}
 
 /**
  * Read-only queries over a PostgreSQL store's schema for tools: the streams it holds and the
@@ -33,7 +30,7 @@ export class PostgresCatalog implements EventStoreCatalog {
   async listStreams(options?: ListStreamsOptions): Promise<StreamSummary[]> {
     const { prefix, after, limit } = resolveListStreamsOptions(options);
     // COLLATE "C" gives code point order whatever the database's collation, matching SQLite.
-    const { rows } = await this.store.pool.query<StreamRow>(
+    const { rows } = await this.store.pool.query<StreamSummaryRow>(
       `SELECT s.stream_id, s.version::float8 AS version, e.position::float8 AS position, e.recorded_at
          FROM ${this.schema}.streams s
          JOIN ${this.schema}.events e ON e.stream_id = s.stream_id AND e.version = s.version
@@ -43,9 +40,7 @@ export class PostgresCatalog implements EventStoreCatalog {
         LIMIT $3`,
       [after ?? null, prefix, limit],
     );
-    return rows.map((row) =>
-      Object.freeze({ streamId: row.stream_id, version: row.version, lastPosition: row.position, lastWrittenAt: row.recorded_at }),
-    );
+    return rows.map(streamSummaryFromRow);
   }
 
   /** Every stored projection checkpoint, by name. Empty when no projection ever ran here. */
@@ -54,10 +49,10 @@ export class PostgresCatalog implements EventStoreCatalog {
       `${this.schema}.projection_checkpoints`,
     ]);
     if (exists.rows[0]?.found !== true) return [];
-    const { rows } = await this.store.pool.query<{ name: string; position: number; version: number; updated_at: Date }>(
+    const { rows } = await this.store.pool.query<CheckpointSummaryRow>(
       `SELECT name, position::float8 AS position, version, updated_at FROM ${this.schema}.projection_checkpoints ORDER BY name COLLATE "C"`,
     );
-    return rows.map((row) => Object.freeze({ projection: row.name, position: row.position, version: row.version, updatedAt: row.updated_at }));
+    return rows.map(checkpointSummaryFromRow);
   }
 
   /** The runners' last faults by projection (empty for a schema that predates them). */

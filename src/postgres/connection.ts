@@ -1,8 +1,8 @@
 import pg from 'pg';
 import type { Pool, PoolClient, PoolConfig, QueryArrayConfig, QueryArrayResult, QueryConfig, QueryResult, QueryResultRow } from 'pg';
-import { InvalidArgumentError, StoreClosedError, StoreUnavailableError } from '../errors.js';
+import { InvalidArgumentError, isEventfoldError, StoreClosedError, StoreUnavailableError } from '../errors.js';
 import { consoleLogger, type Logger } from '../logging.js';
-import { isConnectionError, translatePgError } from './pg-errors.js';
+import { isConnectionError, isQueryTimeout, translatePgError } from './pg-errors.js';
 import { assertValidSchemaName, DEFAULT_POSTGRES_SCHEMA } from './schema-name.js';
 
 /**
@@ -14,19 +14,41 @@ import { assertValidSchemaName, DEFAULT_POSTGRES_SCHEMA } from './schema-name.js
 export type PostgresConnectionOptions =
   | {
       readonly connectionString: string;
-      /** Extra settings for the pool the store creates (`max`, timeouts, `ssl`, …). */
+      /**
+       * Extra settings for the pool the store creates (`max`, timeouts, `ssl`, …), over
+       * `POSTGRES_POOL_DEFAULTS` (query timeout, connect timeout, TCP keepalive).
+       */
       readonly poolConfig?: Omit<PoolConfig, 'connectionString'>;
       readonly pool?: undefined;
-      /** Where dropped idle connections are reported. Default `consoleLogger`. */
+      /** Where dropped idle connections and failed notifications are reported. Default `consoleLogger`. */
       readonly logger?: Logger;
     }
   | {
       readonly pool: Pool;
       readonly connectionString?: undefined;
       readonly poolConfig?: undefined;
-      /** Where dropped idle connections are reported. Default `consoleLogger`. */
+      /** Where dropped idle connections and failed notifications are reported. Default `consoleLogger`. */
       readonly logger?: Logger;
     };
+
+/**
+ * Settings of the pools the library creates from a connection string, each overridable through
+ * `poolConfig`. Without them a connection whose packets are dropped (no reset: a failed host or
+ * a firewall forgetting the connection) hangs a call until the operating system gives up, which
+ * takes many minutes. `query_timeout` (client side: no answer within it fails the call with
+ * `StoreTimeoutError` and drops the connection) is long enough for any statement the library
+ * runs; `migrate()` is exempt (it may wait for another process's migration), and `0` turns it
+ * off. `connectionTimeoutMillis` also bounds the wait for a free pooled connection.
+ */
+export const POSTGRES_POOL_DEFAULTS = Object.freeze({
+  connectionTimeoutMillis: 15_000,
+  query_timeout: 60_000,
+  keepAlive: true,
+  keepAliveInitialDelayMillis: 10_000,
+} satisfies PoolConfig);
+
+/** The `query_timeout` of statements that may wait a long time on purpose (migrations). */
+export const LONG_QUERY_TIMEOUT_MS = 2_147_483_647;
 
 const guardedPools = new WeakSet<Pool>();
 
@@ -70,7 +92,7 @@ export async function withPooledClient<T>(pool: Pool, fn: (client: PoolClient) =
 }
 
 function isBrokenConnection(error: unknown): boolean {
-  return isConnectionError(error) || isConnectionError((error as { cause?: unknown } | null)?.cause);
+  return isConnectionError(error) || isConnectionError((error as { cause?: unknown } | null)?.cause) || isQueryTimeout(error);
 }
 
 export interface PostgresSchemaOptions {
@@ -82,6 +104,8 @@ export interface PostgresSchemaOptions {
 export class PgConnection {
   readonly pool: Pool;
   readonly schema: string;
+  /** Where the store reports what it cannot throw to a caller. */
+  readonly logger: Logger;
   private readonly ownsPool: boolean;
   private closed = false;
 
@@ -95,19 +119,20 @@ export class PgConnection {
     const schema = options.schema ?? DEFAULT_POSTGRES_SCHEMA;
     assertValidSchemaName(schema);
     this.schema = schema;
+    this.logger = options.logger ?? consoleLogger;
     if (options.pool !== undefined) {
       if (!(options.pool instanceof pg.Pool) && typeof (options.pool as Partial<Pool>).connect !== 'function') {
         throw new InvalidArgumentError(`The ${what}'s 'pool' option must be a pg.Pool.`);
       }
       this.pool = options.pool;
       this.ownsPool = false;
-      guardPool(this.pool, options.logger);
+      guardPool(this.pool, this.logger);
     } else if (typeof options.connectionString === 'string' && options.connectionString.length > 0) {
-      this.pool = new pg.Pool({ ...options.poolConfig, connectionString: options.connectionString });
+      this.pool = new pg.Pool({ ...POSTGRES_POOL_DEFAULTS, ...options.poolConfig, connectionString: options.connectionString });
       this.ownsPool = true;
       // An idle client whose connection drops emits 'error' on the pool, which removes the client;
       // without a listener Node would treat it as an uncaught exception and exit.
-      guardPool(this.pool, options.logger);
+      guardPool(this.pool, this.logger);
     } else {
       throw new InvalidArgumentError(`The ${what} needs { connectionString } or { pool }.`);
     }
@@ -160,7 +185,9 @@ export class PgConnection {
       release(client, onError, undefined);
       return result;
     } catch (error) {
-      let destroy: unknown = broken;
+      // A statement without an answer leaves the connection busy (or dead): ROLLBACK would only
+      // wait behind it. Destroying the connection rolls the transaction back on the server.
+      let destroy: unknown = broken ?? (isQueryTimeout(error) ? error : undefined);
       if (began && destroy === undefined) {
         try {
           await client.query('ROLLBACK');
@@ -174,7 +201,13 @@ export class PgConnection {
       // The connection died under the transaction (its client errored, or not even ROLLBACK got
       // through): whatever `fn` reports — a hook or inline projection wraps the driver's error in
       // its own — the cause is a lost connection, and the append is worth retrying.
-      if (began && !this.closed && (broken !== undefined || destroy !== undefined) && !(error instanceof StoreUnavailableError)) {
+      if (
+        began &&
+        !this.closed &&
+        (broken !== undefined || destroy !== undefined) &&
+        !(error instanceof StoreUnavailableError) &&
+        !isQueryTimeout(error)
+      ) {
         throw new StoreUnavailableError(`The connection to PostgreSQL was lost while trying to ${action}; nothing was committed unless the commit itself was under way.`, {
           cause: error,
         });
@@ -185,6 +218,10 @@ export class PgConnection {
 
   translate(error: unknown, action: string, write: boolean): unknown {
     if (this.closed) return new StoreClosedError(this.what);
+    // A hook or inline projection may wrap the driver's timeout in its own error.
+    if (isQueryTimeout(error) && !isEventfoldError(error)) {
+      return translatePgError(timeoutOf(error), action, this.schema, write);
+    }
     return translatePgError(error, action, this.schema, write);
   }
 
@@ -194,6 +231,13 @@ export class PgConnection {
     this.closed = true;
     if (this.ownsPool) await this.pool.end();
   }
+}
+
+/** The driver's own timeout error in a cause chain (see `isQueryTimeout`). */
+function timeoutOf(error: unknown): unknown {
+  let e = error;
+  while (e instanceof Error && e.message !== 'Query read timeout' && (e as { cause?: unknown }).cause !== undefined) e = (e as { cause?: unknown }).cause;
+  return e;
 }
 
 function ignoreError(): void {}

@@ -1,6 +1,6 @@
 export { PostgresEventStore, type PostgresAppendHook, type PostgresEventStoreOptions, type PostgresNotifyMode } from './postgres-event-store.js';
 export { PostgresSnapshotStore, type PostgresSnapshotStoreOptions } from './postgres-snapshot-store.js';
-export { guardPool, type PostgresConnectionOptions, type PostgresSchemaOptions } from './connection.js';
+export { guardPool, POSTGRES_POOL_DEFAULTS, type PostgresConnectionOptions, type PostgresSchemaOptions } from './connection.js';
 export { POSTGRES_DDL, POSTGRES_SCHEMA_VERSION, postgresSchemaSql } from './ddl.js';
 export { assertValidSchemaName, DEFAULT_POSTGRES_SCHEMA, notifyChannel } from './schema-name.js';
 export {

@@ -36,6 +36,21 @@ const NETWORK_CODES = new Set([
   'ECONNABORTED',
 ]);
 
+/** pg's message when a query got no answer within `query_timeout` (client side). */
+const QUERY_TIMEOUT_MESSAGE = 'Query read timeout';
+
+/**
+ * True when `pg` gave up waiting for a query's answer (`query_timeout`): the server may be gone
+ * without a reset (a blackholed connection), or still running the statement. Either way the
+ * connection is of no further use.
+ */
+export function isQueryTimeout(error: unknown): boolean {
+  for (let e = error, depth = 0; e instanceof Error && depth < 4; e = (e as { cause?: unknown }).cause, depth++) {
+    if (e.message === QUERY_TIMEOUT_MESSAGE) return true;
+  }
+  return false;
+}
+
 /** pg's message when a pool the caller owns was ended and then used. */
 const POOL_ENDED_MESSAGE = 'Cannot use a pool after calling end on the pool';
 
@@ -60,6 +75,9 @@ export function isConnectionError(error: unknown): boolean {
     // cannot accept connections yet, or closed an idle session. 25P03: idle in transaction too long.
     if (code.startsWith('08') || /^57P0[1-5]$/.test(code) || code === '25P03') return true;
   }
+  // A pg.Client (not pooled) whose connect ran past connectionTimeoutMillis: its socket is
+  // destroyed with this bare message.
+  if (error.message === 'timeout expired') return true;
   return CONNECTION_MESSAGES.some((text) => error.message.includes(text));
 }
 
@@ -83,7 +101,7 @@ export function isNotMigratedError(error: unknown, schema?: string): boolean {
  * | driver error | eventfold error |
  * |---|---|
  * | network errors, class 08, 57P01-05, 25P03, class 53 but 53100, 58*, 40003 | `StoreUnavailableError` |
- * | 55P03 lock_not_available (`lock_timeout`), 57014 query_canceled (`statement_timeout`) | `StoreTimeoutError` |
+ * | 55P03 lock_not_available (`lock_timeout`), 57014 query_canceled (`statement_timeout`), no answer within `query_timeout` | `StoreTimeoutError` |
  * | 40001 serialization_failure, 40P01 deadlock_detected | `TransactionConflictError` |
  * | 53100 disk_full | `StorageFullError` |
  * | 25006 read_only_sql_transaction | `StoreReadOnlyError` |
@@ -103,6 +121,15 @@ export function translatePgError(error: unknown, action: string, schema: string 
   const cause = { cause: error };
   const what = `PostgreSQL failed to ${action}`;
   const driver = `${error.message}${code === undefined ? '' : ` [${code}]`}`;
+  if (error.message === QUERY_TIMEOUT_MESSAGE) {
+    const advice = write
+      ? 'Nothing was committed unless the commit itself was under way: check the stream version before retrying.'
+      : 'The connection was dropped (the pool opens a new one); retry once the server answers.';
+    return new StoreTimeoutError(
+      `PostgreSQL did not answer within query_timeout while trying to ${action} (a dead or blackholed connection, or a slow statement). ${advice}`,
+      cause,
+    );
+  }
   if (isConnectionError(error)) {
     const advice = write
       ? 'Nothing was half-written: the server rolls back an interrupted transaction. If the connection ' +

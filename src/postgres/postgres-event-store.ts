@@ -44,7 +44,9 @@ export type PostgresEventStoreOptions = PostgresConnectionOptions &
      * - `'after-commit'` (default): one coalesced `pg_notify` right after commits, outside them,
      *   and under sustained appends at most one per 5 ms (a listener wakes at most that much
      *   later); concurrent appends commit in parallel. A crash between commit and notify loses
-     *   one wake-up, which the listeners' polling covers (a delay, never a lost event).
+     *   one wake-up, which the listeners' polling covers (a delay, never a lost event). A failed
+     *   NOTIFY is reported to `logger` and retried with backoff (8 attempts, ~2.5 s of waits), then dropped
+     *   (reported as an error): listeners then catch up at their next poll.
      * - `'in-transaction'`: `pg_notify` inside the append's transaction, delivered iff it
      *   commits. PostgreSQL makes transactions that notify commit one at a time (a cluster-wide
      *   lock held through the commit's WAL flush), which caps concurrent append throughput.
@@ -105,7 +107,7 @@ export class PostgresEventStore implements EventStore {
       throw new InvalidArgumentError(`notify must be 'in-transaction', 'after-commit' or 'off', got ${String(notify)}.`);
     }
     const groupCommit = resolveGroupCommit(options.groupCommit);
-    this.notifier = notify === 'after-commit' ? new AfterCommitNotifier(this.connection.pool, this.notifyChannel) : undefined;
+    this.notifier = notify === 'after-commit' ? new AfterCommitNotifier(this.connection.pool, this.notifyChannel, this.connection.logger) : undefined;
     this.writer = new PostgresAppendWriter(this.connection, this.hooks, notify === 'in-transaction', this.notifier);
     // Up to GROUPS_IN_FLIGHT groups commit at once, each on its own connection; appends arriving
     // meanwhile wait for the next free slot and go together.
@@ -308,7 +310,7 @@ export class PostgresEventStore implements EventStore {
   async close(): Promise<void> {
     // Appends already accepted are committed (or fail) before the pool ends.
     if (this.committer !== undefined && !this.connection.isClosed) await this.committer.drain();
-    if (this.notifier !== undefined && !this.connection.isClosed) await this.notifier.flush();
+    if (this.notifier !== undefined && !this.connection.isClosed) await this.notifier.close();
     await this.connection.close();
   }
 }

@@ -4,7 +4,8 @@ import { CheckpointConflictError } from '../projections/errors.js';
 import { assertValidProjectionName } from '../projections/projection.js';
 import type { Checkpoint } from '../projections/target.js';
 import { guardPool, withPooledClient } from './connection.js';
-import { translatePgError } from './pg-errors.js';
+import { longQuery } from './migrate.js';
+import { isQueryTimeout, translatePgError } from './pg-errors.js';
 import { assertValidSchemaName, LOCK_CLASS, quoteIdentifier, schemaLockKey } from './schema-name.js';
 import type { Logger } from '../logging.js';
 import type { StoredRunnerError } from '../projections/runner-error.js';
@@ -51,10 +52,10 @@ export async function migrateProjectionTables(pool: Pool, schema: string): Promi
     await withPooledClient(pool, async (client) => {
       await client.query('BEGIN');
       try {
-        await client.query('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_CLASS.migrate, schemaLockKey(schema)]);
-        await client.query(projectionCheckpointsDdl(schema));
-        await client.query(projectionDeadLettersDdl(schema));
-        await client.query(projectionErrorsDdl(schema));
+        await client.query(longQuery('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_CLASS.migrate, schemaLockKey(schema)]));
+        await client.query(longQuery(projectionCheckpointsDdl(schema)));
+        await client.query(longQuery(projectionDeadLettersDdl(schema)));
+        await client.query(longQuery(projectionErrorsDdl(schema)));
         await client.query('COMMIT');
       } catch (error) {
         await client.query('ROLLBACK').catch(() => undefined);
@@ -151,7 +152,9 @@ export class PostgresCheckpointStore implements CheckpointStore {
           await this.compareAndSetIn(client, projection, expected, next);
           await client.query('COMMIT');
         } catch (error) {
-          await client.query('ROLLBACK').catch(() => undefined);
+          // After a query timeout ROLLBACK would only wait behind the unanswered statement; the
+          // connection is destroyed instead (withPooledClient), which rolls back on the server.
+          if (!isQueryTimeout(error)) await client.query('ROLLBACK').catch(() => undefined);
           throw error;
         }
       });

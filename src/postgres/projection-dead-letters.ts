@@ -2,8 +2,10 @@ import type { ClientBase, Pool } from 'pg';
 import type { Logger } from '../logging.js';
 import {
   assertValidPosition,
+  deadLetterFromRow,
   resolveListOptions,
   type DeadLetter,
+  type DeadLetterRow,
   type DeadLetterListOptions,
   type StandaloneDeadLetterStore,
   type DeadLetterWrite,
@@ -14,37 +16,9 @@ import { translatePgError } from './pg-errors.js';
 import { migrateProjectionTables } from './projection-checkpoints.js';
 import { assertValidSchemaName, quoteIdentifier } from './schema-name.js';
 
-interface DeadLetterRow {
-  projection: string;
-  position: number;
-  event_id: string;
-  event_type: string;
-  stream_id: string;
-  stream_version: number;
-  error: string;
-  attempts: number;
-  parked_at: Date;
-  retry_requested: boolean;
-}
-
 const COLUMNS =
   'projection, position::float8 AS position, event_id, event_type, stream_id, stream_version::float8 AS stream_version, ' +
   'error, attempts, parked_at, retry_requested';
-
-function toLetter(row: DeadLetterRow): DeadLetter {
-  return Object.freeze({
-    projection: row.projection,
-    position: row.position,
-    eventId: row.event_id,
-    eventType: row.event_type,
-    streamId: row.stream_id,
-    streamVersion: row.stream_version,
-    error: row.error,
-    attempts: row.attempts,
-    parkedAt: row.parked_at,
-    retryRequested: row.retry_requested,
-  });
-}
 
 /**
  * Parked events in `<schema>.projection_dead_letters`, keyed by projection and position. The
@@ -71,7 +45,7 @@ export class PostgresDeadLetterStore implements StandaloneDeadLetterStore {
       [projection, after, limit],
       'list dead letters',
     );
-    return rows.map(toLetter);
+    return rows.map(deadLetterFromRow);
   }
 
   async count(projection: string): Promise<number> {
@@ -104,7 +78,7 @@ export class PostgresDeadLetterStore implements StandaloneDeadLetterStore {
       [projection, limit],
       'read dead letter retry requests',
     );
-    return rows.map(toLetter);
+    return rows.map(deadLetterFromRow);
   }
 
   /** Writes a change on its own (subscriptions and relays, whose checkpoint is saved after it). */

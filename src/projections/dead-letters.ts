@@ -125,6 +125,39 @@ export function newDeadLetter(projection: string, event: RecordedEvent, error: u
   });
 }
 
+/**
+ * A dead letter as the SQL adapters store it (one table layout in both). The drivers differ only
+ * in how a time and a flag come back: PostgreSQL gives a Date and a boolean, SQLite epoch
+ * milliseconds and 0/1.
+ */
+export interface DeadLetterRow {
+  projection: string;
+  position: number;
+  event_id: string;
+  event_type: string;
+  stream_id: string;
+  stream_version: number;
+  error: string;
+  attempts: number;
+  parked_at: Date | number;
+  retry_requested: boolean | number;
+}
+
+export function deadLetterFromRow(row: DeadLetterRow): DeadLetter {
+  return Object.freeze({
+    projection: row.projection,
+    position: row.position,
+    eventId: row.event_id,
+    eventType: row.event_type,
+    streamId: row.stream_id,
+    streamVersion: row.stream_version,
+    error: row.error,
+    attempts: row.attempts,
+    parkedAt: row.parked_at instanceof Date ? row.parked_at : new Date(row.parked_at),
+    retryRequested: row.retry_requested === true || row.retry_requested === 1,
+  });
+}
+
 /** Dead letters in memory, beside an `InMemoryReadModel`'s checkpoints. */
 export class InMemoryDeadLetterStore implements StandaloneDeadLetterStore {
   private readonly letters = new Map<string, Map<number, DeadLetter>>();

@@ -1,22 +1,19 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import {
+  checkpointSummaryFromRow,
   resolveListStreamsOptions,
+  streamSummaryFromRow,
   type CheckpointSummary,
+  type CheckpointSummaryRow,
   type EventStoreCatalog,
   type ListStreamsOptions,
   type StreamSummary,
+  type StreamSummaryRow,
 } from '../store/catalog.js';
 import type { StoredRunnerError } from '../projections/runner-error.js';
 import { SqliteDeadLetterStore } from './projection-dead-letters.js';
 import { listRunnerErrors } from './projection-errors.js';
 import type { SqliteEventStore } from './sqlite-event-store.js';
-
-interface StreamRow {
-  stream_id: string;
-  version: number;
-  position: number;
-  recorded_at: number;
-}
 
 function tableExists(db: BetterSqlite3.Database, name: string): boolean {
   return db.prepare(`SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?`).pluck().get(name) !== undefined;
@@ -41,7 +38,7 @@ export class SqliteCatalog implements EventStoreCatalog {
     const lower = after !== undefined && after >= prefix ? after : prefix;
     const strict = after !== undefined && after >= prefix ? 1 : 0;
     const rows = this.db
-      .prepare<[string, number, string, number, string, string, number], StreamRow>(
+      .prepare<[string, number, string, number, string, string, number], StreamSummaryRow>(
         `SELECT stream_id, version, recorded_at, MAX(position) AS position
            FROM eventfold_events
           WHERE (stream_id > ? OR (? = 0 AND stream_id = ?))
@@ -51,27 +48,18 @@ export class SqliteCatalog implements EventStoreCatalog {
           LIMIT ?`,
       )
       .all(lower, strict, lower, prefix.length, prefix, prefix, limit);
-    return rows.map((row) =>
-      Object.freeze({
-        streamId: row.stream_id,
-        version: row.version,
-        lastPosition: row.position,
-        lastWrittenAt: new Date(row.recorded_at),
-      }),
-    );
+    return rows.map(streamSummaryFromRow);
   }
 
   /** Every stored projection checkpoint, by name. Empty when no projection ever ran here. */
   async listCheckpoints(): Promise<CheckpointSummary[]> {
     if (!tableExists(this.db, 'eventfold_projection_checkpoints')) return [];
     const rows = this.db
-      .prepare<[], { name: string; position: number; version: number; updated_at: number }>(
+      .prepare<[], CheckpointSummaryRow>(
         'SELECT name, position, version, updated_at FROM eventfold_projection_checkpoints ORDER BY name',
       )
       .all();
-    return rows.map((row) =>
-      Object.freeze({ projection: row.name, position: row.position, version: row.version, updatedAt: new Date(row.updated_at) }),
-    );
+    return rows.map(checkpointSummaryFromRow);
   }
 
   /** The runners' last faults by projection (empty for a file whose schema predates them). */

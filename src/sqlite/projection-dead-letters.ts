@@ -1,8 +1,10 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import {
   assertValidPosition,
+  deadLetterFromRow,
   resolveListOptions,
   type DeadLetter,
+  type DeadLetterRow,
   type DeadLetterListOptions,
   type StandaloneDeadLetterStore,
   type DeadLetterWrite,
@@ -12,35 +14,7 @@ import { translateSqliteError } from './connection.js';
 import { PROJECTION_MIGRATIONS, PROJECTIONS_COMPONENT } from './projection-schema.js';
 import { migrateSchema } from './schema.js';
 
-interface DeadLetterRow {
-  projection: string;
-  position: number;
-  event_id: string;
-  event_type: string;
-  stream_id: string;
-  stream_version: number;
-  error: string;
-  attempts: number;
-  parked_at: number;
-  retry_requested: number;
-}
-
 const COLUMNS = 'projection, position, event_id, event_type, stream_id, stream_version, error, attempts, parked_at, retry_requested';
-
-function toLetter(row: DeadLetterRow): DeadLetter {
-  return Object.freeze({
-    projection: row.projection,
-    position: row.position,
-    eventId: row.event_id,
-    eventType: row.event_type,
-    streamId: row.stream_id,
-    streamVersion: row.stream_version,
-    error: row.error,
-    attempts: row.attempts,
-    parkedAt: new Date(row.parked_at),
-    retryRequested: row.retry_requested === 1,
-  });
-}
 
 /**
  * Parked events in `eventfold_projection_dead_letters` of the store's file. The runner writes
@@ -59,7 +33,7 @@ export class SqliteDeadLetterStore implements StandaloneDeadLetterStore {
         .prepare(`SELECT ${COLUMNS} FROM eventfold_projection_dead_letters WHERE projection = ? AND position > ? ORDER BY position LIMIT ?`)
         .all(projection, after, limit),
     ) as DeadLetterRow[];
-    return rows.map(toLetter);
+    return rows.map(deadLetterFromRow);
   }
 
   async count(projection: string): Promise<number> {
@@ -85,7 +59,7 @@ export class SqliteDeadLetterStore implements StandaloneDeadLetterStore {
 
   async retryRequested(projection: string, limit: number): Promise<DeadLetter[]> {
     const sql = `SELECT ${COLUMNS} FROM eventfold_projection_dead_letters WHERE projection = ? AND retry_requested = 1 ORDER BY position LIMIT ?`;
-    return (this.run(() => this.db.prepare(sql).all(projection, limit)) as DeadLetterRow[]).map(toLetter);
+    return (this.run(() => this.db.prepare(sql).all(projection, limit)) as DeadLetterRow[]).map(deadLetterFromRow);
   }
 
   /** Writes a change on its own (subscriptions and relays, whose checkpoint is saved after it). */

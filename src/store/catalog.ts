@@ -54,3 +54,31 @@ export interface CheckpointSummary {
   readonly version: number;
   readonly updatedAt: Date;
 }
+
+/** A stream's last event as the SQL catalogs read it; PostgreSQL returns a Date, SQLite epoch milliseconds. */
+export interface StreamSummaryRow {
+  stream_id: string;
+  version: number;
+  position: number;
+  recorded_at: Date | number;
+}
+
+export function streamSummaryFromRow(row: StreamSummaryRow): StreamSummary {
+  return Object.freeze({ streamId: row.stream_id, version: row.version, lastPosition: row.position, lastWrittenAt: dateOf(row.recorded_at) });
+}
+
+/** A checkpoint row as the SQL catalogs read it. */
+export interface CheckpointSummaryRow {
+  name: string;
+  position: number;
+  version: number;
+  updated_at: Date | number;
+}
+
+export function checkpointSummaryFromRow(row: CheckpointSummaryRow): CheckpointSummary {
+  return Object.freeze({ projection: row.name, position: row.position, version: row.version, updatedAt: dateOf(row.updated_at) });
+}
+
+function dateOf(value: Date | number): Date {
+  return value instanceof Date ? value : new Date(value);
+}

@@ -94,6 +94,8 @@ export class GroupCommitter<M extends GroupMember, R> {
   private readonly queue: Waiting<M, R>[] = [];
   private inFlight = 0;
   private scheduled = false;
+  /** Callers answered by the group that just finished (0: none to wait for). */
+  private regather = 0;
   private readonly running = new Set<Promise<void>>();
   private groups = 0;
   private appends = 0;
@@ -141,7 +143,19 @@ export class GroupCommitter<M extends GroupMember, R> {
       while (this.queue.length > 0 && this.inFlight < this.maxInFlight) this.launch();
     };
     if (this.start === 'now' && delay === 0) {
-      run();
+      const regather = this.regather;
+      this.regather = 0;
+      if (this.queue.length >= regather) {
+        run();
+        return;
+      }
+      // The callers the last commit answered usually append again at once (a command loop, a
+      // request handler): one turn of the event loop lets them all join the next group, instead
+      // of the first going alone and the rest waiting for it (many small groups cost a round trip
+      // and a commit each). Never after a group of one, so an append without concurrency starts
+      // at once.
+      this.scheduled = true;
+      setImmediate(run);
       return;
     }
     this.scheduled = true;
@@ -213,6 +227,7 @@ export class GroupCommitter<M extends GroupMember, R> {
       for (const waiting of group) waiting.reject(error);
     } finally {
       this.inFlight--;
+      if (group.length > 1) this.regather = group.length;
       this.schedule();
     }
   }

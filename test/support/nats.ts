@@ -25,6 +25,11 @@ export function natsStores(tag: string, defaults: Partial<NatsEventStoreOptions>
       streams.push(names.stream);
       return NatsEventStore.create({ servers: NATS_URL, storage: 'memory', ...names, ...defaults, ...options } as NatsEventStoreOptions);
     },
+    /** Names made elsewhere, whose stream `cleanup()` deletes too. */
+    track<T extends { stream: string }>(names: T): T {
+      streams.push(names.stream);
+      return names;
+    },
     /** A fresh KV bucket name, deleted by `cleanup()`. */
     bucket(kind: string): string {
       const name = `${uniqueStreamNames(kind).stream}_kv`;

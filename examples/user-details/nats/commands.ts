@@ -1,4 +1,4 @@
-import { CommandBus, ConcurrencyError, Repository, type CommandContext } from 'eventfold';
+import { COMMAND_STREAM_PREFIX, CommandBus, ConcurrencyError, isEventfoldError, Repository, type CommandContext } from 'eventfold';
 import { UniqueValueTakenError, type NatsUniqueValues } from 'eventfold/nats';
 import { checkPrecondition } from '../commands.js';
 import type {
@@ -6,6 +6,7 @@ import type {
   ChangePassword,
   CommandResult,
   DeactivateUser,
+  ForgetUser,
   RegisterUser,
   RenameUser,
   WriteSide,
@@ -26,6 +27,10 @@ export const USER_NAME_SCOPE = 'user name';
  *   registration of that name once it is older than the grace period, because the user's stream
  *   shows that its owner does not hold the name (see `userNameIsHeld`);
  * - a rename reserves the new name before its append and releases the old one after it.
+ *
+ * With idempotent commands (`IdempotentCommands`, see evolution.ts) the first append of a command
+ * claims its id first (no atomic multi-stream append here either). A repeat that loses that claim
+ * to its twin leaves the name to the twin, which registers the same user under it.
  */
 export function createNatsWriteSide(options: WriteSideOptions & { readonly names: NatsUniqueValues }): WriteSide {
   const { store, names } = options;
@@ -51,6 +56,17 @@ export function createNatsWriteSide(options: WriteSideOptions & { readonly names
   const release = (userName: string, userId: string): Promise<unknown> =>
     names.release(USER_NAME_SCOPE, userName, userId).catch(() => false);
 
+  /**
+   * After a failed append: frees the name unless someone with the same owner id holds it now, a
+   * twin of this command that claimed its id, or a racing registration of the same user that won.
+   */
+  async function releaseAfterFailure(error: unknown, userName: string, userId: string): Promise<void> {
+    if (isConflictOnClaim(error)) return;
+    const holder = await users.find(userId).catch(() => undefined);
+    if (holder !== undefined && holder.status === 'active' && holder.userName === userName) return;
+    await release(userName, userId);
+  }
+
   const commandBus = new CommandBus()
     .register('RegisterUser', async (command: RegisterUser, context: CommandContext): Promise<CommandResult> => {
       const { userId, password } = command.data;
@@ -65,8 +81,8 @@ export function createNatsWriteSide(options: WriteSideOptions & { readonly names
       try {
         await users.save(user, { metadata: context.metadata });
       } catch (error) {
-        await release(userName, userId);
-        if (error instanceof ConcurrencyError) {
+        await releaseAfterFailure(error, userName, userId);
+        if (error instanceof ConcurrencyError && error.streamId === users.streamIdOf(userId)) {
           throw new UserRuleError('USER_ALREADY_REGISTERED', `User '${userId}' is already registered.`);
         }
         throw error;
@@ -102,7 +118,7 @@ export function createNatsWriteSide(options: WriteSideOptions & { readonly names
       try {
         await users.save(user, { expectedVersion: checkPrecondition(users.streamIdOf(userId), user, originalVersion), metadata: context.metadata });
       } catch (error) {
-        await release(user.userName, userId);
+        await releaseAfterFailure(error, user.userName, userId);
         throw error;
       }
       await release(previous, userId);
@@ -118,9 +134,27 @@ export function createNatsWriteSide(options: WriteSideOptions & { readonly names
       });
       await release(user.userName, userId);
       return { userId, version: user.version };
+    })
+    .register('ForgetUser', async (command: ForgetUser, context: CommandContext): Promise<CommandResult> => {
+      const { userId } = command.data;
+      const user = await users.load(userId);
+      if (user.forget(clock())) {
+        await users.save(user, { metadata: context.metadata });
+        await release(user.userName, userId);
+      }
+      // After the event: a retry after a failure here finds the user forgotten and shreds again.
+      await options.forget?.(userId);
+      return { userId, version: user.version };
     });
 
   return { commandBus, users, userNames };
+}
+
+/** A lost race for a command id's claim (`$command-<id>`): a twin of this command runs it. */
+function isConflictOnClaim(error: unknown): boolean {
+  if (!isEventfoldError(error)) return false;
+  const streamId = (error as { streamId?: unknown }).streamId;
+  return typeof streamId === 'string' && streamId.startsWith(COMMAND_STREAM_PREFIX);
 }
 
 /** What the streams say: `owner` holds `userName` while it is an active user of that name. */

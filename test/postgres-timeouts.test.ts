@@ -1,0 +1,158 @@
+// Timeouts and keepalive of the pools the PostgreSQL adapter creates, against the real server: a
+// connection that stops answering without a reset (a TCP proxy that blackholes it) fails a read or
+// an append within query_timeout with a typed transient error, the pool recovers once packets flow
+// again, and migrate() (which may wait for another process's migration) is exempt.
+import { afterAll, describe, expect, it } from 'vitest';
+import { isTransientError } from '../src/index.js';
+import { POSTGRES_POOL_DEFAULTS, PostgresEventStore } from '../src/postgres/index.js';
+import { LOCK_CLASS, schemaLockKey } from '../src/postgres/schema-name.js';
+import { DATABASE_URL, pgTestDatabase } from './support/postgres.js';
+import { PostgresProjectionRunner } from '../src/postgres/projections.js';
+import { postgresAccountsProjection, readPostgresAccounts } from './fixtures/projection-postgres-accounts.js';
+import { failure, type Failure } from './support/failure.js';
+import { errorRecorder, expectFoldedAccounts, seedAccounts } from './support/projection-accounts.js';
+import { hostAndPort, startTcpProxy, viaPort } from './support/tcp-proxy.js';
+
+const db = pgTestDatabase({ max: 4 });
+const closers: (() => Promise<unknown>)[] = [];
+afterAll(async () => {
+  for (const close of closers.reverse()) await close().catch(() => undefined);
+  await db.cleanup();
+});
+
+/** A store through a proxy (short timeouts) over a schema seeded through the direct pool. */
+async function blackholeSetup(tag: string) {
+  const direct = await PostgresEventStore.create({ pool: db.pool, schema: db.schema(tag) });
+  closers.push(() => direct.close());
+  await direct.append('s-1', [{ type: 'A', data: 1 }, { type: 'B', data: 2 }], { expectedVersion: 'no-stream' });
+  const proxy = await startTcpProxy(hostAndPort(DATABASE_URL));
+  closers.push(() => proxy.close());
+  const store = new PostgresEventStore({
+    connectionString: viaPort(DATABASE_URL, proxy.port),
+    schema: direct.schema,
+    // No NOTIFY after appends: it would hold the idle connection the tests blackhole.
+    notify: 'off',
+    poolConfig: { max: 2, query_timeout: 800, connectionTimeoutMillis: 800 },
+    logger: { debug() {}, info() {}, warn() {}, error() {} },
+  });
+  closers.push(() => store.close());
+  return { direct, proxy, store };
+}
+
+async function timedFailure(call: () => Promise<unknown>): Promise<{ error: Failure; ms: number }> {
+  const started = Date.now();
+  const error = await failure(call);
+  return { error, ms: Date.now() - started };
+}
+
+describe('PostgreSQL connection timeouts', () => {
+  it('pools created from a connection string get query, connect and keepalive defaults, each overridable', async () => {
+    const plain = new PostgresEventStore({ connectionString: DATABASE_URL });
+    const tuned = new PostgresEventStore({ connectionString: DATABASE_URL, poolConfig: { query_timeout: 5_000, keepAlive: false } });
+    closers.push(() => plain.close(), () => tuned.close());
+    expect(plain.pool.options).toMatchObject({ query_timeout: 60_000, connectionTimeoutMillis: 15_000, keepAlive: true, keepAliveInitialDelayMillis: 10_000 });
+    expect(tuned.pool.options).toMatchObject({ query_timeout: 5_000, connectionTimeoutMillis: 15_000, keepAlive: false });
+    expect(POSTGRES_POOL_DEFAULTS.query_timeout).toBe(60_000);
+    // A pool you own is left as it is.
+    const own = new PostgresEventStore({ pool: db.pool });
+    expect(own.pool.options.query_timeout).toBeUndefined();
+  });
+
+  it('a read through a blackholed connection fails within query_timeout as STORE_TIMEOUT, and the pool recovers', async () => {
+    const { proxy, store } = await blackholeSetup('bhread');
+    expect(await store.readStream('s-1').toArray()).toHaveLength(2); // leaves an idle pooled connection
+    proxy.blackhole();
+    const stuck = await timedFailure(() => store.readStream('s-1').toArray());
+    expect(stuck.error.code).toBe('STORE_TIMEOUT');
+    expect(isTransientError(stuck.error)).toBe(true);
+    expect(stuck.error.message).toMatch(/query_timeout/);
+    expect(stuck.ms).toBeGreaterThanOrEqual(700);
+    expect(stuck.ms).toBeLessThan(3_000);
+    // A new connection into the blackhole never completes its handshake: connect timeout, transient too.
+    const connecting = await timedFailure(() => store.headPosition());
+    expect(['STORE_UNAVAILABLE', 'STORE_TIMEOUT']).toContain(connecting.error.code);
+    expect(isTransientError(connecting.error)).toBe(true);
+    expect(connecting.ms).toBeLessThan(3_000);
+    proxy.restore();
+    expect(await store.readStream('s-1').toArray()).toHaveLength(2);
+    expect(await store.headPosition()).toBeGreaterThan(0);
+  });
+
+  it('an append through a blackholed connection fails within query_timeout, writes nothing, and the next append works', async () => {
+    const { direct, proxy, store } = await blackholeSetup('bhappend');
+    await store.append('s-2', [{ type: 'A', data: 0 }], { expectedVersion: 'no-stream' });
+    proxy.blackhole();
+    const stuck = await timedFailure(() => store.append('s-2', [{ type: 'A', data: 1 }], { expectedVersion: 1 }));
+    expect(stuck.error.code).toBe('STORE_TIMEOUT');
+    expect(isTransientError(stuck.error)).toBe(true);
+    expect(stuck.ms).toBeLessThan(3_000);
+    expect(await direct.streamVersion('s-2')).toBe(1);
+    proxy.restore();
+    await store.append('s-2', [{ type: 'A', data: 2 }], { expectedVersion: 1 });
+    expect((await direct.readStream('s-2').toArray()).map((e) => e.data)).toEqual([0, 2]);
+  });
+
+  it('a hooked append (BEGIN … COMMIT on one client) blackholed mid-transaction fails within query_timeout and rolls back', async () => {
+    const { direct, proxy, store } = await blackholeSetup('bhhook');
+    let calls = 0;
+    store.addAppendHook(async (_events, client) => {
+      // The blackhole falls between the append's statement and the hook's own.
+      if (++calls === 2) proxy.blackhole();
+      await client.query('SELECT 1');
+    });
+    await store.append('s-3', [{ type: 'A', data: 0 }], { expectedVersion: 'no-stream' });
+    const stuck = await timedFailure(() => store.append('s-3', [{ type: 'A', data: 1 }], { expectedVersion: 1 }));
+    expect(stuck.error.code).toBe('STORE_TIMEOUT');
+    expect(stuck.ms).toBeLessThan(3_000);
+    proxy.restore();
+    // The server rolls the transaction back once the connection is gone (a blackholed one only
+    // when the server notices): poll until the stream is writable again.
+    await expect.poll(async () => store.append('s-3', [{ type: 'A', data: 2 }], { expectedVersion: 1 }).then(() => 'ok', (e: { code?: string }) => e.code), { timeout: 15_000, interval: 200 }).toBe('ok');
+    expect((await direct.readStream('s-3').toArray()).map((e) => e.data)).toEqual([0, 2]);
+  });
+
+  it('a projection runner through a blackholed connection reports transient faults, then catches up once packets flow', async () => {
+    const { direct, proxy, store } = await blackholeSetup('bhrunner');
+    await seedAccounts(direct, 300);
+    const rec = errorRecorder();
+    const runner = new PostgresProjectionRunner(store, postgresAccountsProjection({ schema: direct.schema, delayMs: 1 }), {
+      batchSize: 20,
+      pollIntervalMs: 100,
+      retry: { maxAttempts: 100, initialDelayMs: 20, maxDelayMs: 300 },
+      onError: rec.onError,
+    });
+    closers.push(() => runner.stop());
+    await runner.start();
+    await expect.poll(() => runner.checkpoint?.position ?? 0, { timeout: 30_000 }).toBeGreaterThan(20);
+    proxy.blackhole();
+    await expect.poll(() => rec.errors.length, { timeout: 15_000 }).toBeGreaterThan(1);
+    expect(runner.state).not.toBe('failed');
+    expect(rec.errors.every((e) => e.info.transient && e.info.willRetry)).toBe(true);
+    expect(rec.errors.some((e) => /Query read timeout|query_timeout|timeout expired|timeout exceeded/.test(e.message))).toBe(true);
+    proxy.restore();
+    await runner.waitUntilCaughtUp({ timeoutMs: 60_000 });
+    await runner.stop();
+    await expectFoldedAccounts(direct, () => readPostgresAccounts(db.pool, direct.schema));
+  }, 90_000);
+
+  it('migrate() waits for another migration longer than query_timeout', async () => {
+    const schema = db.schema('migwait');
+    const store = new PostgresEventStore({ connectionString: DATABASE_URL, schema, poolConfig: { query_timeout: 300, max: 2 } });
+    closers.push(() => store.close());
+    const holder = await db.pool.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_CLASS.migrate, schemaLockKey(schema)]);
+      const started = Date.now();
+      const migrating = store.migrate();
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      await holder.query('COMMIT');
+      await migrating;
+      expect(Date.now() - started).toBeGreaterThanOrEqual(900);
+    } finally {
+      holder.release();
+    }
+    await store.append('s', [{ type: 'A', data: 1 }], { expectedVersion: 'no-stream' });
+    expect(await store.streamVersion('s')).toBe(1);
+  });
+});
