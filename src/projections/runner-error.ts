@@ -72,37 +72,61 @@ export interface RunnerErrorSink {
 }
 
 /**
- * Writes a runner's faults to its target in the background, one write at a time, newest wins: a
- * burst of faults costs one write in flight plus one pending. A write that fails (the database is
- * the thing that is down) is dropped; the next fault or the recovery writes again. Recovery (the
- * runner committed or caught up) clears the record once.
+ * Writes a runner's faults to its target in the background, one write at a time, newest wins.
+ * A fault is written after `debounceMs` (the newest one by then): a blip the runner gets past at
+ * once is never written, a burst costs one write, and by the time it writes, a pool whose
+ * connections just died has noticed (the write does not pick up a dead idle connection and hide
+ * its report). A write that fails (the database is the thing that is down) is reported once per
+ * streak to `onWriteError` and dropped; the next fault or the recovery writes again. Recovery
+ * (the runner committed or caught up) clears a stored record once.
  */
 export class RunnerErrorRecorder {
   private pending: { value: StoredRunnerError | undefined } | undefined;
   private writing: Promise<void> | undefined;
+  private timer: ReturnType<typeof setTimeout> | undefined;
   /** True while a fault is (or may be) stored, so recovery must clear it. */
   private stored = false;
+  private failing = false;
 
   constructor(
     private readonly projection: string,
     private readonly sink: RunnerErrorSink | undefined,
+    private readonly options: { readonly debounceMs?: number; readonly onWriteError?: (error: unknown) => void } = {},
   ) {}
 
   fault(error: Error, info: ConsumerErrorInfo): void {
     if (this.sink === undefined) return;
-    this.stored = true;
-    this.schedule(runnerErrorRecord(error, info));
+    this.pending = { value: runnerErrorRecord(error, info) };
+    if (this.writing !== undefined || this.timer !== undefined) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.drainNow();
+    }, this.options.debounceMs ?? 250);
+    this.timer.unref?.();
   }
 
-  /** The runner got past its faults. Cheap when nothing is stored. */
+  /** The runner got past its faults. Cheap when nothing is stored or waiting. */
   recovered(): void {
-    if (this.sink === undefined || !this.stored) return;
-    this.stored = false;
-    this.schedule(undefined);
+    if (this.sink === undefined) return;
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
+    if (!this.stored && this.writing === undefined) {
+      this.pending = undefined;
+      return;
+    }
+    this.pending = { value: undefined };
+    this.drainNow();
   }
 
-  /** Waits for the writes in flight, at most `timeoutMs` (a database that is down must not hold up a stop). */
+  /** Writes what waits now, and waits for it at most `timeoutMs` (a database that is down must not hold up a stop). */
   async flush(timeoutMs = 2_000): Promise<void> {
+    if (this.timer !== undefined) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+      this.drainNow();
+    }
     const writing = this.writing;
     if (writing === undefined) return;
     let timer: ReturnType<typeof setTimeout> | undefined;
@@ -110,9 +134,8 @@ export class RunnerErrorRecorder {
     clearTimeout(timer);
   }
 
-  private schedule(value: StoredRunnerError | undefined): void {
-    this.pending = { value };
-    if (this.writing !== undefined) return;
+  private drainNow(): void {
+    if (this.writing !== undefined || this.pending === undefined) return;
     this.writing = this.drain().finally(() => {
       this.writing = undefined;
     });
@@ -122,12 +145,16 @@ export class RunnerErrorRecorder {
     while (this.pending !== undefined) {
       const { value } = this.pending;
       this.pending = undefined;
+      if (value !== undefined) this.stored = true;
+      else if (!this.stored) continue;
       try {
         await this.sink!.recordError(this.projection, value);
-      } catch {
-        // Best effort: the store is likely the fault itself. A cleared record that failed to write
-        // is retried at the next recovery.
-        if (value === undefined) this.stored = true;
+        if (value === undefined) this.stored = false;
+        this.failing = false;
+      } catch (error) {
+        // A cleared record that failed to write stays 'stored': the next recovery clears again.
+        if (!this.failing) this.options.onWriteError?.(error);
+        this.failing = true;
       }
     }
   }

@@ -2,7 +2,7 @@ import { ConsumerLoop, defaultOwner, positiveInteger } from '../consumers/consum
 import { isTransientError } from '../consumers/transient.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { AnyEvent } from '../events/types.js';
-import type { Logger } from '../logging.js';
+import { consoleLogger, type Logger } from '../logging.js';
 import type { EventStore, ReadAllFilter } from '../store/event-store.js';
 import { resolveReadAllFilter } from '../store/read-filter.js';
 import { resolvePoisonEventPolicy, type DeadLetterStore } from './dead-letters.js';
@@ -77,9 +77,16 @@ export class ProjectionRunner<E extends AnyEvent, Ctx> {
     }
     this.owner = options.owner ?? defaultOwner();
     const target = options.target;
+    const logger = options.logger ?? consoleLogger;
     this.errors = new RunnerErrorRecorder(
       options.projection.name,
       target.recordError === undefined ? undefined : { recordError: (name, error) => target.recordError!(name, error) },
+      {
+        onWriteError: (error) =>
+          logger.warn(`'${options.projection.name}' could not store its last error beside the checkpoint: ${error instanceof Error ? error.message : String(error)}`, {
+            consumer: options.projection.name,
+          }),
+      },
     );
     const retry = resolveRetryPolicy(options.retry);
     this.retry = retry;
