@@ -3,12 +3,21 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NatsEventStore } from '../src/nats/index.js';
+import { mkdirSync } from 'node:fs';
+import { Pool } from 'pg';
+import { AtLeastOnceTarget, defineProjection, InMemoryProjectionLock, ProjectionRunner, type AnyEvent } from '../src/index.js';
+import { NatsCheckpointStore, NatsEventStore, natsWakeUps } from '../src/nats/index.js';
+import { PostgresEventStore } from '../src/postgres/index.js';
+import { SqliteEventStore, SqliteProjectionLock, SqliteProjectionTarget } from '../src/sqlite/index.js';
+import { sqliteUserEmails } from './fixtures/cli-app.js';
 import { LiveCli, runCli, sourceUrl } from './support/cli-process.js';
-import { expectTerminalSafe, HOSTILE_STREAM, HOSTILE_TEXT } from './support/cli-suite.js';
+import { describeCliSuite, expectTerminalSafe, HOSTILE_STREAM, HOSTILE_TEXT, writeConfig, type CliStoreCase } from './support/cli-suite.js';
 import { NATS_URL, natsStores, uniqueStreamNames } from './support/nats.js';
+import { DATABASE_URL, pgTestDatabase } from './support/postgres.js';
+import { hostAndPort, startTcpProxy, viaPort } from './support/tcp-proxy.js';
 
 const stores = natsStores('cli');
+const pg = pgTestDatabase({ max: 2 });
 const dir = mkdtempSync(join(tmpdir(), 'eventfold-cli-nats-'));
 let store: NatsEventStore;
 let target: string;
@@ -31,7 +40,68 @@ beforeAll(async () => {
 afterAll(async () => {
   await store?.close();
   await stores.cleanup();
+  await pg.cleanup();
   rmSync(dir, { recursive: true, force: true });
+});
+
+/**
+ * The shared CLI suite on NATS, with the runners' checkpoints, locks and dead letters in the read
+ * model's SQLite file (as the example app keeps them): `--checkpoints <file>` on the command line,
+ * `checkpoints` in the config file.
+ */
+const suiteStores = natsStores('clisuite');
+const suiteDir = mkdtempSync(join(tmpdir(), 'eventfold-cli-nats-suite-'));
+const suiteOpen: { close(): Promise<void> }[] = [];
+let suiteCounter = 0;
+describeCliSuite({
+  kind: 'nats',
+  title: 'nats (checkpoints in a SQLite read model)',
+  async create(tag): Promise<CliStoreCase> {
+    const caseDir = join(suiteDir, `${tag}-${++suiteCounter}`);
+    mkdirSync(caseDir);
+    // 'fresh' is migrated by the CLI, which makes file streams.
+    const natsStore = await suiteStores.create(tag === 'fresh' ? { storage: 'file' } : {});
+    const readPath = join(caseDir, 'read.sqlite');
+    const read = new SqliteEventStore({ path: readPath });
+    suiteOpen.push(natsStore, read);
+    const url = `${NATS_URL}?stream=${natsStore.options.stream}&subjectPrefix=${natsStore.options.subjectPrefix}`;
+    writeConfig(
+      caseDir,
+      `import { sqliteUserEmails, User } from ${JSON.stringify(sourceUrl('../test/fixtures/cli-app.ts'))};
+` +
+        `export default { store: ${JSON.stringify(url)}, checkpoints: ${JSON.stringify(readPath)}, projections: [sqliteUserEmails], aggregates: [{ streamPrefix: 'user', aggregate: User }] };
+`,
+    );
+    return {
+      args: ['--db', url, '--checkpoints', readPath],
+      store: natsStore,
+      dir: caseDir,
+      async startRunner(settings = {}) {
+        const runner = new ProjectionRunner({
+          pollIntervalMs: 50,
+          ...settings,
+          store: natsStore,
+          projection: sqliteUserEmails,
+          target: new SqliteProjectionTarget(read),
+          lock: new SqliteProjectionLock(read.database, 60_000),
+          wakeUps: natsWakeUps(natsStore),
+        });
+        await runner.start();
+        return runner as unknown as ProjectionRunner<AnyEvent, unknown>;
+      },
+      async readModel() {
+        const hasTable = read.database.prepare(`SELECT 1 FROM sqlite_schema WHERE name = 'cli_user_emails'`).get() !== undefined;
+        if (!hasTable) return {};
+        const rows = read.database.prepare('SELECT id, email FROM cli_user_emails ORDER BY id').all() as { id: string; email: string }[];
+        return Object.fromEntries(rows.map((row) => [row.id, row.email]));
+      },
+    };
+  },
+  async cleanup() {
+    for (const open of suiteOpen.splice(0)) await open.close();
+    await suiteStores.cleanup();
+    rmSync(suiteDir, { recursive: true, force: true });
+  },
 });
 
 function jsonLines(stdout: string): Record<string, unknown>[] {
@@ -119,10 +189,120 @@ describe('eventfold CLI on NATS JetStream', () => {
     expect(jsonLines(users.stdout).map((r) => r['streamId'])).toEqual(['user-2']);
   });
 
-  it('says clearly what a NATS store cannot do: projection bookkeeping', async () => {
+  it('reads checkpoints and a runner fault from a NATS KV bucket while the read model is down, and clears the fault on recovery', async () => {
+    const bucket = stores.bucket('clicps');
+    const checkpoints = new NatsCheckpointStore({ connection: store.connection, bucket, storage: 'memory' });
+    // The read model: a PostgreSQL table behind a TCP proxy, so the test can take it away.
+    const proxy = await startTcpProxy(hostAndPort(DATABASE_URL));
+    const schema = pg.schema('clikv');
+    await pg.pool.query(`CREATE SCHEMA ${schema}; CREATE TABLE ${schema}.seen (event_id text PRIMARY KEY)`);
+    const readModel = new Pool({ connectionString: viaPort(DATABASE_URL, proxy.port), max: 2, connectionTimeoutMillis: 2_000 });
+    readModel.on('error', () => undefined);
+    const projection = defineProjection<AnyEvent, Pool>({
+      name: 'seen-events',
+      handlers: {},
+      any: async (e, pool) => void (await pool.query(`INSERT INTO ${schema}.seen VALUES ($1) ON CONFLICT DO NOTHING`, [e.eventId])),
+    });
+    const runner = new ProjectionRunner({
+      store,
+      projection,
+      target: new AtLeastOnceTarget({ checkpoints, context: () => readModel }),
+      lock: new InMemoryProjectionLock(),
+      wakeUps: natsWakeUps(store),
+      pollIntervalMs: 50,
+      retry: { maxAttempts: Number.POSITIVE_INFINITY, initialDelayMs: 20, maxDelayMs: 200 },
+      onError: () => undefined,
+    });
+    const args = ['projections', 'status', '--json', '--db', target, '--checkpoints', `nats-kv:${bucket}`];
+    const rows = async (): Promise<Record<string, unknown>[]> => {
+      const result = await runCli(args);
+      expect(result.code, result.stderr).toBe(0);
+      return jsonLines(result.stdout);
+    };
+    try {
+      await runner.start();
+      await runner.waitUntilCaughtUp({ timeoutMs: 30_000 });
+      const head = await store.headPosition();
+      expect(await rows()).toEqual([
+        expect.objectContaining({ projection: 'seen-events', state: 'unknown', position: head, lag: 0, version: 1, lastError: null, parked: 0, checkpoints: `NATS KV bucket ${bucket}` }),
+      ]);
+
+      proxy.cut();
+      await store.append('user-9', [{ type: 'UserRegistered', data: { name: 'Kay', email: 'kay@example.com' } }], { expectedVersion: 'no-stream' });
+      await expect
+        .poll(async () => (await rows())[0], { timeout: 30_000, interval: 200 })
+        .toMatchObject({ state: 'retrying', lag: (await store.headPosition()) - head, lastErrorSource: 'runner', errorAttempts: expect.any(Number) });
+      const [faulty] = await rows();
+      expect(faulty!['errorAttempts']).toBeGreaterThanOrEqual(1);
+      expect(String(faulty!['lastError'])).toMatch(/connect|ECONN|terminat|timeout/i);
+      expect(Date.parse(String(faulty!['errorAt']))).toBeGreaterThan(Date.now() - 60_000);
+      const human = await runCli(args.filter((a) => a !== '--json'));
+      expect(human.stdout).toMatch(/seen-events\s+retrying\s+/);
+      expect(human.stdout).toMatch(/attempt \d+/);
+
+      proxy.restore();
+      await runner.waitUntilCaughtUp({ timeoutMs: 30_000 });
+      await expect.poll(async () => (await rows())[0], { timeout: 30_000, interval: 200 }).toMatchObject({ state: 'unknown', lag: 0, lastError: null });
+      expect(await checkpoints.loadError('seen-events')).toBeUndefined();
+
+      // KV holds no runner lock, and the read model is the application's: rebuild and reset are refused, saying why.
+      for (const sub of ['rebuild', 'reset']) {
+        writeFileSync(join(dir, 'eventfold.config.mjs'), `export default { projections: [{ name: 'seen-events', version: 1, handlers: {}, reset() {} }] };\n`);
+        const refused = await runCli(['projections', sub, 'seen-events', '--db', target, '--checkpoints', `nats-kv:${bucket}`], { cwd: dir });
+        expect(refused.code).toBe(2);
+        expect(refused.stderr).toMatch(/NATS KV bucket .*runner\.rebuild\(\)/);
+      }
+    } finally {
+      await runner.stop();
+      await readModel.end();
+      await proxy.close();
+      await checkpoints.close();
+    }
+  });
+
+  it('rebuilds a projection from the NATS log into a PostgreSQL read model named by checkpoints: { postgres, schema }', async () => {
+    const schema = pg.schema('clinatspg');
+    await (await PostgresEventStore.create({ pool: pg.pool, schema })).close();
+    const caseDir = join(dir, 'pg-checkpoints');
+    mkdirSync(caseDir);
+    const storeSetting = { nats: NATS_URL, stream: store.options.stream, subjectPrefix: store.options.subjectPrefix };
+    writeConfig(
+      caseDir,
+      `import { postgresUserEmails } from ${JSON.stringify(sourceUrl('../test/fixtures/cli-app.ts'))};\n` +
+        `export default { store: ${JSON.stringify(storeSetting)}, checkpoints: { postgres: ${JSON.stringify(DATABASE_URL)}, schema: ${JSON.stringify(schema)} }, projections: [postgresUserEmails(${JSON.stringify(schema)})] };\n`,
+    );
+    const head = await store.headPosition();
+    const before = await runCli(['projections', 'status', '--json'], { cwd: caseDir });
+    expect(before.code, before.stderr).toBe(0);
+    expect(jsonLines(before.stdout)).toEqual([expect.objectContaining({ projection: 'user-emails', state: 'never-ran', lag: head, checkpoints: expect.stringContaining(`(schema ${schema})`) })]);
+    const rebuilt = await runCli(['projections', 'rebuild', 'user-emails', '--json', '--batch-size', '2'], { cwd: caseDir });
+    expect(rebuilt.code, rebuilt.stderr).toBe(0);
+    expect(jsonLines(rebuilt.stdout).at(-1)).toMatchObject({ projection: 'user-emails', done: true, position: head, headPosition: head });
+    const { rows } = await pg.pool.query<{ id: string; email: string }>(`SELECT id, email FROM "${schema}".cli_user_emails ORDER BY id`);
+    expect(rows.find((r) => r.id === 'user-1')?.email).toBe('ada@lovelace.org');
+    const after = await runCli(['projections', 'status', '--json'], { cwd: caseDir });
+    expect(jsonLines(after.stdout)).toEqual([expect.objectContaining({ state: 'stopped', position: head, lag: 0, version: 1 })]);
+    const reset = await runCli(['projections', 'reset', 'user-emails'], { cwd: caseDir });
+    expect(reset.code, reset.stderr).toBe(0);
+    expect((await pg.pool.query(`SELECT 1 FROM "${schema}".cli_user_emails`)).rowCount).toBe(0);
+  });
+
+  it('without --checkpoints looks in the default KV bucket, and refuses a --checkpoints it cannot use', async () => {
     const status = await runCli(['projections', 'status', '--db', target]);
-    expect(status.code).toBe(2);
-    expect(status.stderr).toMatch(/^eventfold: error: The nats store keeps no projection checkpoints/);
+    expect(status.code, status.stderr).toBe(0);
+    // Nothing where it looked: it names KV buckets that look like checkpoint buckets.
+    const bucket = stores.bucket('checkpoints');
+    const created = new NatsCheckpointStore({ connection: store.connection, bucket, storage: 'memory' });
+    await created.migrate();
+    const hinted = await runCli(['projections', 'status', '--db', target, '--checkpoints', `nats-kv:${bucket}x`]);
+    expect(hinted.code, hinted.stderr).toBe(0);
+    expect(hinted.stdout).toMatch(new RegExp(`No projections: none has a checkpoint in NATS KV bucket ${bucket}x \\(does not exist yet\\)`));
+    expect(hinted.stdout).toMatch(new RegExp(`Checkpoints may be in: .*nats-kv:${bucket}\\b`));
+    const missing = await runCli(['projections', 'status', '--db', target, '--checkpoints', join(dir, 'no-such.sqlite')]);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/There is no SQLite file at .*no-such\.sqlite/);
+    const badBucket = await runCli(['projections', 'status', '--db', target, '--checkpoints', 'nats-kv:a.b']);
+    expect(badBucket.code).toBe(2);
     const badParam = await runCli(['read', 'user-1', '--db', `${NATS_URL}?bucket=x`]);
     expect(badParam.code).toBe(2);
     expect(badParam.stderr).toMatch(/Unknown NATS URL parameter 'bucket'/);

@@ -4,6 +4,7 @@ import { categoryOf, formatDuration } from '../src/cli/command.js';
 import { DriverMissingError } from '../src/cli/errors.js';
 import { isSafeText, safeJsonStringify, sanitizeStreamId, sanitizeText } from '../src/cli/sanitize.js';
 import { chooseStore, importDriver, redactUrl } from '../src/cli/stores.js';
+import { parseCheckpointSetting } from '../src/cli/checkpoint-locations.js';
 import { colourEnabled, createStyle } from '../src/cli/style.js';
 import { applyChanges, diffJson } from '../src/inspect/diff.js';
 import { COMMANDS } from '../src/cli/main.js';
@@ -89,6 +90,25 @@ describe('JSON diff', () => {
       { path: ['gone'], kind: 'removed', before: true },
       { path: ['added'], kind: 'added', after: 'x' },
     ]);
+  });
+});
+
+describe('--checkpoints settings', () => {
+  it('reads paths, URLs with a schema, KV buckets and the object forms; refuses other URLs', () => {
+    expect(parseCheckpointSetting('read.sqlite', '/app')).toEqual({ kind: 'sqlite', path: '/app/read.sqlite', given: 'read.sqlite' });
+    expect(parseCheckpointSetting('sqlite:/data/r.db', '/app')).toEqual({ kind: 'sqlite', path: '/data/r.db', given: '/data/r.db' });
+    expect(parseCheckpointSetting({ sqlite: 'r.db' }, '/app')).toMatchObject({ kind: 'sqlite', path: '/app/r.db' });
+    expect(parseCheckpointSetting('postgres://u:p@h/db?schema=read&sslmode=disable', '/app')).toEqual({
+      kind: 'postgres',
+      url: 'postgres://u:p@h/db?sslmode=disable',
+      schema: 'read',
+    });
+    expect(parseCheckpointSetting({ postgres: 'postgres://h/db', schema: 's' }, '/app')).toEqual({ kind: 'postgres', url: 'postgres://h/db', schema: 's' });
+    expect(parseCheckpointSetting('nats-kv:cps', '/app')).toEqual({ kind: 'nats-kv', bucket: 'cps' });
+    expect(parseCheckpointSetting({ natsKv: 'cps' }, '/app')).toEqual({ kind: 'nats-kv', bucket: 'cps' });
+    expect(() => parseCheckpointSetting('mysql://h/db', '/app')).toThrow(/SQLite file path, a postgres:\/\/ URL or nats-kv:<bucket>/);
+    expect(() => parseCheckpointSetting('', '/app')).toThrow(/'checkpoints' must be/);
+    expect(() => parseCheckpointSetting({ redis: 'x' } as never, '/app')).toThrow(/'checkpoints' must be/);
   });
 });
 

@@ -19,6 +19,7 @@ type OptionSpec = NonNullable<ParseArgsConfig['options']>;
 export const STORE_OPTIONS: OptionSpec = {
   db: { type: 'string' },
   schema: { type: 'string' },
+  checkpoints: { type: 'string' },
   config: { type: 'string' },
 };
 
@@ -32,6 +33,12 @@ export const STORE_HELP = `Store options:
                       (?stream=<name>&subjectPrefix=<prefix> for the JetStream stream).
                       Default: 'store' in the config file, else $DATABASE_URL.
   --schema <name>     PostgreSQL schema (default: the config's, $EVENTFOLD_PG_SCHEMA, or eventfold).
+  --checkpoints <where>
+                      Where the projection runners keep their checkpoints, when not in the store:
+                      the read model's SQLite file, postgres://…[?schema=<name>], or
+                      nats-kv:<bucket>. Default: 'checkpoints' in the config file, else
+                      $EVENTFOLD_CHECKPOINTS, else the store itself (on NATS: the KV bucket
+                      eventfold_checkpoints).
   --config <file>     Configuration module (default: ./eventfold.config.mjs if present).
   --no-color          Plain output (also: NO_COLOR=1, or when stdout is not a terminal).
   -h, --help          This help.`;
@@ -123,7 +130,9 @@ export async function withStore<T>(
   const { values, io } = invocation;
   const config = await loadConfig(stringOption(values, 'config'), io.cwd);
   const choice = chooseStore(stringOption(values, 'db'), stringOption(values, 'schema'), config.config.store, io.env);
-  const opened = await openStore(choice, { cwd: io.cwd, migrate: options.migrate === true });
+  const envCheckpoints = io.env['EVENTFOLD_CHECKPOINTS'] === '' ? undefined : io.env['EVENTFOLD_CHECKPOINTS'];
+  const checkpoints = stringOption(values, 'checkpoints') ?? config.config.checkpoints ?? envCheckpoints;
+  const opened = await openStore({ ...choice, checkpoints }, { cwd: io.cwd, migrate: options.migrate === true });
   try {
     return await fn({ opened, config });
   } finally {

@@ -3,6 +3,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { AnyEvent, RecordedEvent } from '../events/types.js';
 import type { Projection } from '../projections/projection.js';
+import type { CheckpointSetting } from './checkpoint-locations.js';
 import { CliUsageError } from './errors.js';
 
 /** Where the store is: a SQLite path or URL string, or an object naming the kind. */
@@ -36,6 +37,11 @@ export type AggregateView =
 /** What `eventfold.config.mjs` exports (as its default export, or as named exports). */
 export interface EventfoldConfig {
   readonly store?: StoreSetting;
+  /**
+   * Where the projection runners keep their checkpoints when not in the store: the read model's
+   * SQLite file, a postgres:// URL (`{ postgres, schema }`), or `{ natsKv: bucket }`.
+   */
+  readonly checkpoints?: CheckpointSetting;
   readonly projections?: readonly Projection<AnyEvent, never>[];
   readonly aggregates?: readonly AggregateView[];
 }
@@ -81,7 +87,10 @@ export function validateConfig(config: unknown, path: string): EventfoldConfig {
   if (typeof config !== 'object' || config === null) {
     throw new CliUsageError(`The configuration file '${path}' must export an object, got ${describeType(config)}.`);
   }
-  const { store, projections, aggregates } = config as Record<string, unknown>;
+  const { store, projections, aggregates, checkpoints } = config as Record<string, unknown>;
+  if (checkpoints !== undefined && typeof checkpoints !== 'string' && (typeof checkpoints !== 'object' || checkpoints === null)) {
+    throw new CliUsageError(`'checkpoints' in '${path}' must be a SQLite path, a URL, { sqlite }, { postgres, schema } or { natsKv }.`);
+  }
   if (store !== undefined && typeof store !== 'string' && (typeof store !== 'object' || store === null)) {
     throw new CliUsageError(`'store' in '${path}' must be a path, a URL or { sqlite } / { postgres, schema }.`);
   }

@@ -1,27 +1,26 @@
 import { existsSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
-import type { AnyEvent } from '../events/types.js';
-import type { DeadLetterStore } from '../projections/dead-letters.js';
-import type { Projection } from '../projections/projection.js';
-import type { ProjectionRunner, ProjectionRunnerSettings } from '../projections/runner.js';
-import type { ProjectionLock, ProjectionTarget } from '../projections/target.js';
-import type { CheckpointSummary, EventStoreCatalog } from '../store/catalog.js';
+import type { EventStoreCatalog } from '../store/catalog.js';
 import type { EventStore } from '../store/event-store.js';
+import {
+  natsKvCheckpoints,
+  openCheckpointLocation,
+  postgresCheckpoints,
+  redactUrl,
+  sqliteCheckpoints,
+  type CheckpointSetting,
+  type EventSource,
+  type ProjectionAdmin,
+} from './checkpoint-locations.js';
 import type { StoreSetting } from './config.js';
 import { CliUsageError, DriverMissingError } from './errors.js';
 import { natsCatalog } from './nats-catalog.js';
 
-/** The projection bookkeeping a store keeps next to its events (checkpoints, runner locks). */
-export interface ProjectionAdmin {
-  listCheckpoints(): Promise<CheckpointSummary[]>;
-  /** Who runs the projection now, if anyone (a lock holder). */
-  lockHolder(projection: string): Promise<string | undefined>;
-  /** Parked events; undefined when the store has no dead-letter table yet (nothing was ever parked). */
-  deadLetters(): Promise<DeadLetterStore | undefined>;
-  target(): ProjectionTarget<unknown>;
-  lock(): ProjectionLock;
-  createRunner(projection: Projection<AnyEvent, unknown>, settings: ProjectionRunnerSettings): ProjectionRunner<AnyEvent, unknown>;
-}
+export type { ProjectionAdmin };
+export { redactUrl };
+
+/** KV bucket a `NatsCheckpointStore` uses by default, where the CLI looks on a NATS store without --checkpoints. */
+export const DEFAULT_NATS_CHECKPOINT_BUCKET = 'eventfold_checkpoints';
 
 /** An open store plus what tools need around it. */
 export interface OpenedStore {
@@ -40,6 +39,24 @@ export interface OpenOptions {
   readonly schema: string | undefined;
   /** Create / upgrade the schema (the `migrate` command); otherwise the store must exist. */
   readonly migrate: boolean;
+  /** Where projection checkpoints live when not in the store itself (`--checkpoints`, config `checkpoints`). */
+  readonly checkpoints?: CheckpointSetting | undefined;
+}
+
+/** The store's projection bookkeeping: `--checkpoints` when given, else `fallback` (the store's own). */
+async function projectionAdmin(options: OpenOptions, source: EventSource, fallback: () => Promise<ProjectionAdmin>): Promise<ProjectionAdmin> {
+  if (options.checkpoints !== undefined) return openCheckpointLocation(importDriver, options.checkpoints, options.cwd, source);
+  return fallback();
+}
+
+/** Opens the bookkeeping, closing `store` when that fails. */
+async function withAdmin(store: EventStore, open: () => Promise<ProjectionAdmin>): Promise<ProjectionAdmin> {
+  try {
+    return await open();
+  } catch (error) {
+    await store.close().catch(() => undefined);
+    throw error;
+  }
 }
 
 /**
@@ -74,17 +91,6 @@ export async function importDriver<M>(load: () => Promise<M>, packageNames: stri
   }
 }
 
-/** A PostgreSQL URL with the password hidden. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password !== '') parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '(an unparsable URL)';
-  }
-}
-
 const sqliteDriver: StoreDriver = {
   kind: 'sqlite',
   matches: (target) => !/^[a-z][a-z0-9+.-]*:\/\//i.test(target),
@@ -97,21 +103,20 @@ const sqliteDriver: StoreDriver = {
     const sqlite = await importDriver(() => import('../sqlite/index.js'), 'better-sqlite3', 'A SQLite store');
     const store = new sqlite.SqliteEventStore({ path });
     const catalog = new sqlite.SqliteCatalog(store);
+    const source: EventSource = { store, wakeUps: (listener) => store.onAppended(() => listener()) };
+    const projections = await withAdmin(store, () =>
+      projectionAdmin(options, source, () => sqliteCheckpoints(importDriver, path, `SQLite ${given}`, source, store)),
+    );
     return {
       kind: 'sqlite',
       description: `SQLite ${given}`,
       store,
       catalog,
-      projections: {
-        listCheckpoints: () => catalog.listCheckpoints(),
-        lockHolder: (name) => catalog.lockHolder(name),
-        deadLetters: () => catalog.deadLetters(),
-        target: () => new sqlite.SqliteProjectionTarget(store) as ProjectionTarget<unknown>,
-        lock: () => new sqlite.SqliteProjectionLock(store.database),
-        createRunner: (projection, settings) =>
-          new sqlite.SqliteProjectionRunner(store, projection as never, settings) as unknown as ProjectionRunner<AnyEvent, unknown>,
+      projections,
+      close: async () => {
+        await projections.close().catch(() => undefined);
+        await store.close();
       },
-      close: () => store.close(),
     };
   },
 };
@@ -137,21 +142,21 @@ const postgresDriver: StoreDriver = {
       throw error;
     }
     const catalog = new postgres.PostgresCatalog(store);
+    const description = `PostgreSQL ${redactUrl(target)} (schema ${schema})`;
+    const source: EventSource = { store, wakeUps: postgres.postgresWakeUps(store) };
+    const projections = await withAdmin(store, () =>
+      projectionAdmin(options, source, () => postgresCheckpoints(importDriver, store, description, source, false)),
+    );
     return {
       kind: 'postgres',
-      description: `PostgreSQL ${redactUrl(target)} (schema ${schema})`,
+      description,
       store,
       catalog,
-      projections: {
-        listCheckpoints: () => catalog.listCheckpoints(),
-        lockHolder: (name) => catalog.lockHolder(name),
-        deadLetters: () => catalog.deadLetters(),
-        target: () => new postgres.PostgresProjectionTarget(store) as unknown as ProjectionTarget<unknown>,
-        lock: () => new postgres.PostgresProjectionLock(store.pool, store.schema),
-        createRunner: (projection, settings) =>
-          new postgres.PostgresProjectionRunner(store, projection as never, settings) as unknown as ProjectionRunner<AnyEvent, unknown>,
+      projections,
+      close: async () => {
+        await projections.close().catch(() => undefined);
+        await store.close();
       },
-      close: () => store.close(),
     };
   },
 };
@@ -159,9 +164,9 @@ const postgresDriver: StoreDriver = {
 /**
  * NATS JetStream: `nats://host:port`, with the JetStream stream and subject prefix as query
  * parameters (`?stream=EVENTS&subjectPrefix=app`; defaults as `NatsEventStore`'s). A cluster:
- * several URLs separated by commas. Streams are listed by `natsCatalog`; there is no projection
- * bookkeeping the CLI can read (checkpoints live in KV buckets the projection names), so the
- * `projections` commands say so.
+ * several URLs separated by commas. Streams are listed by `natsCatalog`. Projection checkpoints
+ * are where the runners keep them: `--checkpoints` (the read model's SQLite file or PostgreSQL
+ * schema, or a KV bucket), by default the KV bucket `eventfold_checkpoints`.
  */
 const natsDriver: StoreDriver = {
   kind: 'nats',
@@ -193,6 +198,32 @@ const natsDriver: StoreDriver = {
     };
     const store = options.migrate ? await nats.NatsEventStore.create(storeOptions) : await nats.NatsEventStore.connect(storeOptions);
     const { jetstreamManager } = await import('@nats-io/jetstream');
+    const source: EventSource = {
+      store,
+      wakeUps: nats.natsWakeUps(store),
+      nats: {
+        connection: store.connection,
+        kvBuckets: async () => {
+          const jsm = await jetstreamManager(store.connection);
+          const names: string[] = [];
+          for await (const name of jsm.streams.names()) if (name.startsWith('KV_')) names.push(name.slice(3));
+          return names.sort();
+        },
+        kvBucketInfo: async (bucket) => {
+          const jsm = await jetstreamManager(store.connection);
+          try {
+            const { config } = await jsm.streams.info(`KV_${bucket}`);
+            return { storage: String(config.storage) === 'memory' ? 'memory' : 'file', replicas: config.num_replicas };
+          } catch (error) {
+            if (error instanceof Error && /stream not found/i.test(error.message)) return undefined;
+            throw error;
+          }
+        },
+      },
+    };
+    const projections = await withAdmin(store, () =>
+      projectionAdmin(options, source, () => natsKvCheckpoints(importDriver, DEFAULT_NATS_CHECKPOINT_BUCKET, source)),
+    );
     return {
       kind: 'nats',
       description: `NATS ${servers.map(redactUrl).join(',')} (stream ${store.options.stream})`,
@@ -205,8 +236,11 @@ const natsDriver: StoreDriver = {
         jetstreamManager: (connection) => jetstreamManager(connection),
         decodeStreamToken: nats.decodeStreamToken,
       }),
-      projections: undefined,
-      close: () => store.close(),
+      projections,
+      close: async () => {
+        await projections.close().catch(() => undefined);
+        await store.close();
+      },
     };
   },
 };
@@ -233,6 +267,8 @@ export function targetOf(setting: StoreSetting): { target: string; schema: strin
 export interface StoreChoice {
   readonly target: string;
   readonly schema: string | undefined;
+  /** Where projection checkpoints live, when not in the store. */
+  readonly checkpoints?: CheckpointSetting | undefined;
 }
 
 /** `--db` wins, then the configuration's `store`, then DATABASE_URL. */
@@ -264,5 +300,5 @@ export async function openStore(choice: StoreChoice, options: Omit<OpenOptions, 
       `Unknown store URL scheme '${scheme}:'. Use a SQLite file path, postgres://, postgresql:// or nats://.`,
     );
   }
-  return driver.open(choice.target, { ...options, schema: choice.schema });
+  return driver.open(choice.target, { ...options, schema: choice.schema, checkpoints: choice.checkpoints });
 }

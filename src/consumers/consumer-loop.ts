@@ -65,6 +65,14 @@ export interface ConsumerLoopOptions {
   readonly classify: TransientErrorClassifier | undefined;
   readonly logger: Logger | undefined;
   readonly onError: ((error: Error, info: ConsumerErrorInfo) => void) | undefined;
+  /**
+   * Every reported fault, retried or not (whether or not there is an `onError`), once this
+   * consumer has held its lock: a standby's faults (or its failing to get the lock) are not the
+   * consumer's to record.
+   */
+  readonly onFault?: ((error: Error, info: ConsumerErrorInfo) => void) | undefined;
+  /** The consumer got somewhere (a commit, caught up): past faults are over. */
+  readonly onProgressed?: (() => void) | undefined;
   /** Called on every state change and every reported fault; read the owner's status then. */
   readonly onChange: () => void;
   /** Called once the loop has ended: with the failure, or undefined after `stop()`. */
@@ -114,6 +122,7 @@ export class ConsumerLoop {
   private lastYield = 0;
   private prepared = false;
   private lastReportFinal = false;
+  private heldLock = false;
 
   constructor(
     private readonly options: ConsumerLoopOptions,
@@ -153,6 +162,7 @@ export class ConsumerLoop {
   start(): Promise<void> {
     if (this.loop !== undefined) return Promise.resolve();
     this.stopRequested = false;
+    this.heldLock = false;
     this.failure = undefined;
     this.lost = undefined;
     let started!: { resolve: () => void; reject: (error: Error) => void };
@@ -191,6 +201,7 @@ export class ConsumerLoop {
     setState: (state) => loop.setState(state),
     progressed: () => {
       loop.faults = 0;
+      loop.options.onProgressed?.();
     },
     report: (error, info) => loop.report(error, info),
     yieldToEventLoop: () => loop.yieldToEventLoop(),
@@ -219,6 +230,7 @@ export class ConsumerLoop {
         }
         lease = await this.acquire(settle);
         if (lease === undefined) break;
+        this.heldLock = true;
         this.lost = undefined;
         lease.onLost((reason, cause) => {
           this.lost = this.options.errors.lockLost(this.options.name, reason, cause);
@@ -341,6 +353,11 @@ export class ConsumerLoop {
     this.lastFault = { error, at: new Date() };
     this.lastReportFinal = !info.willRetry;
     const frozen = Object.freeze({ ...info });
+    try {
+      if (this.heldLock) this.options.onFault?.(error, frozen);
+    } catch {
+      // See below.
+    }
     if (this.options.onError !== undefined) {
       try {
         this.options.onError(error, frozen);

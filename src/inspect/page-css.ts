@@ -36,5 +36,5 @@ pre.json { margin: 0; padding: 10px; border: 1px solid var(--line); border-radiu
 #tt-slider { width: 100%; }
 .error { color: var(--del); }
 button#more-events, button#more-streams { margin-top: 8px; padding: 5px 10px; border: 1px solid var(--line); border-radius: 6px; background: transparent; color: var(--fg); cursor: pointer; }
-.state-running { color: var(--add); font-weight: 600; } .state-stopped, .state-never-ran { color: var(--muted); } .lagging { color: var(--chg); font-weight: 600; }
+.state-running { color: var(--add); font-weight: 600; } .state-failed { color: var(--del); font-weight: 600; } .state-retrying { color: var(--chg); font-weight: 600; } .error-cell { max-width: 40em; overflow-wrap: anywhere; } .state-stopped, .state-never-ran, .state-unknown { color: var(--muted); } .lagging { color: var(--chg); font-weight: 600; }
 `;

@@ -279,7 +279,7 @@ export const APP_JS = String.raw`'use strict';
       var tbody = $('projections').querySelector('tbody');
       clear(tbody);
       if (body.projections.length === 0) {
-        var tr = el('tr'); var td = el('td', 'muted', 'No projections have a checkpoint in this store.'); td.colSpan = 8; tr.appendChild(td); tbody.appendChild(tr);
+        var tr = el('tr'); var td = el('td', 'muted', 'No projections have a checkpoint in ' + (body.checkpoints || 'this store') + '.'); td.colSpan = 8; tr.appendChild(td); tbody.appendChild(tr);
       }
       body.projections.forEach(function (p) {
         var tr = el('tr');
@@ -291,7 +291,17 @@ export const APP_JS = String.raw`'use strict';
         tr.appendChild(el('td', 'mono', p.version === null ? '-' : p.version));
         tr.appendChild(el('td', p.parked > 0 ? 'mono lagging' : 'mono', p.parked));
         tr.appendChild(el('td', '', p.updatedAt ? localTime(p.updatedAt) : '-'));
-        tr.appendChild(el('td', '', p.lastError || '-'));
+        var error = el('td', 'error-cell');
+        error.setAttribute('data-testid', 'projection-error');
+        if (p.lastError === null) {
+          error.textContent = '-';
+        } else {
+          if (p.errorCode !== null) error.appendChild(el('span', 'mono error-code', '[' + p.errorCode + '] '));
+          error.appendChild(el('span', 'error-message', p.lastError));
+          var how = p.lastErrorSource === 'parked' ? 'parked' : 'attempt ' + p.errorAttempts;
+          error.appendChild(el('span', 'muted', ' (' + how + (p.errorAt ? ', ' + localTime(p.errorAt) : '') + ')'));
+        }
+        tr.appendChild(error);
         tbody.appendChild(tr);
       });
     }).catch(showError);

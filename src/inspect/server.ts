@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { projectionStatusRows } from '../cli/projection-status.js';
+import { lastEvents } from './log-tail.js';
 import type { EventfoldConfig } from '../cli/config.js';
 import type { OpenedStore } from '../cli/stores.js';
 import { isEventfoldError } from '../errors.js';
@@ -147,12 +148,17 @@ export async function startInspectServer(options: InspectServerOptions): Promise
       const from = intParam(url, 'from', 0, 0, Number.MAX_SAFE_INTEGER);
       const limit = intParam(url, 'limit', 100, 1, MAX_PAGE);
       const head = await opened.store.headPosition();
-      // Without `from`: the last `limit` positions (a live view starts near the head).
-      const start = url.searchParams.get('from') === null ? Math.max(1, head - limit + 1) : from;
-      const events = await opened.store.readAll({ fromPosition: start, limit }).toArray();
+      // Without `from`: the last `limit` events (a live view starts near the head).
+      const events =
+        url.searchParams.get('from') === null
+          ? await lastEvents(opened.store, head, limit)
+          : await opened.store.readAll({ fromPosition: from, limit }).toArray();
       return { headPosition: head, events: events.map((event) => eventView(event, undefined)) };
     },
-    '/api/projections': async () => ({ projections: await projectionStatusRows(opened, projections) }),
+    '/api/projections': async () => ({
+      checkpoints: opened.projections?.description ?? null,
+      projections: await projectionStatusRows(opened, projections),
+    }),
     '/api/state': async (url) => {
       const streamId = requiredParam(url, 'id');
       const view = viewFor(views, streamId);

@@ -1,5 +1,6 @@
 export { NatsEventStore, NATS_CAPABILITIES } from './nats-event-store.js';
 export type { NatsConnectionSource, NatsEventStoreOptions, NatsStorage, NatsStreamOptions } from './options.js';
+export type { NatsStoredCheckpoint } from './checkpoint-store.js';
 export { NatsStreamConfigError, NatsStreamMissingError, UniqueValueTakenError } from './errors.js';
 export { NatsSnapshotStore, type NatsSnapshotStoreOptions } from './snapshot-store.js';
 export { NatsCheckpointStore, type NatsCheckpointStoreOptions } from './checkpoint-store.js';

@@ -10,7 +10,9 @@ import {
   type StreamSummaryRow,
 } from '../store/catalog.js';
 import type { PostgresEventStore } from './postgres-event-store.js';
+import type { StoredRunnerError } from '../projections/runner-error.js';
 import { PostgresDeadLetterStore } from './projection-dead-letters.js';
+import { listRunnerErrors } from './projection-errors.js';
 import { PostgresProjectionLock } from './projections.js';
 import { quoteIdentifier } from './schema-name.js';
 
@@ -51,6 +53,11 @@ export class PostgresCatalog implements EventStoreCatalog {
       `SELECT name, position::float8 AS position, version, updated_at FROM ${this.schema}.projection_checkpoints ORDER BY name COLLATE "C"`,
     );
     return rows.map(checkpointSummaryFromRow);
+  }
+
+  /** The runners' last faults by projection (empty for a schema that predates them). */
+  listErrors(): Promise<Map<string, StoredRunnerError>> {
+    return listRunnerErrors(this.store.pool, this.store.schema);
   }
 
   /**

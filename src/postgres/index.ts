@@ -15,6 +15,7 @@ export {
   PostgresProjectionTarget,
   postgresWakeUps,
   projectionCheckpointsDdl,
+  projectionErrorsDdl,
   type PostgresProjectionContext,
   type PostgresProjectionRunnerOptions,
 } from './projections.js';

@@ -8,6 +8,8 @@ import { longQuery } from './migrate.js';
 import { isQueryTimeout, translatePgError } from './pg-errors.js';
 import { assertValidSchemaName, LOCK_CLASS, quoteIdentifier, schemaLockKey } from './schema-name.js';
 import type { Logger } from '../logging.js';
+import type { StoredRunnerError } from '../projections/runner-error.js';
+import { projectionErrorsDdl, readRunnerError, writeRunnerError } from './projection-errors.js';
 
 /** DDL of the checkpoint table, in the store's schema. Idempotent. */
 export function projectionCheckpointsDdl(schema: string): string {
@@ -53,6 +55,7 @@ export async function migrateProjectionTables(pool: Pool, schema: string): Promi
         await client.query(longQuery('SELECT pg_advisory_xact_lock($1, $2)', [LOCK_CLASS.migrate, schemaLockKey(schema)]));
         await client.query(longQuery(projectionCheckpointsDdl(schema)));
         await client.query(longQuery(projectionDeadLettersDdl(schema)));
+        await client.query(longQuery(projectionErrorsDdl(schema)));
         await client.query('COMMIT');
       } catch (error) {
         await client.query('ROLLBACK').catch(() => undefined);
@@ -179,5 +182,18 @@ export class PostgresCheckpointStore implements CheckpointStore {
     } catch (error) {
       throw translatePgError(error, 'delete a projection checkpoint', this.schema, true);
     }
+    await writeRunnerError(this.pool, this.schema, projection, undefined);
+  }
+
+  async saveError(projection: string, error: StoredRunnerError | undefined): Promise<void> {
+    assertValidProjectionName(projection);
+    await this.migrate();
+    await writeRunnerError(this.pool, this.schema, projection, error);
+  }
+
+  async loadError(projection: string): Promise<StoredRunnerError | undefined> {
+    assertValidProjectionName(projection);
+    await this.migrate();
+    return readRunnerError(this.pool, this.schema, projection);
   }
 }

@@ -4,6 +4,7 @@ import type { DeadLetterWrite } from '../projections/dead-letters.js';
 import { applyEventsAsync, type MaybePromise, type Projection } from '../projections/projection.js';
 import { ProjectionRunner, type ProjectionRunnerSettings } from '../projections/runner.js';
 import type { Checkpoint, ProjectionTarget } from '../projections/target.js';
+import type { StoredRunnerError } from '../projections/runner-error.js';
 import { guardPool } from './connection.js';
 import { translatePgError } from './pg-errors.js';
 import { classifyPgError } from './pg-transient.js';
@@ -13,6 +14,7 @@ import { PostgresProjectionLock, postgresWakeUps } from './projection-lock.js';
 import type { PostgresEventStore } from './postgres-event-store.js';
 
 export { migrateProjectionTables, PostgresCheckpointStore, projectionCheckpointsDdl, projectionDeadLettersDdl } from './projection-checkpoints.js';
+export { projectionErrorsDdl } from './projection-errors.js';
 export { PostgresDeadLetterStore } from './projection-dead-letters.js';
 export { PostgresProjectionLock, postgresWakeUps } from './projection-lock.js';
 export { classifyPgError } from './pg-transient.js';
@@ -40,6 +42,14 @@ export class PostgresProjectionTarget implements ProjectionTarget<PostgresProjec
 
   prepare(): Promise<void> {
     return this.checkpoints.migrate();
+  }
+
+  recordError(projection: string, error: StoredRunnerError | undefined): Promise<void> {
+    return this.checkpoints.saveError(projection, error);
+  }
+
+  readError(projection: string): Promise<StoredRunnerError | undefined> {
+    return this.checkpoints.loadError(projection);
   }
 
   async readCheckpoint(projection: string): Promise<Checkpoint | undefined> {

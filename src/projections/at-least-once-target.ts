@@ -2,6 +2,7 @@ import { InvalidArgumentError } from '../errors.js';
 import type { CheckpointStore } from './checkpoint-store.js';
 import type { DeadLetterWrite, StandaloneDeadLetterStore } from './dead-letters.js';
 import type { MaybePromise } from './projection.js';
+import type { StoredRunnerError } from './runner-error.js';
 import type { Checkpoint, ProjectionTarget } from './target.js';
 
 export interface AtLeastOnceTargetOptions<Ctx> {
@@ -32,6 +33,14 @@ export class AtLeastOnceTarget<Ctx> implements ProjectionTarget<Ctx> {
   }
 
   async prepare(): Promise<void> {}
+
+  async recordError(projection: string, error: StoredRunnerError | undefined): Promise<void> {
+    await this.options.checkpoints.saveError?.(projection, error);
+  }
+
+  async readError(projection: string): Promise<StoredRunnerError | undefined> {
+    return this.options.checkpoints.loadError?.(projection);
+  }
 
   readCheckpoint(projection: string): Promise<Checkpoint | undefined> {
     return this.options.checkpoints.load(projection);

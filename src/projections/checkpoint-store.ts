@@ -1,5 +1,6 @@
 import { CheckpointConflictError } from './errors.js';
 import { assertValidProjectionName } from './projection.js';
+import type { StoredRunnerError } from './runner-error.js';
 import type { Checkpoint } from './target.js';
 
 /**
@@ -14,6 +15,9 @@ export interface CheckpointStore {
   delete(projection: string): Promise<void>;
   /** Every stored checkpoint, by projection name (for status tools). Optional for custom stores. */
   list?(): Promise<StoredCheckpoint[]>;
+  /** Stores a runner's last fault beside its checkpoint (`undefined` clears it). Optional for custom stores. */
+  saveError?(projection: string, error: StoredRunnerError | undefined): Promise<void>;
+  loadError?(projection: string): Promise<StoredRunnerError | undefined>;
 }
 
 export interface StoredCheckpoint {
@@ -29,6 +33,7 @@ export function sameCheckpoint(a: Checkpoint | undefined, b: Checkpoint | undefi
 
 export class InMemoryCheckpointStore implements CheckpointStore {
   private readonly checkpoints = new Map<string, Checkpoint>();
+  private readonly errors = new Map<string, StoredRunnerError>();
 
   get(projection: string): Checkpoint | undefined {
     return this.checkpoints.get(projection);
@@ -57,6 +62,18 @@ export class InMemoryCheckpointStore implements CheckpointStore {
 
   async delete(projection: string): Promise<void> {
     this.checkpoints.delete(projection);
+    this.errors.delete(projection);
+  }
+
+  async saveError(projection: string, error: StoredRunnerError | undefined): Promise<void> {
+    assertValidProjectionName(projection);
+    if (error === undefined) this.errors.delete(projection);
+    else this.errors.set(projection, error);
+  }
+
+  async loadError(projection: string): Promise<StoredRunnerError | undefined> {
+    assertValidProjectionName(projection);
+    return this.errors.get(projection);
   }
 
   async list(): Promise<StoredCheckpoint[]> {

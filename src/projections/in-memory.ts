@@ -6,6 +6,7 @@ import { InMemoryDeadLetterStore, type DeadLetterWrite } from './dead-letters.js
 import { InMemoryReadModel, type InMemoryReadModelTransaction } from './in-memory-read-model.js';
 import { applyEventsSync, runHookSync, type MaybePromise, type Projection } from './projection.js';
 import { ProjectionRunner, type ProjectionRunnerSettings } from './runner.js';
+import type { StoredRunnerError } from './runner-error.js';
 import type { Checkpoint, ProjectionLease, ProjectionLock, ProjectionTarget, WakeUpSource } from './target.js';
 
 /** What in-memory handlers get: the read model's transaction (`ctx.readModel.table('users').set(…)`). */
@@ -28,6 +29,14 @@ export class InMemoryProjectionTarget implements ProjectionTarget<InMemoryProjec
 
   async readCheckpoint(projection: string): Promise<Checkpoint | undefined> {
     return this.checkpoints.get(projection);
+  }
+
+  recordError(projection: string, error: StoredRunnerError | undefined): Promise<void> {
+    return this.checkpoints.saveError(projection, error);
+  }
+
+  readError(projection: string): Promise<StoredRunnerError | undefined> {
+    return this.checkpoints.loadError(projection);
   }
 
   async commit(

@@ -23,6 +23,7 @@ export {
   type PoisonEventPolicy,
   type StandaloneDeadLetterStore,
 } from './dead-letters.js';
+export { MAX_STORED_ERROR_LENGTH, type StoredRunnerError } from './runner-error.js';
 export { readProjectionStatus, type StoredProjectionStatus } from './status.js';
 export type { ProjectionProgress } from './progress.js';
 export {

@@ -2,7 +2,7 @@ import { ConsumerLoop, defaultOwner, positiveInteger } from '../consumers/consum
 import { isTransientError } from '../consumers/transient.js';
 import { InvalidArgumentError } from '../errors.js';
 import type { AnyEvent } from '../events/types.js';
-import type { Logger } from '../logging.js';
+import { consoleLogger, type Logger } from '../logging.js';
 import type { EventStore, ReadAllFilter } from '../store/event-store.js';
 import { resolveReadAllFilter } from '../store/read-filter.js';
 import { resolvePoisonEventPolicy, type DeadLetterStore } from './dead-letters.js';
@@ -16,6 +16,7 @@ import {
 import type { Projection } from './projection.js';
 import { missingReset, ProjectionWorker } from './projection-worker.js';
 import { backoffDelay, resolveRetryPolicy, type RetryPolicy } from './retry.js';
+import { RunnerErrorRecorder, type StoredRunnerError } from './runner-error.js';
 import type { ProjectionRunnerSettings, ProjectionState, ProjectionStatus } from './runner-types.js';
 import type { Checkpoint, ProjectionLock, ProjectionTarget, WakeUpSource } from './target.js';
 import { CatchUpWaiters } from './waiters.js';
@@ -56,6 +57,7 @@ export class ProjectionRunner<E extends AnyEvent, Ctx> {
   private ended: Promise<ProjectionStatus> | undefined;
   private readonly retry: RetryPolicy;
   private readonly isTransient: (error: unknown) => boolean;
+  private readonly errors: RunnerErrorRecorder;
 
   constructor(options: ProjectionRunnerOptions<E, Ctx>) {
     this.store = options.store;
@@ -74,6 +76,18 @@ export class ProjectionRunner<E extends AnyEvent, Ctx> {
       );
     }
     this.owner = options.owner ?? defaultOwner();
+    const target = options.target;
+    const logger = options.logger ?? consoleLogger;
+    this.errors = new RunnerErrorRecorder(
+      options.projection.name,
+      target.recordError === undefined ? undefined : { recordError: (name, error) => target.recordError!(name, error) },
+      {
+        onWriteError: (error) =>
+          logger.warn(`'${options.projection.name}' could not store its last error beside the checkpoint: ${error instanceof Error ? error.message : String(error)}`, {
+            consumer: options.projection.name,
+          }),
+      },
+    );
     const retry = resolveRetryPolicy(options.retry);
     this.retry = retry;
     const classifyError = options.target.classifyError;
@@ -110,6 +124,8 @@ export class ProjectionRunner<E extends AnyEvent, Ctx> {
         classify,
         logger: options.logger as Logger | undefined,
         onError: options.onError,
+        onFault: (error, info) => this.errors.fault(error, info),
+        onProgressed: () => this.errors.recovered(),
         onChange: () => this.settings.onStatus?.(this.status),
         onEnd: (failure) => this.waiters.rejectAll(failure ?? new ProjectionStoppedError(this.projection.name)),
         errors: {
@@ -176,11 +192,19 @@ export class ProjectionRunner<E extends AnyEvent, Ctx> {
   /** Finishes the batch in flight, releases the lock and resolves. The checkpoint stays consistent. */
   async stop(): Promise<void> {
     await this.loop.stop();
+    await this.errors.flush();
   }
 
   /** Resolves with the final status once the runner has stopped or failed. */
   async whenStopped(): Promise<ProjectionStatus> {
-    return this.ended ?? this.status;
+    const status = await (this.ended ?? this.status);
+    await this.errors.flush();
+    return status;
+  }
+
+  /** The last fault as stored beside the checkpoint (what `eventfold projections status` shows); undefined when none or not kept. */
+  async storedError(): Promise<StoredRunnerError | undefined> {
+    return this.target.readError?.(this.projection.name);
   }
 
   /**

@@ -2,6 +2,7 @@ import type { EventStore } from '../store/event-store.js';
 import type { CheckpointStore } from './checkpoint-store.js';
 import type { DeadLetterStore } from './dead-letters.js';
 import { assertValidProjectionName } from './projection.js';
+import type { StoredRunnerError } from './runner-error.js';
 
 /** A projection's standing as stored, readable without running it (from a CLI or a health check). */
 export interface StoredProjectionStatus {
@@ -15,21 +16,24 @@ export interface StoredProjectionStatus {
   readonly lag: number;
   /** Parked events (0 without a dead-letter store). */
   readonly parked: number;
+  /** The runner's last fault as it stored it beside the checkpoint (undefined when none, or the store keeps none). */
+  readonly lastError: StoredRunnerError | undefined;
 }
 
 /**
- * Reads a projection's position, lag and parked count from storage. A running runner's state and
- * last error live in its process: read them from `runner.status` or `onStatus`.
+ * Reads a projection's position, lag, parked count and stored last fault from storage. A running
+ * runner's live state is in its process: read it from `runner.status` or `onStatus`.
  */
 export async function readProjectionStatus(
   sources: { readonly store: EventStore; readonly checkpoints: CheckpointStore; readonly deadLetters?: DeadLetterStore },
   projection: string,
 ): Promise<StoredProjectionStatus> {
   assertValidProjectionName(projection);
-  const [checkpoint, headPosition, parked] = await Promise.all([
+  const [checkpoint, headPosition, parked, lastError] = await Promise.all([
     sources.checkpoints.load(projection),
     sources.store.headPosition(),
     sources.deadLetters?.count(projection) ?? Promise.resolve(0),
+    sources.checkpoints.loadError?.(projection) ?? Promise.resolve(undefined),
   ]);
   const position = checkpoint?.position ?? 0;
   return Object.freeze({
@@ -39,5 +43,6 @@ export async function readProjectionStatus(
     headPosition,
     lag: Math.max(0, headPosition - position),
     parked,
+    lastError,
   });
 }

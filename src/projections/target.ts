@@ -2,6 +2,7 @@ import type { ConsumerLease, ConsumerLock, WakeUpSource } from '../consumers/loc
 import type { TransientErrorClassifier } from '../consumers/transient.js';
 import type { DeadLetterQueue, DeadLetterWrite } from './dead-letters.js';
 import type { MaybePromise } from './projection.js';
+import type { StoredRunnerError } from './runner-error.js';
 
 /** Where a projection stands: the last log position it processed, and the projection version. */
 export interface Checkpoint {
@@ -29,6 +30,13 @@ export interface ProjectionTarget<Ctx> {
   readonly deadLetters?: DeadLetterQueue | undefined;
   /** The adapter's view of its driver's errors: which are transient (see `isTransientError`). */
   readonly classifyError?: TransientErrorClassifier | undefined;
+  /**
+   * Stores the runner's last fault beside the checkpoint (`undefined` clears it), so tools see it
+   * from outside the process. Optional: without it, faults stay in the runner's `status`.
+   */
+  recordError?(projection: string, error: StoredRunnerError | undefined): Promise<void>;
+  /** The stored last fault, if the target keeps one. */
+  readError?(projection: string): Promise<StoredRunnerError | undefined>;
   /** Creates the checkpoint (and lock, and dead-letter) tables; idempotent. */
   prepare(): Promise<void>;
   readCheckpoint(projection: string): Promise<Checkpoint | undefined>;

@@ -10,7 +10,9 @@ import {
   type StreamSummary,
   type StreamSummaryRow,
 } from '../store/catalog.js';
+import type { StoredRunnerError } from '../projections/runner-error.js';
 import { SqliteDeadLetterStore } from './projection-dead-letters.js';
+import { listRunnerErrors } from './projection-errors.js';
 import type { SqliteEventStore } from './sqlite-event-store.js';
 
 function tableExists(db: BetterSqlite3.Database, name: string): boolean {
@@ -58,6 +60,11 @@ export class SqliteCatalog implements EventStoreCatalog {
       )
       .all();
     return rows.map(checkpointSummaryFromRow);
+  }
+
+  /** The runners' last faults by projection (empty for a file whose schema predates them). */
+  async listErrors(): Promise<Map<string, StoredRunnerError>> {
+    return listRunnerErrors(this.db);
   }
 
   /** Who holds the projection's runner lock now (an unexpired lock row), if anyone. */

@@ -19,6 +19,17 @@ const DEAD_LETTERS_DDL = `
     PRIMARY KEY (projection, position)
   ) STRICT;`;
 
+/** A runner's last fault, one row per projection while it has one (projections migration 3). */
+const RUNNER_ERRORS_DDL = `
+  CREATE TABLE eventfold_projection_errors (
+    name     TEXT    PRIMARY KEY,
+    message  TEXT    NOT NULL,
+    code     TEXT,
+    at       INTEGER NOT NULL,
+    attempts INTEGER NOT NULL,
+    state    TEXT    NOT NULL
+  ) STRICT;`;
+
 /** Checkpoints and runner locks, versioned like the event log (row `projections` in `eventfold_schema`). */
 export const PROJECTION_MIGRATIONS: readonly Migration[] = [
   {
@@ -44,5 +55,10 @@ export const PROJECTION_MIGRATIONS: readonly Migration[] = [
     version: 2,
     description: 'projection dead letters (parked poison events)',
     up: (db) => db.exec(DEAD_LETTERS_DDL),
+  },
+  {
+    version: 3,
+    description: "projection runners' last error (retried or final)",
+    up: (db) => db.exec(RUNNER_ERRORS_DDL),
   },
 ];

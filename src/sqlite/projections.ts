@@ -9,6 +9,8 @@ import { ProjectionRunner, type ProjectionRunnerSettings } from '../projections/
 import type { Checkpoint, ProjectionLease, ProjectionLock, ProjectionTarget } from '../projections/target.js';
 import { translateSqliteError } from './connection.js';
 import { SqliteDeadLetterStore } from './projection-dead-letters.js';
+import { readRunnerError, writeRunnerError } from './projection-errors.js';
+import type { StoredRunnerError } from '../projections/runner-error.js';
 import { PROJECTION_MIGRATIONS, PROJECTIONS_COMPONENT } from './projection-schema.js';
 import { migrateSchema } from './schema.js';
 import { classifySqliteError } from './sqlite-transient.js';
@@ -109,9 +111,20 @@ export class SqliteCheckpointStore implements CheckpointStore {
   async delete(projection: string): Promise<void> {
     try {
       this.remove.run(projection);
+      writeRunnerError(this.db, projection, undefined);
     } catch (error) {
       throw translateSqliteError(error, 'SqliteCheckpointStore');
     }
+  }
+
+  async saveError(projection: string, error: StoredRunnerError | undefined): Promise<void> {
+    assertValidProjectionName(projection);
+    writeRunnerError(this.db, projection, error);
+  }
+
+  async loadError(projection: string): Promise<StoredRunnerError | undefined> {
+    assertValidProjectionName(projection);
+    return readRunnerError(this.db, projection);
   }
 }
 
@@ -152,6 +165,14 @@ export class SqliteProjectionTarget implements ProjectionTarget<SqliteProjection
 
   async readCheckpoint(projection: string): Promise<Checkpoint | undefined> {
     return this.checkpoints.get(projection);
+  }
+
+  recordError(projection: string, error: StoredRunnerError | undefined): Promise<void> {
+    return this.checkpoints.saveError(projection, error);
+  }
+
+  readError(projection: string): Promise<StoredRunnerError | undefined> {
+    return this.checkpoints.loadError(projection);
   }
 
   async commit(

@@ -5,6 +5,7 @@ import { describeDeadLetterCases } from './projection-cases-dead-letters.js';
 import { describeFailureCases } from './projection-cases-failures.js';
 import { describeLiveCases } from './projection-cases-live.js';
 import { describePropertyCases } from './projection-cases-property.js';
+import { describeStoredErrorCases } from './projection-cases-errors.js';
 import type { ProjectionSuite } from './projection-context.js';
 import type {
   AccountEvent,
@@ -38,6 +39,7 @@ const BLOCKS: readonly (<Ctx>(suite: ProjectionSuite<Ctx>) => void)[] = [
   describeCoordinationCases,
   describePropertyCases,
   describeDeadLetterCases,
+  describeStoredErrorCases,
 ];
 
 /**

@@ -20,7 +20,9 @@ export interface CliStoreCase {
 }
 
 export interface CliStoreFactory {
-  readonly kind: 'sqlite' | 'postgres';
+  readonly kind: 'sqlite' | 'postgres' | 'nats';
+  /** Names the suite when the kind alone does not (e.g. NATS with checkpoints in a SQLite file). */
+  readonly title?: string;
   create(tag: string): Promise<CliStoreCase>;
   cleanup(): Promise<void>;
 }
@@ -86,7 +88,7 @@ async function seedUsers(store: EventStore): Promise<RecordedEvent[]> {
 export function describeCliSuite(factory: CliStoreFactory): void {
   // At file level: the file's other tests may still use the factory's temp directory.
   afterAll(() => factory.cleanup());
-  describe(`eventfold CLI on ${factory.kind}`, () => {
+  describe(`eventfold CLI on ${factory.title ?? factory.kind}`, () => {
     describe('with seeded streams', () => {
       let c: CliStoreCase;
       let seeded: RecordedEvent[];

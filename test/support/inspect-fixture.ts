@@ -2,9 +2,11 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EventStore } from '../../src/index.js';
-import { PostgresEventStore } from '../../src/postgres/index.js';
-import { SqliteEventStore } from '../../src/sqlite/index.js';
+import type { StoredRunnerError } from '../../src/projections/index.js';
+import { PostgresCheckpointStore, PostgresEventStore } from '../../src/postgres/index.js';
+import { SqliteCheckpointStore, SqliteEventStore } from '../../src/sqlite/index.js';
 import { LiveCli, sourceUrl } from './cli-process.js';
+import { NATS_URL, natsStores } from './nats.js';
 import { DATABASE_URL, type PgTestDatabase } from './postgres.js';
 
 /** A stream id and payloads that try to inject script into the event browser. */
@@ -18,8 +20,12 @@ export interface InspectCase {
   readonly url: string;
   readonly port: number;
   readonly store: EventStore;
+  /** Stores a runner fault for `projection` where this case's checkpoints live (as a runner would). */
+  saveRunnerError(projection: string, error: StoredRunnerError | undefined): Promise<void>;
   close(): Promise<void>;
 }
+
+export type InspectKind = 'sqlite' | 'postgres' | 'nats';
 
 export async function seedInspectStore(store: EventStore): Promise<void> {
   await store.append(
@@ -44,22 +50,43 @@ export async function seedInspectStore(store: EventStore): Promise<void> {
 }
 
 /**
- * Seeds a fresh store (a SQLite file, or a PostgreSQL schema of `db`), writes a config with the
- * user aggregate and projection, and spawns `eventfold inspect --port 0` on it.
+ * Seeds a fresh store (a SQLite file, a PostgreSQL schema of `db`, or a NATS JetStream stream
+ * whose projection checkpoints live in a SQLite read-model file, as in the example app), writes a
+ * config with the user aggregate and projection, and spawns `eventfold inspect --port 0` on it.
  */
-export async function startInspect(kind: 'sqlite' | 'postgres', db?: PgTestDatabase): Promise<InspectCase> {
+export async function startInspect(kind: InspectKind, db?: PgTestDatabase): Promise<InspectCase> {
   const dir = mkdtempSync(join(tmpdir(), 'eventfold-inspect-'));
   mkdirSync(dir, { recursive: true });
   const app = JSON.stringify(sourceUrl('../test/fixtures/cli-app.ts'));
   let store: EventStore;
+  let saveRunnerError: InspectCase['saveRunnerError'];
+  const cleanups: (() => Promise<void>)[] = [];
   if (kind === 'sqlite') {
     const path = join(dir, 'events.db');
-    store = new SqliteEventStore({ path });
+    const sqlite = new SqliteEventStore({ path });
+    store = sqlite;
+    saveRunnerError = (projection, error) => new SqliteCheckpointStore(sqlite.database).saveError(projection, error);
     writeFileSync(join(dir, 'eventfold.config.mjs'), `import { sqliteConfig } from ${app};\nexport default sqliteConfig(${JSON.stringify(path)});\n`);
+  } else if (kind === 'nats') {
+    const streams = natsStores('inspect');
+    const nats = await streams.create();
+    store = nats;
+    const readPath = join(dir, 'read.sqlite');
+    const read = new SqliteEventStore({ path: readPath });
+    saveRunnerError = (projection, error) => new SqliteCheckpointStore(read.database).saveError(projection, error);
+    cleanups.push(() => read.close(), () => streams.cleanup());
+    const storeSetting = { nats: NATS_URL, stream: nats.options.stream, subjectPrefix: nats.options.subjectPrefix };
+    writeFileSync(
+      join(dir, 'eventfold.config.mjs'),
+      `import { sqliteUserEmails, User } from ${app};\n` +
+        `export default { store: ${JSON.stringify(storeSetting)}, checkpoints: ${JSON.stringify(readPath)}, projections: [sqliteUserEmails], aggregates: [{ streamPrefix: 'user', aggregate: User }] };\n`,
+    );
   } else {
     if (db === undefined) throw new Error('startInspect(postgres) needs a test database');
     const schema = db.schema('inspect');
     store = await PostgresEventStore.create({ pool: db.pool, schema });
+    const checkpoints = new PostgresCheckpointStore(db.pool, schema);
+    saveRunnerError = (projection, error) => checkpoints.saveError(projection, error);
     writeFileSync(
       join(dir, 'eventfold.config.mjs'),
       `import { postgresConfig } from ${app};\nexport default postgresConfig(${JSON.stringify(DATABASE_URL)}, ${JSON.stringify(schema)});\n`,
@@ -79,11 +106,13 @@ export async function startInspect(kind: 'sqlite' | 'postgres', db?: PgTestDatab
     url: `http://127.0.0.1:${port}/`,
     port,
     store,
+    saveRunnerError,
     async close() {
       live.child.kill('SIGINT');
       const exited = await Promise.race([live.exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
       if (exited === undefined) live.kill();
       await store.close();
+      for (const cleanup of cleanups) await cleanup();
       rmSync(dir, { recursive: true, force: true });
     },
   };

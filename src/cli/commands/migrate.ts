@@ -19,7 +19,7 @@ ${STORE_HELP}`,
   async run(invocation) {
     return withStore(invocation, { migrate: true }, async ({ opened }) => {
       // Checkpoint tables too, so `projections status` works before any runner started.
-      await opened.projections?.target().prepare();
+      await opened.projections?.prepare();
       const head = await opened.store.headPosition();
       if (invocation.values['json'] === true) {
         await writeLine(invocation.io, safeJsonStringify({ migrated: true, store: opened.kind, headPosition: head }));

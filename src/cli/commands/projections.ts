@@ -7,6 +7,16 @@ import { retryParked } from './retry-parked.js';
 import { projectionStatusRows, requireProjections, type AnyProjection, type ProjectionStatusRow } from '../projection-status.js';
 import type { Style } from '../style.js';
 
+/** `[CODE] message (attempt n, at)`: cut to one line of at most 100 characters, sanitised. */
+function errorCell(row: ProjectionStatusRow, style: Style): string {
+  if (row.lastError === null) return '-';
+  const oneLine = row.lastError.replace(/\s*\n\s*/g, ' ');
+  const message = oneLine.length > 100 ? `${oneLine.slice(0, 99)}…` : oneLine;
+  const code = row.errorCode === null ? '' : `[${row.errorCode.slice(0, 40)}] `;
+  const source = row.lastErrorSource === 'parked' ? 'parked' : `attempt ${row.errorAttempts ?? 1}`;
+  return `${style.plain(code + message)} ${style.dim(`(${source}, ${row.errorAt ?? '?'})`)}`;
+}
+
 function statusTable(rows: readonly ProjectionStatusRow[], style: Style): string[] {
   const header = ['PROJECTION', 'STATE', 'POSITION', 'LAG', 'VERSION', 'PARKED', 'UPDATED', 'LAST ERROR'];
   const cells = rows.map((row) => [
@@ -17,12 +27,18 @@ function statusTable(rows: readonly ProjectionStatusRow[], style: Style): string
     row.version === null ? '-' : row.configuredVersion !== null && row.configuredVersion !== row.version ? `${row.version}→${row.configuredVersion}` : String(row.version),
     String(row.parked),
     row.updatedAt ?? '-',
-    row.lastError === null ? '-' : style.plain(row.lastError.length > 80 ? `${row.lastError.slice(0, 79)}…` : row.lastError),
+    errorCell(row, style),
   ]);
   const widths = header.map((title, i) => Math.max(title.length, ...cells.map((c) => c[i]!.length)));
   const pad = (line: string[]): string[] => line.map((cell, i) => (i >= 2 && i <= 5 ? cell.padStart(widths[i]!) : cell.padEnd(widths[i]!)));
   const colourState = (state: string): string =>
-    state.startsWith('running') ? style.green(state) : state.includes('rebuild') ? style.yellow(state) : style.dim(state);
+    state.startsWith('running')
+      ? style.green(state)
+      : state.startsWith('failed')
+        ? style.red(state)
+        : state.startsWith('retrying') || state.includes('rebuild')
+          ? style.yellow(state)
+          : style.dim(state);
   return [
     style.bold(pad(header).join('  ').trimEnd()),
     ...cells.map((line, index) => {
@@ -60,7 +76,15 @@ async function status(invocation: Invocation): Promise<number> {
       return EXIT.ok;
     }
     if (rows.length === 0) {
-      await writeLine(io, style.dim('No projections: none has a checkpoint in this store, and none is configured.'));
+      const where = session.opened.projections?.description ?? session.opened.description;
+      await writeLine(io, style.dim(`No projections: none has a checkpoint in ${style.plain(where)}, and none is configured.`));
+      const elsewhere = (await session.opened.projections?.elsewhere?.()) ?? [];
+      if (elsewhere.length > 0) {
+        await writeLine(io, `Checkpoints may be in: ${elsewhere.slice(0, 20).map((where) => style.cyan(where)).join(', ')} (pass it as --checkpoints).`);
+      }
+      if (session.opened.kind === 'nats') {
+        await writeLine(io, style.dim('Runners that keep their checkpoints with a read model elsewhere: pass --checkpoints <SQLite file | postgres://… | nats-kv:<bucket>>.'));
+      }
       return EXIT.ok;
     }
     for (const line of statusTable(rows, style)) await writeLine(io, line);
@@ -147,10 +171,12 @@ export const projectionsCommand: Command = {
   positionals: { min: 1, max: 2 },
   help: `Usage: eventfold projections <status | rebuild <name> | reset <name> | retry-parked <name>> [options]
 
-  status              Every projection with a checkpoint in the store or in the configuration:
-                      state (running / stopped / never-ran), position, lag (positions behind the
-                      head), checkpoint version (→ configured version when a rebuild is due),
-                      parked events, last update, last error.
+  status              Every projection with a checkpoint (see --checkpoints) or in the
+                      configuration: state (running / retrying / failed / stopped / never-ran /
+                      unknown), position, lag (positions behind the head), checkpoint version
+                      (→ configured version when a rebuild is due), parked events, last update,
+                      and the last error: the runner's own fault as it stored it (code, attempts,
+                      when; cleared once it recovers), else the last parked event's.
   rebuild <name>      Empties the read model (the projection's reset hook), replays the whole
                       log with a progress bar and ETA, and stops. Refused (exit 4) while a runner
                       holds the projection.
