@@ -167,6 +167,7 @@ describe.each(['sqlite', 'postgres', 'nats'] as const)('eventfold inspect in hea
   it("shows a runner's stored fault (code, attempts) as text, and drops it once cleared", async () => {
     const hostile = `connection lost <img src=x onerror="window.__xss='runner error'"> \u001b[2J`;
     await c.saveRunnerError('user-emails', { message: hostile, code: 'ECONNRESET', at: new Date(), attempts: 7, state: 'failed' });
+    await page.getByTestId('tab-projections').click();
     const row = page.getByTestId('projection-row').first();
     await expect.poll(async () => (await row.locator('td').allTextContents())[1], { timeout: 30_000 }).toBe('failed');
     const error = await page.getByTestId('projection-error').first().textContent();
