@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { isTransientError } from '../src/index.js';
 import { POSTGRES_POOL_DEFAULTS, PostgresEventStore } from '../src/postgres/index.js';
 import { LOCK_CLASS, schemaLockKey } from '../src/postgres/schema-name.js';
+import { GROUPS_IN_FLIGHT } from '../src/postgres/postgres-event-store.js';
 import { DATABASE_URL, pgTestDatabase } from './support/postgres.js';
 import { PostgresProjectionRunner } from '../src/postgres/projections.js';
 import { postgresAccountsProjection, readPostgresAccounts } from './fixtures/projection-postgres-accounts.js';
@@ -134,6 +135,52 @@ describe('PostgreSQL connection timeouts', () => {
     await runner.stop();
     await expectFoldedAccounts(direct, () => readPostgresAccounts(db.pool, direct.schema));
   }, 90_000);
+
+  it('a group whose statement outlives query_timeout is not retried member by member: it may still commit', async () => {
+    // Hold the streams table so every append waits on the server past query_timeout; the waiting
+    // statements still commit once it is released (the server does not notice the client left).
+    const direct = await PostgresEventStore.create({ pool: db.pool, schema: db.schema('grouptimeout') });
+    closers.push(() => direct.close());
+    const store = new PostgresEventStore({
+      connectionString: DATABASE_URL,
+      schema: direct.schema,
+      notify: 'off',
+      poolConfig: { max: 12, query_timeout: 600 },
+      logger: { debug() {}, info() {}, warn() {}, error() {} },
+    });
+    closers.push(() => store.close());
+    const holder = await db.pool.connect();
+    let settled: PromiseSettledResult<unknown>[];
+    try {
+      await holder.query('BEGIN');
+      await holder.query(`LOCK TABLE "${direct.schema}".streams IN ACCESS EXCLUSIVE MODE`);
+      // The first appends take the commit slots alone; the next ones queue and go as one group.
+      const ahead = Array.from({ length: GROUPS_IN_FLIGHT }, (_, i) => store.append(`ahead-${i}`, [{ type: 'A', data: i }], { expectedVersion: 'any' }));
+      const grouped = [
+        store.append('g-any', [{ type: 'A', data: 1 }], { expectedVersion: 'any' }),
+        store.append('g-new', [{ type: 'A', data: 2 }], { expectedVersion: 'no-stream' }),
+        store.append('g-any-2', [{ type: 'A', data: 3 }], { expectedVersion: 'any' }),
+      ];
+      const all = Promise.allSettled(grouped);
+      void Promise.allSettled(ahead);
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      await holder.query('COMMIT');
+      settled = await all;
+      await Promise.allSettled(ahead);
+    } finally {
+      holder.release();
+    }
+    expect(store.groupCommitStats!.largestGroup).toBe(3);
+    // Let any statement still running on the server finish before counting.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    for (const [i, stream] of ['g-any', 'g-new', 'g-any-2'].entries()) {
+      const outcome = settled[i]!;
+      // Never written twice; a caller told it failed was told the outcome is unknown (a timeout), not a conflict.
+      expect(await direct.streamVersion(stream)).toBeLessThanOrEqual(1);
+      if (outcome.status === 'rejected') expect((outcome.reason as { code?: string }).code).toBe('STORE_TIMEOUT');
+      else expect(await direct.streamVersion(stream)).toBe(1);
+    }
+  }, 20_000);
 
   it('migrate() waits for another migration longer than query_timeout', async () => {
     const schema = db.schema('migwait');

@@ -18,6 +18,7 @@ import {
   type AppendStatements,
 } from './append-calls.js';
 import type { PgConnection } from './connection.js';
+import { isQueryTimeout } from './pg-errors.js';
 import type { AfterCommitNotifier } from './notifier.js';
 
 /**
@@ -80,7 +81,7 @@ export class PostgresAppendWriter {
    * Several calls in one transaction: one `append_group` call (each call checked on its own), then,
    * with hooks, each call's hooks in a savepoint. Resolves to one outcome per member. Rejects when
    * the group's transaction as a whole failed and its outcome is unknown or failed for all (lost
-   * connection, closed store): then no member may be reported committed. Any other failure of the
+   * connection, no answer within query_timeout, closed store): then no member may be reported committed. Any other failure of the
    * group (which rolls it back) is retried member by member, so one bad append cannot fail the rest.
    */
   async commitGroup(members: readonly GroupMember[]): Promise<GroupOutcome<AppendResult[]>[]> {
@@ -102,6 +103,10 @@ export class PostgresAppendWriter {
       }
     } catch (error) {
       if (isEventfoldError(error, 'STORE_UNAVAILABLE') || isEventfoldError(error, 'STORE_CLOSED')) throw error;
+      // No answer within query_timeout: the server may still be running the statement (or the
+      // COMMIT) and commit it later. Retrying the members would write them twice, or tell them
+      // "conflict" about their own events.
+      if (isQueryTimeout(error)) throw error;
       // The statement (or the transaction) failed and was rolled back: nothing of the group is
       // stored. Commit each member alone, so the error reaches only the append that caused it.
       return Promise.all(members.map((member) => settle(this.commitOne(member.appends))));
