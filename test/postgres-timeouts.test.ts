@@ -15,6 +15,8 @@ import { errorRecorder, expectFoldedAccounts, seedAccounts } from './support/pro
 import { hostAndPort, startTcpProxy, viaPort } from './support/tcp-proxy.js';
 
 const db = pgTestDatabase({ max: 4 });
+// The server ends a session left idle in a transaction (its client vanished) after this long.
+const IDLE_IN_TRANSACTION = { idle_in_transaction_session_timeout: 2_000 };
 const closers: (() => Promise<unknown>)[] = [];
 afterAll(async () => {
   for (const close of closers.reverse()) await close().catch(() => undefined);
@@ -51,7 +53,13 @@ describe('PostgreSQL connection timeouts', () => {
     const plain = new PostgresEventStore({ connectionString: DATABASE_URL });
     const tuned = new PostgresEventStore({ connectionString: DATABASE_URL, poolConfig: { query_timeout: 5_000, keepAlive: false } });
     closers.push(() => plain.close(), () => tuned.close());
-    expect(plain.pool.options).toMatchObject({ query_timeout: 60_000, connectionTimeoutMillis: 15_000, keepAlive: true, keepAliveInitialDelayMillis: 10_000 });
+    expect(plain.pool.options).toMatchObject({
+      query_timeout: 60_000,
+      connectionTimeoutMillis: 15_000,
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
+      idle_in_transaction_session_timeout: 60_000,
+    });
     expect(tuned.pool.options).toMatchObject({ query_timeout: 5_000, connectionTimeoutMillis: 15_000, keepAlive: false });
     expect(POSTGRES_POOL_DEFAULTS.query_timeout).toBe(60_000);
     // A pool you own is left as it is.
@@ -111,6 +119,40 @@ describe('PostgreSQL connection timeouts', () => {
     await expect.poll(async () => store.append('s-3', [{ type: 'A', data: 2 }], { expectedVersion: 1 }).then(() => 'ok', (e: { code?: string }) => e.code), { timeout: 15_000, interval: 200 }).toBe('ok');
     expect((await direct.readStream('s-3').toArray()).map((e) => e.data)).toEqual([0, 2]);
   });
+
+  it('an appender partitioned mid-transaction (its goodbye lost too) holds other appenders and readers back only until idle_in_transaction_session_timeout', async () => {
+    const direct = await PostgresEventStore.create({ pool: db.pool, schema: db.schema('partition') });
+    closers.push(() => direct.close());
+    await direct.append('s-1', [{ type: 'A', data: 0 }], { expectedVersion: 'no-stream' });
+    const proxy = await startTcpProxy(hostAndPort(DATABASE_URL));
+    closers.push(() => proxy.close());
+    const store = new PostgresEventStore({
+      connectionString: viaPort(DATABASE_URL, proxy.port),
+      schema: direct.schema,
+      notify: 'off',
+      poolConfig: { max: 2, query_timeout: 800, connectionTimeoutMillis: 800, ...IDLE_IN_TRANSACTION },
+      logger: { debug() {}, info() {}, warn() {}, error() {} },
+    });
+    closers.push(() => store.close());
+    let calls = 0;
+    store.addAppendHook(async (_events, client) => {
+      // Between the append's statement (positions drawn, locks held) and the hook's own.
+      if (++calls === 1) proxy.partition();
+      await client.query('SELECT 1');
+    });
+    const stuck = await timedFailure(() => store.append('s-1', [{ type: 'A', data: 1 }], { expectedVersion: 1 }));
+    expect(stuck.error.code).toBe('STORE_TIMEOUT');
+    // The position lock is a session lock held for microseconds: appenders to other streams go on at once.
+    const started = Date.now();
+    const other = await direct.append('s-2', [{ type: 'A', data: 2 }], { expectedVersion: 'no-stream' });
+    expect(Date.now() - started).toBeLessThan(500);
+    // Readers cannot pass the stuck transaction's positions until the server ends its session.
+    await expect
+      .poll(async () => (await direct.readAll().toArray()).map((e) => e.position), { timeout: 10_000, interval: 200 })
+      .toContain(other.position);
+    await direct.append('s-1', [{ type: 'A', data: 3 }], { expectedVersion: 1 });
+    expect((await direct.readStream('s-1').toArray()).map((e) => e.data)).toEqual([0, 3]);
+  }, 20_000);
 
   it('a projection runner through a blackholed connection reports transient faults, then catches up once packets flow', async () => {
     const { direct, proxy, store } = await blackholeSetup('bhrunner');

@@ -39,12 +39,18 @@ export type PostgresConnectionOptions =
  * `StoreTimeoutError` and drops the connection) is long enough for any statement the library
  * runs; `migrate()` is exempt (it may wait for another process's migration), and `0` turns it
  * off. `connectionTimeoutMillis` also bounds the wait for a free pooled connection.
+ * `idle_in_transaction_session_timeout` makes the server end a session left idle inside a
+ * transaction (its client gone without a reset reaching the server), releasing its locks.
  */
 export const POSTGRES_POOL_DEFAULTS = Object.freeze({
   connectionTimeoutMillis: 15_000,
   query_timeout: 60_000,
   keepAlive: true,
   keepAliveInitialDelayMillis: 10_000,
+  // Server side: a session whose client vanished mid-transaction (its goodbye lost too) would hold
+  // its stream locks, and keep readers from passing its positions, until the server's own TCP
+  // keepalive gives up (hours by default).
+  idle_in_transaction_session_timeout: 60_000,
 } satisfies PoolConfig);
 
 /** The `query_timeout` of statements that may wait a long time on purpose (migrations). */
