@@ -118,6 +118,18 @@ describe('NatsKeyStore', () => {
       expect((await keys.lookup([id, 'unknown'])).size).toBe(0);
     }
     expect(() => new NatsKeyStore({ connection: nc, bucket: 'bad.name' })).toThrow(InvalidArgumentError);
+    // A lone surrogate is U+FFFD in UTF-8: such an id must not reach the key of another subject.
+    const replacement = await keys.keyFor('a\uFFFD');
+    for (const id of ['a\uD800', 'a\uDFFF', '\uDC00a']) {
+      await expect(keys.keyFor(id)).rejects.toBeInstanceOf(InvalidArgumentError);
+      await expect(keys.forget(id)).rejects.toBeInstanceOf(InvalidArgumentError);
+      expect((await keys.lookup([id])).size).toBe(0);
+    }
+    expect((await keys.lookup(['a\uFFFD'])).get('a\uFFFD')).toEqual({ status: 'active', key: replacement });
+    // Long ids are keyed by a hash of their UTF-8 too.
+    const long = 'x'.repeat(300);
+    await keys.keyFor(`${long}\uFFFD`);
+    expect((await keys.lookup([`${long}\uD800`])).size).toBe(0);
     await keys.close();
     await expect(keys.keyFor('s')).rejects.toBeInstanceOf(StoreClosedError);
     await expect(keys.lookup(['s'])).rejects.toBeInstanceOf(StoreClosedError);

@@ -5,7 +5,7 @@ import type { KV, KvEntry } from '@nats-io/kv';
 import { InvalidArgumentError, isEventfoldError, StoreClosedError, StoreCorruptError, StoreFailureError } from '../errors.js';
 import { silentLogger, type Logger } from '../logging.js';
 import { SubjectForgottenError } from '../privacy/errors.js';
-import { assertValidSubjectId, KEY_BYTES, newDataKey, type KeyStore, type SubjectKey } from '../privacy/key-store.js';
+import { assertValidSubjectId, isPossibleSubjectId, KEY_BYTES, newDataKey, type KeyStore, type SubjectKey } from '../privacy/key-store.js';
 import { NatsStreamConfigError } from './errors.js';
 import { openBucket, resolveBucket, type ResolvedBucket } from './kv.js';
 import type { NatsStorage } from './options.js';
@@ -240,10 +240,6 @@ function isForgottenMark(entry: KvEntry | null): boolean {
   } catch {
     return false;
   }
-}
-
-function isPossibleSubjectId(id: unknown): id is string {
-  return typeof id === 'string' && id.length > 0 && id.length <= 500;
 }
 
 function isWrongSequence(error: unknown): boolean {
