@@ -109,6 +109,30 @@ describe('NatsKeyStore', () => {
     }
   });
 
+  it('a forget interrupted after its mark (before the erase) is finished by the next migrate()', async () => {
+    const bucket = stores.bucket('interrupted');
+    const keys = await NatsKeyStore.create({ connection: nc, bucket });
+    const kv = await new Kvm(nc).open(bucket);
+    await keys.keyFor('kept');
+    const key = await keys.keyFor('cut-off');
+    // What a forget leaves when its process dies between the mark and the erase.
+    const entry = (await kv.get('s.cut-off'))!;
+    await kv.update('s.cut-off', JSON.stringify({ v: 1, forgottenAt: Date.now() }), entry.revision);
+    const revisions = async (name: string) => {
+      const left: string[] = [];
+      for await (const e of await kv.history({ key: name })) left.push(e.string());
+      return left;
+    };
+    expect(await revisions('s.cut-off')).toHaveLength(2);
+    const again = await NatsKeyStore.create({ connection: nc, bucket });
+    expect(await revisions('s.cut-off')).toEqual([expect.stringMatching(/forgottenAt/)]);
+    expect((await revisions('s.cut-off')).join()).not.toContain(key.toString('base64'));
+    expect((await again.lookup(['kept'])).get('kept')?.status).toBe('active');
+    expect((await again.lookup(['cut-off'])).get('cut-off')?.status).toBe('forgotten');
+    // Nothing left to do: migrate() is one stream info.
+    await again.migrate();
+  });
+
   it('refuses bad input and calls after close with typed errors', async () => {
     const keys = await NatsKeyStore.create({ connection: nc, bucket: stores.bucket('bad') });
     for (const id of ['', 'x'.repeat(501), 42 as unknown as string]) {

@@ -84,9 +84,13 @@ export class NatsKeyStore implements KeyStore {
     return this.bucketOptions.bucket;
   }
 
-  /** Creates the bucket, or checks an existing one (idempotent). */
+  /**
+   * Creates the bucket, or checks an existing one (idempotent), and finishes forgets that were
+   * interrupted after their mark (a crash, a lost connection): their keys' bytes are erased now.
+   */
   async migrate(): Promise<void> {
-    await this.open();
+    const { kv, jsm } = await this.open();
+    await this.retry('finish interrupted forgets', () => this.eraseInterrupted(kv, jsm));
   }
 
   async keyFor(subjectId: string): Promise<Buffer> {
@@ -176,6 +180,24 @@ export class NatsKeyStore implements KeyStore {
       } catch (error) {
         if (!(error instanceof JetStreamApiError && error.code === NO_MESSAGE_FOUND)) throw error;
       }
+    }
+  }
+
+  /**
+   * A subject keeps one message (its key, or its mark) except while it is forgotten: a mark over
+   * revisions left behind means the forget stopped before its erase (nobody would forget that
+   * subject again, its lookups say "forgotten"). One stream info when there are none.
+   */
+  private async eraseInterrupted(kv: KV, jsm: JetStreamManager): Promise<void> {
+    const stream = `KV_${this.bucketOptions.bucket}`;
+    const { state } = await jsm.streams.info(stream);
+    if (state.num_subjects === undefined || state.messages <= state.num_subjects) return;
+    const prefix = `$KV.${this.bucketOptions.bucket}.`;
+    const detailed = await jsm.streams.info(stream, { subjects_filter: `${prefix}>` });
+    for (const [subject, count] of Object.entries(detailed.state.subjects ?? {})) {
+      if (count < 2 || !subject.startsWith(prefix)) continue;
+      const name = subject.slice(prefix.length);
+      if (isForgottenMark(await kv.get(name))) await this.eraseOlderRevisions(kv, jsm, name);
     }
   }
 
