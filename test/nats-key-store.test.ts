@@ -166,6 +166,12 @@ describe('NatsKeyStore', () => {
     const error = await failure(() => NatsKeyStore.create({ connection: nc, bucket, storage: 'memory' }));
     expect(error).toBeInstanceOf(NatsStreamConfigError);
     expect((error as Error).message).toMatch(/revision/);
+    // A bucket that republishes its entries would hand every key to its subscribers.
+    const republishing = stores.bucket('repub');
+    await new Kvm(nc).create(republishing, { history: 8, storage: 'memory' as never, republish: { src: '>', dest: `copies.${republishing}.>` } });
+    const leak = await failure(() => NatsKeyStore.create({ connection: nc, bucket: republishing, storage: 'memory' }));
+    expect(leak).toBeInstanceOf(NatsStreamConfigError);
+    expect((leak as Error).message).toMatch(/republishes/);
   });
 
   it('a damaged entry is a StoreCorruptError that does not show the stored value, and can still be forgotten', async () => {

@@ -230,6 +230,8 @@ export class NatsKeyStore implements KeyStore {
       const problems: string[] = [];
       if (status.history < 2) problems.push(`it keeps ${status.history} revision(s) per key; forgetting needs at least 2 to erase the key itself`);
       if (status.streamInfo.config.deny_delete === true) problems.push('it denies message deletes, which forgetting needs to erase keys');
+      // Republished entries carry the keys to subscribers and streams that forget cannot erase.
+      if (status.streamInfo.config.republish !== undefined) problems.push('it republishes its entries, which would copy keys beyond the reach of forget');
       if (problems.length > 0) throw new NatsStreamConfigError(`KV_${this.bucketOptions.bucket}`, problems);
       return { kv, jsm: await jetstreamManager(this.connection, { checkAPI: false }) };
     });
