@@ -224,6 +224,55 @@ describe('PostgreSQL connection timeouts', () => {
     }
   }, 20_000);
 
+  it.each([
+    ['several events (append_events)', false, 2],
+    ['one event (append_event)', false, 1],
+    ['a group (append_group)', true, 1],
+  ] as const)('an append cancelled the instant it is granted the position lock leaves no lock behind: %s', async (_name, grouped, events) => {
+    const direct = await PostgresEventStore.create({ pool: db.pool, schema: db.schema('cancelgrant') });
+    closers.push(() => direct.close());
+    const app = `eventfold-cancel-${Math.random().toString(36).slice(2)}`;
+    const store = new PostgresEventStore({
+      connectionString: DATABASE_URL,
+      schema: direct.schema,
+      notify: 'off',
+      groupCommit: grouped,
+      poolConfig: { max: 8, application_name: app },
+      logger: { debug() {}, info() {}, warn() {}, error() {} },
+    });
+    closers.push(() => store.close());
+    const key = schemaLockKey(direct.schema);
+    const holder = await db.pool.connect();
+    try {
+      await holder.query('SELECT pg_advisory_lock($1, $2)', [LOCK_CLASS.position, key]);
+      const batch = (stream: string) => Array.from({ length: events }, (_, i) => ({ type: 'A', data: { stream, i } }));
+      // With group commit, the first append takes a slot alone; the next ones wait behind it and go as one group.
+      const appends = (grouped ? ['g-0', 'g-1', 'g-2', 'g-3', 'g-4', 'g-5'] : ['s-0']).map((stream) =>
+        store.append(stream, batch(stream), { expectedVersion: 'any' }).then(() => 'ok', (e: { code?: string }) => e.code ?? 'error'),
+      );
+      const waiting = async () =>
+        (await db.pool.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'`, [app])).rows.map((r) => r.pid);
+      await expect.poll(waiting, { timeout: 5_000, interval: 20 }).not.toHaveLength(0);
+      // Granted and cancelled at once: the waiter wakes holding the lock, with the cancel pending.
+      for (let round = 0; round < 8; round++) {
+        const pids = await waiting();
+        if (pids.length === 0) break;
+        await holder.query('SELECT pg_advisory_unlock($1, $2), pg_cancel_backend($3)', [LOCK_CLASS.position, key, pids[0]]);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        await holder.query('SELECT pg_advisory_lock($1, $2)', [LOCK_CLASS.position, key]);
+      }
+      await holder.query('SELECT pg_advisory_unlock($1, $2)', [LOCK_CLASS.position, key]);
+      const outcomes = await Promise.all(appends);
+      expect(outcomes.every((o) => o === 'ok' || o === 'STORE_TIMEOUT')).toBe(true);
+    } finally {
+      holder.release();
+    }
+    const held = await db.pool.query(`SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 AND objid = $2 AND granted`, [LOCK_CLASS.position, key]);
+    expect(held.rows).toEqual([]);
+    // Other appenders are not blocked.
+    await direct.append('after', [{ type: 'A', data: 1 }, { type: 'B', data: 2 }], { expectedVersion: 'no-stream' });
+  }, 20_000);
+
   it('migrate() waits for another migration longer than query_timeout', async () => {
     const schema = db.schema('migwait');
     const store = new PostgresEventStore({ connectionString: DATABASE_URL, schema, poolConfig: { query_timeout: 300, max: 2 } });
