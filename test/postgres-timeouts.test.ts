@@ -273,6 +273,24 @@ describe('PostgreSQL connection timeouts', () => {
     await direct.append('after', [{ type: 'A', data: 1 }, { type: 'B', data: 2 }], { expectedVersion: 'no-stream' });
   }, 20_000);
 
+  it('a failed expected-version check keeps its pooled connection (a new one costs many appends)', async () => {
+    const direct = await PostgresEventStore.create({ pool: db.pool, schema: db.schema('keepconn') });
+    closers.push(() => direct.close());
+    const store = new PostgresEventStore({ connectionString: DATABASE_URL, schema: direct.schema, notify: 'off', logger: { debug() {}, info() {}, warn() {}, error() {} } });
+    closers.push(() => store.close());
+    await store.append('s', [{ type: 'A', data: 0 }], { expectedVersion: 'no-stream' });
+    let connects = 0;
+    store.pool.on('connect', () => connects++);
+    for (let i = 0; i < 20; i++) {
+      const conflict = await failure(() => store.append('s', [{ type: 'A', data: i }], { expectedVersion: 5 }));
+      expect(conflict.code).toBe('CONCURRENCY_CONFLICT');
+      await store.appendMany([{ streamId: 's', events: [{ type: 'A', data: i }], expectedVersion: 'no-stream' }]).catch(() => undefined);
+    }
+    expect(connects).toBe(0);
+    await store.append('s', [{ type: 'A', data: 1 }], { expectedVersion: 1 });
+    expect(await store.streamVersion('s')).toBe(2);
+  });
+
   it('migrate() waits for another migration longer than query_timeout', async () => {
     const schema = db.schema('migwait');
     const store = new PostgresEventStore({ connectionString: DATABASE_URL, schema, poolConfig: { query_timeout: 300, max: 2 } });

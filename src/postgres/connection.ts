@@ -2,7 +2,7 @@ import pg from 'pg';
 import type { Pool, PoolClient, PoolConfig, QueryArrayConfig, QueryArrayResult, QueryConfig, QueryResult, QueryResultRow } from 'pg';
 import { InvalidArgumentError, isEventfoldError, StoreClosedError, StoreUnavailableError } from '../errors.js';
 import { consoleLogger, type Logger } from '../logging.js';
-import { isConnectionError, isQueryTimeout, translatePgError } from './pg-errors.js';
+import { CONFLICT_SQLSTATE, isConnectionError, isQueryTimeout, translatePgError } from './pg-errors.js';
 import { assertValidSchemaName, DEFAULT_POSTGRES_SCHEMA } from './schema-name.js';
 
 /**
@@ -156,9 +156,27 @@ export class PgConnection {
   async query<R extends unknown[]>(config: QueryArrayConfig, action: string, write?: boolean): Promise<QueryArrayResult<R>>;
   async query(config: QueryConfig | QueryArrayConfig, action: string, write = false): Promise<unknown> {
     this.assertOpen();
+    let client: PoolClient;
     try {
-      return await this.pool.query(config as QueryConfig);
+      client = await this.pool.connect();
     } catch (error) {
+      throw this.translate(error, action, write);
+    }
+    let broken: unknown;
+    const onError = (error: unknown): void => {
+      broken = error;
+    };
+    client.on('error', onError);
+    try {
+      const result = await client.query(config as QueryConfig);
+      release(client, onError, broken);
+      return result;
+    } catch (error) {
+      // pg's pool.query drops the connection after any error. A failed expected-version check is an
+      // ordinary answer that leaves the connection as good as new, and common under contention:
+      // keep it (a new connection costs many times an append). Anything else: drop it, as pg does.
+      const conflict = broken === undefined && (error as { code?: unknown } | null)?.code === CONFLICT_SQLSTATE;
+      release(client, onError, conflict ? undefined : (broken ?? (error instanceof Error ? error : true)));
       throw this.translate(error, action, write);
     }
   }
