@@ -291,6 +291,41 @@ describe('PostgreSQL connection timeouts', () => {
     expect(await store.streamVersion('s')).toBe(2);
   });
 
+  it('a group whose hook statement outlives query_timeout fails as a whole with STORE_TIMEOUT, as a single append does, and its connection is dropped', async () => {
+    const direct = await PostgresEventStore.create({ pool: db.pool, schema: db.schema('hooktimeout') });
+    closers.push(() => direct.close());
+    const store = new PostgresEventStore({
+      connectionString: DATABASE_URL,
+      schema: direct.schema,
+      notify: 'off',
+      // One connection: whatever this group leaves on it, the next statements meet.
+      poolConfig: { max: 1, query_timeout: 600 },
+      logger: { debug() {}, info() {}, warn() {}, error() {} },
+    });
+    closers.push(() => store.close());
+    store.addAppendHook(async (events, client) => {
+      if (events.some((e) => e.streamId === 'slow')) await client.query('SELECT pg_sleep(0.9)');
+      else await client.query('SELECT 1');
+    });
+    // The first appends take the commit slots alone; the next ones queue and go as one group.
+    const ahead = Promise.all(Array.from({ length: GROUPS_IN_FLIGHT }, (_, i) => store.append(`ahead-${i}`, [{ type: 'A', data: 0 }], { expectedVersion: 'no-stream' })));
+    const grouped = ['g-1', 'slow', 'g-2'].map((stream) =>
+      store.append(stream, [{ type: 'A', data: stream }], { expectedVersion: 'no-stream' }).then(() => 'ok', (e: { code?: string }) => e.code ?? 'error'),
+    );
+    await ahead;
+    const outcomes = await Promise.all(grouped);
+    expect(store.groupCommitStats!.largestGroup).toBe(3);
+    expect(outcomes).toEqual(['STORE_TIMEOUT', 'STORE_TIMEOUT', 'STORE_TIMEOUT']);
+    // The server rolls the group back once it sees the connection gone.
+    await new Promise((resolve) => setTimeout(resolve, 1_200));
+    for (const stream of ['g-1', 'slow', 'g-2']) expect(await direct.streamVersion(stream)).toBe(0);
+    // The pool's next connection answers each statement with its own reply.
+    expect(await store.streamVersion('ahead-0')).toBe(1);
+    expect((await store.readStream('ahead-1').toArray()).map((e) => e.data)).toEqual([0]);
+    await store.append('g-1', [{ type: 'A', data: 'again' }], { expectedVersion: 'no-stream' });
+    expect(await store.streamVersion('g-1')).toBe(1);
+  }, 20_000);
+
   it('migrate() waits for another migration longer than query_timeout', async () => {
     const schema = db.schema('migwait');
     const store = new PostgresEventStore({ connectionString: DATABASE_URL, schema, poolConfig: { query_timeout: 300, max: 2 } });

@@ -133,6 +133,9 @@ export class PostgresAppendWriter {
         for (const hook of hooks) await hook(events, client);
         await client.query(`RELEASE SAVEPOINT ${SAVEPOINT}`);
       } catch (error) {
+        // A statement without an answer is still running (its late reply would be taken for the
+        // next statement's): no savepoint can help, the connection must go, and the group with it.
+        if (isQueryTimeout(error)) throw error;
         await client.query(`ROLLBACK TO SAVEPOINT ${SAVEPOINT}`);
         await this.unappend(client, outcome.value);
         outcomes[i] = { ok: false, error };
