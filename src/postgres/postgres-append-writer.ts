@@ -26,7 +26,9 @@ import type { AfterCommitNotifier } from './notifier.js';
  * COMMIT. Write your own rows with `client` (inline projections, an outbox); a throw (or a
  * rejected promise) rolls back the append, the hook's writes included. With group commit, each
  * append (each `append` or `appendMany` call) runs its hooks in its own savepoint: a throw rolls
- * back that append only and its caller gets the error; the others in the transaction commit.
+ * back that append only and its caller gets the error; the others in the transaction commit. A
+ * hook statement without an answer within `query_timeout` fails the whole group instead (the
+ * connection is dropped; see `StoreTimeoutError`).
  */
 export type PostgresAppendHook = (events: readonly RecordedEvent[], client: PoolClient) => Promise<void>;
 
