@@ -348,6 +348,26 @@ describe('NatsKeyStore on a server of its own: the store directory, byte for byt
     await waitFor('the key store after the second restart', async () => (await keys.lookup(['steady'])).get('steady')?.status === 'active');
   }, 90_000);
 
+  it('a forget made while the server is down completes once it is back, and the key is in no file', async () => {
+    const dir = server.nodes[0]!.storeDir;
+    const warnings: string[] = [];
+    const logger = { debug() {}, info() {}, warn: (message: string) => void warnings.push(message), error() {} };
+    const keys = await NatsKeyStore.create({ connection: own, bucket: 'restart_forget', retryWindowMs: 20_000, logger });
+    const doomed = Buffer.from(await keys.keyFor('doomed'));
+    const kept = await keys.keyFor('kept');
+    expect(holders(dir, encodings(doomed))).not.toEqual([]);
+    await server.nodes[0]!.kill();
+    const forgetting = keys.forget('doomed');
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await server.nodes[0]!.start();
+    await forgetting;
+    expect(warnings.some((w) => /retrying to forget a data subject/.test(w))).toBe(true);
+    expect(warnings.join('\n')).not.toContain(doomed.toString('base64'));
+    expect((await keys.lookup(['doomed', 'kept'])).get('doomed')?.status).toBe('forgotten');
+    expect(holders(dir, encodings(doomed))).toEqual([]);
+    expect((await keys.lookup(['kept'])).get('kept')).toEqual({ status: 'active', key: kept });
+  }, 90_000);
+
   it('a lost key store is a clear error naming the subject, never garbage and never a key', async () => {
     const keys = await NatsKeyStore.create({ connection: own, bucket: 'lost_keys_a' });
     const raw = await NatsEventStore.create({ connection: own, stream: 'LOST', subjectPrefix: 'lost', storage: 'file' });
