@@ -93,7 +93,7 @@ describe('group commit queue under failures, shared streams and drains', () => {
           ? new Promise((resolve) => setImmediate(resolve))
           : new Promise((resolve) => setTimeout(resolve, 1));
 
-  it('property: every append settles (never stalls), with its own answer, per-stream order and group limits kept', async () => {
+  it('property: every append settles (never stalls), with its own answer; a stream is in one commit at a time, in submission order; group limits kept', async () => {
     const step = fc.record({
       stream: fc.integer({ min: 0, max: 3 }),
       events: fc.integer({ min: 0, max: 3 }),
@@ -120,11 +120,25 @@ describe('group commit queue under failures, shared streams and drains', () => {
           let drained = false;
           let g = 0;
           const submitted: Member[] = [];
+          const inCommit = new Set<string>();
+          let overlaps = 0;
           const queue = new GroupCommitter<Member, string>(options, start, inFlight, (group) => {
             const n = g++;
             started.push([...group]);
+            // A stream is in one commit at a time, so its appends commit in submission order.
+            for (const m of group) {
+              const id = m.appends[0]!.streamId;
+              if (inCommit.has(id)) overlaps++;
+              inCommit.add(id);
+            }
+            const done = () => {
+              for (const m of group) inCommit.delete(m.appends[0]!.streamId);
+            };
             const fate = fates[n % fates.length]!;
-            if (fate === 'throw-sync') throw new Error(`group ${n}`);
+            if (fate === 'throw-sync') {
+              done();
+              throw new Error(`group ${n}`);
+            }
             const outcomes = group.map((m, i): GroupOutcome<string> =>
               fate === 'fail-member' && i % 2 === 0 ? { ok: false, error: new Error(`member ${m.caller}:${m.seq}`) } : { ok: true, value: `${m.caller}:${m.seq}` },
             );
@@ -134,6 +148,7 @@ describe('group commit queue under failures, shared streams and drains', () => {
             return (async () => {
               if (latency > 0) await new Promise((resolve) => setTimeout(resolve, latency));
               running--;
+              done();
               if (fate === 'throw-async') throw new Error(`group ${n}`);
               return outcomes;
             })();
@@ -185,6 +200,7 @@ describe('group commit queue under failures, shared streams and drains', () => {
             expect(all.filter(on)).toEqual(submitted.filter(on));
           }
           if (!drained) expect(mostRunning).toBeLessThanOrEqual(inFlight);
+          expect(overlaps).toBe(0);
           await queue.drain();
           expect(queue.pending).toBe(0);
         },
