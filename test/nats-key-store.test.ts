@@ -133,6 +133,20 @@ describe('NatsKeyStore', () => {
     await again.migrate();
   });
 
+  it('hostile subject ids (wildcards, dots, spaces, encodings of each other, look-alikes) get keys of their own', async () => {
+    const keys = await NatsKeyStore.create({ connection: nc, bucket: stores.bucket('hostile') });
+    const ids = ['*', '>', 'a.*', 'a.>', 'a.b', 'a=2Eb', 'a=3D2Eb', 'a b', 'a\tb', ' ', '.', '..', 'ü', 'u\u0308', '$KV.x.y', 'x'.repeat(200), `${'x'.repeat(199)}.`];
+    const issued = await Promise.all(ids.map((id) => keys.keyFor(id)));
+    expect(new Set(issued.map((k) => k.toString('hex'))).size).toBe(ids.length);
+    await keys.forget('a.b');
+    await keys.forget('>');
+    const found = await keys.lookup(ids);
+    for (const [i, id] of ids.entries()) {
+      if (id === 'a.b' || id === '>') expect(found.get(id)?.status).toBe('forgotten');
+      else expect(found.get(id)).toEqual({ status: 'active', key: issued[i] });
+    }
+  });
+
   it('refuses bad input and calls after close with typed errors', async () => {
     const keys = await NatsKeyStore.create({ connection: nc, bucket: stores.bucket('bad') });
     for (const id of ['', 'x'.repeat(501), 42 as unknown as string]) {
