@@ -80,3 +80,132 @@ describe('group commit queue (asynchronous driver)', () => {
     );
   });
 });
+
+describe('group commit queue under failures, shared streams and drains', () => {
+  type Gap = 'none' | 'micro' | 'turn' | 'timer';
+  type Fate = 'ok' | 'fail-member' | 'throw-async' | 'throw-sync';
+  const sleepFor = (gap: Gap): Promise<void> =>
+    gap === 'none'
+      ? Promise.resolve()
+      : gap === 'micro'
+        ? new Promise((resolve) => queueMicrotask(() => resolve()))
+        : gap === 'turn'
+          ? new Promise((resolve) => setImmediate(resolve))
+          : new Promise((resolve) => setTimeout(resolve, 1));
+
+  it('property: every append settles (never stalls), with its own answer; a stream is in one commit at a time, in submission order; group limits kept', async () => {
+    const step = fc.record({
+      stream: fc.integer({ min: 0, max: 3 }),
+      events: fc.integer({ min: 0, max: 3 }),
+      gap: fc.constantFrom<Gap>('none', 'micro', 'turn', 'timer'),
+      drain: fc.boolean(),
+    });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record({
+          start: fc.constantFrom<'now' | 'soon'>('now', 'soon'),
+          inFlight: fc.integer({ min: 1, max: 3 }),
+          maxAppends: fc.integer({ min: 1, max: 5 }),
+          maxEvents: fc.integer({ min: 1, max: 4 }),
+          maxDelayMs: fc.constantFrom(0, 0, 1, 2),
+          scripts: fc.array(fc.array(step, { minLength: 1, maxLength: 5 }), { minLength: 1, maxLength: 6 }),
+          fates: fc.array(fc.constantFrom<Fate>('ok', 'ok', 'fail-member', 'throw-async', 'throw-sync'), { minLength: 1, maxLength: 10 }),
+          latencies: fc.array(fc.constantFrom(0, 1, 2), { minLength: 1, maxLength: 5 }),
+        }),
+        async ({ start, inFlight, maxAppends, maxEvents, maxDelayMs, scripts, fates, latencies }) => {
+          const options = resolveGroupCommit({ maxAppends, maxEvents, maxDelayMs })!;
+          const started: Member[][] = [];
+          let running = 0;
+          let mostRunning = 0;
+          let drained = false;
+          let g = 0;
+          const submitted: Member[] = [];
+          const inCommit = new Set<string>();
+          let overlaps = 0;
+          const queue = new GroupCommitter<Member, string>(options, start, inFlight, (group) => {
+            const n = g++;
+            started.push([...group]);
+            // A stream is in one commit at a time, so its appends commit in submission order.
+            for (const m of group) {
+              const id = m.appends[0]!.streamId;
+              if (inCommit.has(id)) overlaps++;
+              inCommit.add(id);
+            }
+            const done = () => {
+              for (const m of group) inCommit.delete(m.appends[0]!.streamId);
+            };
+            const fate = fates[n % fates.length]!;
+            if (fate === 'throw-sync') {
+              done();
+              throw new Error(`group ${n}`);
+            }
+            const outcomes = group.map((m, i): GroupOutcome<string> =>
+              fate === 'fail-member' && i % 2 === 0 ? { ok: false, error: new Error(`member ${m.caller}:${m.seq}`) } : { ok: true, value: `${m.caller}:${m.seq}` },
+            );
+            running++;
+            mostRunning = Math.max(mostRunning, running);
+            const latency = latencies[n % latencies.length]!;
+            return (async () => {
+              if (latency > 0) await new Promise((resolve) => setTimeout(resolve, latency));
+              running--;
+              done();
+              if (fate === 'throw-async') throw new Error(`group ${n}`);
+              return outcomes;
+            })();
+          });
+          const answers = await Promise.race([
+            Promise.all(
+              scripts.map(async (script, caller) => {
+                const mine: string[] = [];
+                for (const [seq, s] of script.entries()) {
+                  await sleepFor(s.gap);
+                  const m: Member = {
+                    caller,
+                    seq,
+                    appends: [{ streamId: `s-${s.stream}`, expectedVersion: 'any', events: Array.from({ length: s.events }, () => ({ type: 'E', data: {} })) as never }],
+                  };
+                  submitted.push(m);
+                  const answer = queue.submit(m).then(
+                    (value) => value,
+                    (error: Error) => `failed ${error.message}`,
+                  );
+                  if (s.drain) {
+                    drained = true;
+                    void queue.drain();
+                  }
+                  mine.push(await answer);
+                }
+                return mine;
+              }),
+            ),
+            new Promise<'stalled'>((resolve) => setTimeout(() => resolve('stalled'), 3_000)),
+          ]);
+          expect(answers).not.toBe('stalled');
+          const all = started.flat();
+          // Each append committed once (a failed group is not retried by the queue).
+          expect(all).toHaveLength(scripts.reduce((n, s) => n + s.length, 0));
+          for (const [caller, mine] of (answers as string[][]).entries()) {
+            for (const [seq, answer] of mine.entries()) expect(answer).toMatch(new RegExp(`^(${caller}:${seq}|failed (member ${caller}:${seq}|group \\d+))$`));
+          }
+          for (const group of started) {
+            expect(group.length).toBeLessThanOrEqual(maxAppends);
+            const streams = group.map((m) => m.appends[0]!.streamId);
+            expect(new Set(streams).size).toBe(streams.length);
+            const events = group.reduce((n, m) => n + m.appends[0]!.events.length, 0);
+            if (group.length > 1) expect(events).toBeLessThanOrEqual(maxEvents);
+          }
+          // Per stream, commits start in submission order.
+          for (let stream = 0; stream < 4; stream++) {
+            const on = (m: Member) => m.appends[0]!.streamId === `s-${stream}`;
+            expect(all.filter(on)).toEqual(submitted.filter(on));
+          }
+          if (!drained) expect(mostRunning).toBeLessThanOrEqual(inFlight);
+          expect(overlaps).toBe(0);
+          await queue.drain();
+          expect(queue.pending).toBe(0);
+        },
+      ),
+      { numRuns: 150 },
+    );
+  }, 120_000);
+});

@@ -109,6 +109,44 @@ describe('NatsKeyStore', () => {
     }
   });
 
+  it('a forget interrupted after its mark (before the erase) is finished by the next migrate()', async () => {
+    const bucket = stores.bucket('interrupted');
+    const keys = await NatsKeyStore.create({ connection: nc, bucket });
+    const kv = await new Kvm(nc).open(bucket);
+    await keys.keyFor('kept');
+    const key = await keys.keyFor('cut-off');
+    // What a forget leaves when its process dies between the mark and the erase.
+    const entry = (await kv.get('s.cut-off'))!;
+    await kv.update('s.cut-off', JSON.stringify({ v: 1, forgottenAt: Date.now() }), entry.revision);
+    const revisions = async (name: string) => {
+      const left: string[] = [];
+      for await (const e of await kv.history({ key: name })) left.push(e.string());
+      return left;
+    };
+    expect(await revisions('s.cut-off')).toHaveLength(2);
+    const again = await NatsKeyStore.create({ connection: nc, bucket });
+    expect(await revisions('s.cut-off')).toEqual([expect.stringMatching(/forgottenAt/)]);
+    expect((await revisions('s.cut-off')).join()).not.toContain(key.toString('base64'));
+    expect((await again.lookup(['kept'])).get('kept')?.status).toBe('active');
+    expect((await again.lookup(['cut-off'])).get('cut-off')?.status).toBe('forgotten');
+    // Nothing left to do: migrate() is one stream info.
+    await again.migrate();
+  });
+
+  it('hostile subject ids (wildcards, dots, spaces, encodings of each other, look-alikes) get keys of their own', async () => {
+    const keys = await NatsKeyStore.create({ connection: nc, bucket: stores.bucket('hostile') });
+    const ids = ['*', '>', 'a.*', 'a.>', 'a.b', 'a=2Eb', 'a=3D2Eb', 'a b', 'a\tb', ' ', '.', '..', 'ü', 'u\u0308', '$KV.x.y', 'x'.repeat(200), `${'x'.repeat(199)}.`];
+    const issued = await Promise.all(ids.map((id) => keys.keyFor(id)));
+    expect(new Set(issued.map((k) => k.toString('hex'))).size).toBe(ids.length);
+    await keys.forget('a.b');
+    await keys.forget('>');
+    const found = await keys.lookup(ids);
+    for (const [i, id] of ids.entries()) {
+      if (id === 'a.b' || id === '>') expect(found.get(id)?.status).toBe('forgotten');
+      else expect(found.get(id)).toEqual({ status: 'active', key: issued[i] });
+    }
+  });
+
   it('refuses bad input and calls after close with typed errors', async () => {
     const keys = await NatsKeyStore.create({ connection: nc, bucket: stores.bucket('bad') });
     for (const id of ['', 'x'.repeat(501), 42 as unknown as string]) {
@@ -118,6 +156,18 @@ describe('NatsKeyStore', () => {
       expect((await keys.lookup([id, 'unknown'])).size).toBe(0);
     }
     expect(() => new NatsKeyStore({ connection: nc, bucket: 'bad.name' })).toThrow(InvalidArgumentError);
+    // A lone surrogate is U+FFFD in UTF-8: such an id must not reach the key of another subject.
+    const replacement = await keys.keyFor('a\uFFFD');
+    for (const id of ['a\uD800', 'a\uDFFF', '\uDC00a']) {
+      await expect(keys.keyFor(id)).rejects.toBeInstanceOf(InvalidArgumentError);
+      await expect(keys.forget(id)).rejects.toBeInstanceOf(InvalidArgumentError);
+      expect((await keys.lookup([id])).size).toBe(0);
+    }
+    expect((await keys.lookup(['a\uFFFD'])).get('a\uFFFD')).toEqual({ status: 'active', key: replacement });
+    // Long ids are keyed by a hash of their UTF-8 too.
+    const long = 'x'.repeat(300);
+    await keys.keyFor(`${long}\uFFFD`);
+    expect((await keys.lookup([`${long}\uD800`])).size).toBe(0);
     await keys.close();
     await expect(keys.keyFor('s')).rejects.toBeInstanceOf(StoreClosedError);
     await expect(keys.lookup(['s'])).rejects.toBeInstanceOf(StoreClosedError);
@@ -130,6 +180,12 @@ describe('NatsKeyStore', () => {
     const error = await failure(() => NatsKeyStore.create({ connection: nc, bucket, storage: 'memory' }));
     expect(error).toBeInstanceOf(NatsStreamConfigError);
     expect((error as Error).message).toMatch(/revision/);
+    // A bucket that republishes its entries would hand every key to its subscribers.
+    const republishing = stores.bucket('repub');
+    await new Kvm(nc).create(republishing, { history: 8, storage: 'memory' as never, republish: { src: '>', dest: `copies.${republishing}.>` } });
+    const leak = await failure(() => NatsKeyStore.create({ connection: nc, bucket: republishing, storage: 'memory' }));
+    expect(leak).toBeInstanceOf(NatsStreamConfigError);
+    expect((leak as Error).message).toMatch(/republishes/);
   });
 
   it('a damaged entry is a StoreCorruptError that does not show the stored value, and can still be forgotten', async () => {
@@ -304,6 +360,26 @@ describe('NatsKeyStore on a server of its own: the store directory, byte for byt
       await server.nodes[0]!.start();
     }
     await waitFor('the key store after the second restart', async () => (await keys.lookup(['steady'])).get('steady')?.status === 'active');
+  }, 90_000);
+
+  it('a forget made while the server is down completes once it is back, and the key is in no file', async () => {
+    const dir = server.nodes[0]!.storeDir;
+    const warnings: string[] = [];
+    const logger = { debug() {}, info() {}, warn: (message: string) => void warnings.push(message), error() {} };
+    const keys = await NatsKeyStore.create({ connection: own, bucket: 'restart_forget', retryWindowMs: 20_000, logger });
+    const doomed = Buffer.from(await keys.keyFor('doomed'));
+    const kept = await keys.keyFor('kept');
+    expect(holders(dir, encodings(doomed))).not.toEqual([]);
+    await server.nodes[0]!.kill();
+    const forgetting = keys.forget('doomed');
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    await server.nodes[0]!.start();
+    await forgetting;
+    expect(warnings.some((w) => /retrying to forget a data subject/.test(w))).toBe(true);
+    expect(warnings.join('\n')).not.toContain(doomed.toString('base64'));
+    expect((await keys.lookup(['doomed', 'kept'])).get('doomed')?.status).toBe('forgotten');
+    expect(holders(dir, encodings(doomed))).toEqual([]);
+    expect((await keys.lookup(['kept'])).get('kept')).toEqual({ status: 'active', key: kept });
   }, 90_000);
 
   it('a lost key store is a clear error naming the subject, never garbage and never a key', async () => {

@@ -257,4 +257,20 @@ describe('PostgresEventStore group commit', () => {
       await reader.close();
     }
   }, 120_000);
+
+  it('appends to one stream made without waiting for each other commit in the order they were made', async () => {
+    const store = await freshStore();
+    try {
+      for (let round = 0; round < 5; round++) {
+        const stream = `pipelined-${round}`;
+        // Several commits run at once on PostgreSQL: a stream's appends must not race each other.
+        const others = Array.from({ length: 6 }, (_, i) => store.append(`other-${round}-${i}`, one(), { expectedVersion: 'any' }));
+        const mine = Array.from({ length: 20 }, (_, i) => store.append(stream, [{ type: 'A', data: i }], { expectedVersion: 'any' }));
+        await Promise.all([...others, ...mine]);
+        expect((await store.readStream(stream).toArray()).map((e) => e.data)).toEqual(Array.from({ length: 20 }, (_, i) => i));
+      }
+    } finally {
+      await store.close();
+    }
+  });
 });

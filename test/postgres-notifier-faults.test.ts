@@ -111,3 +111,35 @@ describe('after-commit NOTIFY under faults', () => {
     expect(Number(errors[0]!.context?.['attempt'])).toBeLessThan(8);
   });
 });
+
+describe('AfterCommitNotifier coalescing', () => {
+  it('a position committed in any microtask around the end of a NOTIFY is notified too', async () => {
+    const { AfterCommitNotifier } = await import('../src/postgres/notifier.js');
+    const channel = `eventfold_race_${process.pid}`;
+    for (let depth = 0; depth < 12; depth++) {
+      const notified: number[] = [];
+      let notifier: InstanceType<typeof AfterCommitNotifier>;
+      let queries = 0;
+      // The real pool; after the first NOTIFY answers, another commit arrives `depth` microtasks later.
+      const pool = {
+        query: async (config: { values: string[] }) => {
+          const result = await db.pool.query(config as never);
+          notified.push(Number(config.values[1]));
+          if (++queries === 1) {
+            let hops = depth;
+            const hop = (): void => {
+              if (hops-- > 0) queueMicrotask(hop);
+              else notifier.committed(2);
+            };
+            queueMicrotask(hop);
+          }
+          return result;
+        },
+      };
+      notifier = new AfterCommitNotifier(pool as never, channel, { debug() {}, info() {}, warn() {}, error() {} });
+      notifier.committed(1);
+      await expect.poll(() => notified.at(-1), { timeout: 2_000, interval: 5 }).toBe(2);
+      await notifier.close();
+    }
+  });
+});

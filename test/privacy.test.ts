@@ -12,6 +12,7 @@ import {
   EncryptedSnapshotStore,
   EncryptionKeyMissingError,
   InMemoryKeyStore,
+  InvalidArgumentError,
   InMemoryProjectionRunner,
   addInlineProjection,
   InMemoryReadModel,
@@ -241,6 +242,22 @@ describe.each(kinds)('crypto-shredding on the $name store', (kind) => {
     expect((await again.lookup(['never-seen'])).get('never-seen')?.status).toBe('forgotten');
     await expect(again.keyFor('s1')).rejects.toBeInstanceOf(SubjectForgottenError);
     await expect(again.keyFor('never-seen')).rejects.toBeInstanceOf(SubjectForgottenError);
+  });
+
+  it('refuses a subject id with a lone surrogate: stored as UTF-8 it would share the key of its U+FFFD twin', async () => {
+    const { keys } = await keyStoreFor(kind.name);
+    const twin = await keys.keyFor('u-\uFFFD');
+    await expect(keys.keyFor('u-\uD800')).rejects.toBeInstanceOf(InvalidArgumentError);
+    await expect(keys.forget('u-\uD800')).rejects.toBeInstanceOf(InvalidArgumentError);
+    expect((await keys.lookup(['u-\uD800'])).has('u-\uD800')).toBe(false);
+    expect((await keys.lookup(['u-\uFFFD'])).get('u-\uFFFD')).toEqual({ status: 'active', key: twin });
+    // Through the store: the append is refused and nothing is written.
+    const inner = await (await kind.fresh()).open();
+    const { store } = layerEventStore<UserEvent>(inner, { personalData: { keys, policy }, upcasters: new Upcasters() });
+    const stream = `user-lone-${Math.random()}`;
+    const error = await failure(() => store.append(stream, [{ type: 'UserRegistered', data: { ...ada, userId: 'u-\uD800' } }], { expectedVersion: 'no-stream' }));
+    expect(error).toBeInstanceOf(InvalidArgumentError);
+    expect(await store.streamVersion(stream)).toBe(0);
   });
 });
 

@@ -53,7 +53,9 @@ export class StoreUnavailableError extends StoreError {
 /**
  * A wait exceeded a limit: a lock wait (PostgreSQL `lock_timeout`, SQLite's `busyTimeout` while
  * another connection or process holds the write lock), a statement (`statement_timeout`) or a
- * cancelled statement. Nothing was written. Transient: retry with backoff.
+ * cancelled statement: nothing was written. Or PostgreSQL did not answer within the client's
+ * `query_timeout`: the statement may still be running and commit, so retry a write with an exact
+ * `expectedVersion` (a duplicate then fails as a conflict). Transient: retry with backoff.
  */
 export class StoreTimeoutError extends StoreError {
   readonly code = 'STORE_TIMEOUT' as const;

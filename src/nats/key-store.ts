@@ -5,7 +5,7 @@ import type { KV, KvEntry } from '@nats-io/kv';
 import { InvalidArgumentError, isEventfoldError, StoreClosedError, StoreCorruptError, StoreFailureError } from '../errors.js';
 import { silentLogger, type Logger } from '../logging.js';
 import { SubjectForgottenError } from '../privacy/errors.js';
-import { assertValidSubjectId, KEY_BYTES, newDataKey, type KeyStore, type SubjectKey } from '../privacy/key-store.js';
+import { assertValidSubjectId, isPossibleSubjectId, KEY_BYTES, newDataKey, type KeyStore, type SubjectKey } from '../privacy/key-store.js';
 import { NatsStreamConfigError } from './errors.js';
 import { openBucket, resolveBucket, type ResolvedBucket } from './kv.js';
 import type { NatsStorage } from './options.js';
@@ -84,9 +84,13 @@ export class NatsKeyStore implements KeyStore {
     return this.bucketOptions.bucket;
   }
 
-  /** Creates the bucket, or checks an existing one (idempotent). */
+  /**
+   * Creates the bucket, or checks an existing one (idempotent), and finishes forgets that were
+   * interrupted after their mark (a crash, a lost connection): their keys' bytes are erased now.
+   */
   async migrate(): Promise<void> {
-    await this.open();
+    const { kv, jsm } = await this.open();
+    await this.retry('finish interrupted forgets', () => this.eraseInterrupted(kv, jsm));
   }
 
   async keyFor(subjectId: string): Promise<Buffer> {
@@ -179,6 +183,24 @@ export class NatsKeyStore implements KeyStore {
     }
   }
 
+  /**
+   * A subject keeps one message (its key, or its mark) except while it is forgotten: a mark over
+   * revisions left behind means the forget stopped before its erase (nobody would forget that
+   * subject again, its lookups say "forgotten"). One stream info when there are none.
+   */
+  private async eraseInterrupted(kv: KV, jsm: JetStreamManager): Promise<void> {
+    const stream = `KV_${this.bucketOptions.bucket}`;
+    const { state } = await jsm.streams.info(stream);
+    if (state.num_subjects === undefined || state.messages <= state.num_subjects) return;
+    const prefix = `$KV.${this.bucketOptions.bucket}.`;
+    const detailed = await jsm.streams.info(stream, { subjects_filter: `${prefix}>` });
+    for (const [subject, count] of Object.entries(detailed.state.subjects ?? {})) {
+      if (count < 2 || !subject.startsWith(prefix)) continue;
+      const name = subject.slice(prefix.length);
+      if (isForgottenMark(await kv.get(name))) await this.eraseOlderRevisions(kv, jsm, name);
+    }
+  }
+
   /** A bucket entry as a key or a forgotten mark; undefined when absent. Never echoes the value. */
   private parse(entry: KvEntry | null, subjectId: string): Stored | undefined {
     if (entry === null || entry.operation !== 'PUT') return undefined;
@@ -208,6 +230,8 @@ export class NatsKeyStore implements KeyStore {
       const problems: string[] = [];
       if (status.history < 2) problems.push(`it keeps ${status.history} revision(s) per key; forgetting needs at least 2 to erase the key itself`);
       if (status.streamInfo.config.deny_delete === true) problems.push('it denies message deletes, which forgetting needs to erase keys');
+      // Republished entries carry the keys to subscribers and streams that forget cannot erase.
+      if (status.streamInfo.config.republish !== undefined) problems.push('it republishes its entries, which would copy keys beyond the reach of forget');
       if (problems.length > 0) throw new NatsStreamConfigError(`KV_${this.bucketOptions.bucket}`, problems);
       return { kv, jsm: await jetstreamManager(this.connection, { checkAPI: false }) };
     });
@@ -240,10 +264,6 @@ function isForgottenMark(entry: KvEntry | null): boolean {
   } catch {
     return false;
   }
-}
-
-function isPossibleSubjectId(id: unknown): id is string {
-  return typeof id === 'string' && id.length > 0 && id.length <= 500;
 }
 
 function isWrongSequence(error: unknown): boolean {

@@ -2,7 +2,7 @@ import pg from 'pg';
 import type { Pool, PoolClient, PoolConfig, QueryArrayConfig, QueryArrayResult, QueryConfig, QueryResult, QueryResultRow } from 'pg';
 import { InvalidArgumentError, isEventfoldError, StoreClosedError, StoreUnavailableError } from '../errors.js';
 import { consoleLogger, type Logger } from '../logging.js';
-import { isConnectionError, isQueryTimeout, translatePgError } from './pg-errors.js';
+import { CONFLICT_SQLSTATE, isConnectionError, isQueryTimeout, translatePgError } from './pg-errors.js';
 import { assertValidSchemaName, DEFAULT_POSTGRES_SCHEMA } from './schema-name.js';
 
 /**
@@ -39,12 +39,18 @@ export type PostgresConnectionOptions =
  * `StoreTimeoutError` and drops the connection) is long enough for any statement the library
  * runs; `migrate()` is exempt (it may wait for another process's migration), and `0` turns it
  * off. `connectionTimeoutMillis` also bounds the wait for a free pooled connection.
+ * `idle_in_transaction_session_timeout` makes the server end a session left idle inside a
+ * transaction (its client gone without a reset reaching the server), releasing its locks.
  */
 export const POSTGRES_POOL_DEFAULTS = Object.freeze({
   connectionTimeoutMillis: 15_000,
   query_timeout: 60_000,
   keepAlive: true,
   keepAliveInitialDelayMillis: 10_000,
+  // Server side: a session whose client vanished mid-transaction (its goodbye lost too) would hold
+  // its stream locks, and keep readers from passing its positions, until the server's own TCP
+  // keepalive gives up (hours by default).
+  idle_in_transaction_session_timeout: 60_000,
 } satisfies PoolConfig);
 
 /** The `query_timeout` of statements that may wait a long time on purpose (migrations). */
@@ -150,9 +156,27 @@ export class PgConnection {
   async query<R extends unknown[]>(config: QueryArrayConfig, action: string, write?: boolean): Promise<QueryArrayResult<R>>;
   async query(config: QueryConfig | QueryArrayConfig, action: string, write = false): Promise<unknown> {
     this.assertOpen();
+    let client: PoolClient;
     try {
-      return await this.pool.query(config as QueryConfig);
+      client = await this.pool.connect();
     } catch (error) {
+      throw this.translate(error, action, write);
+    }
+    let broken: unknown;
+    const onError = (error: unknown): void => {
+      broken = error;
+    };
+    client.on('error', onError);
+    try {
+      const result = await client.query(config as QueryConfig);
+      release(client, onError, broken);
+      return result;
+    } catch (error) {
+      // pg's pool.query drops the connection after any error. A failed expected-version check is an
+      // ordinary answer that leaves the connection as good as new, and common under contention:
+      // keep it (a new connection costs many times an append). Anything else: drop it, as pg does.
+      const conflict = broken === undefined && (error as { code?: unknown } | null)?.code === CONFLICT_SQLSTATE;
+      release(client, onError, conflict ? undefined : (broken ?? (error instanceof Error ? error : true)));
       throw this.translate(error, action, write);
     }
   }

@@ -1,6 +1,6 @@
 import type { Pool } from 'pg';
 import { SubjectForgottenError } from '../privacy/errors.js';
-import { assertValidSubjectId, newDataKey, type KeyStore, type SubjectKey } from '../privacy/key-store.js';
+import { assertValidSubjectId, isPossibleSubjectId, newDataKey, type KeyStore, type SubjectKey } from '../privacy/key-store.js';
 import { PgConnection, type PostgresConnectionOptions, type PostgresSchemaOptions } from './connection.js';
 import { quoteIdentifier } from './schema-name.js';
 
@@ -74,9 +74,11 @@ export class PostgresKeyStore implements KeyStore {
 
   async lookup(subjectIds: readonly string[]): Promise<ReadonlyMap<string, SubjectKey>> {
     const found = new Map<string, SubjectKey>();
-    if (subjectIds.length === 0) return found;
+    // Sent as UTF-8: an ill-formed id would find another subject's row.
+    const ids = subjectIds.filter(isPossibleSubjectId);
+    if (ids.length === 0) return found;
     const result = await this.connection.query<{ subject_id: string; key: Buffer | null; forgotten_at: Date | null }>(
-      { text: `SELECT subject_id, key, forgotten_at FROM ${this.table} WHERE subject_id = ANY($1::text[])`, values: [[...subjectIds]] },
+      { text: `SELECT subject_id, key, forgotten_at FROM ${this.table} WHERE subject_id = ANY($1::text[])`, values: [ids] },
       'read data keys',
     );
     for (const row of result.rows) {

@@ -49,12 +49,17 @@ export class AfterCommitNotifier {
   /** Records that `position` committed; a notification follows shortly. */
   committed(position: number): void {
     if (position > this.pending) this.pending = position;
-    if (this.inFlight === undefined && this.pending > this.sent && !this.closing) {
-      // Cleared asynchronously, after the assignment (drain may finish without awaiting).
-      this.inFlight = this.drain().finally(() => {
-        this.inFlight = undefined;
-      });
-    }
+    this.start();
+  }
+
+  private start(): void {
+    if (this.inFlight !== undefined || this.pending <= this.sent || this.closing) return;
+    // Cleared asynchronously, after the assignment (drain may finish without awaiting). A position
+    // committed between the end of drain and this callback found inFlight still set: send it now.
+    this.inFlight = this.drain().finally(() => {
+      this.inFlight = undefined;
+      this.start();
+    });
   }
 
   /** Resolves once every committed position has been notified (or the attempt failed). */

@@ -18,6 +18,7 @@ import {
   type AppendStatements,
 } from './append-calls.js';
 import type { PgConnection } from './connection.js';
+import { isQueryTimeout } from './pg-errors.js';
 import type { AfterCommitNotifier } from './notifier.js';
 
 /**
@@ -25,7 +26,9 @@ import type { AfterCommitNotifier } from './notifier.js';
  * COMMIT. Write your own rows with `client` (inline projections, an outbox); a throw (or a
  * rejected promise) rolls back the append, the hook's writes included. With group commit, each
  * append (each `append` or `appendMany` call) runs its hooks in its own savepoint: a throw rolls
- * back that append only and its caller gets the error; the others in the transaction commit.
+ * back that append only and its caller gets the error; the others in the transaction commit. A
+ * hook statement without an answer within `query_timeout` fails the whole group instead (the
+ * connection is dropped; see `StoreTimeoutError`).
  */
 export type PostgresAppendHook = (events: readonly RecordedEvent[], client: PoolClient) => Promise<void>;
 
@@ -80,7 +83,7 @@ export class PostgresAppendWriter {
    * Several calls in one transaction: one `append_group` call (each call checked on its own), then,
    * with hooks, each call's hooks in a savepoint. Resolves to one outcome per member. Rejects when
    * the group's transaction as a whole failed and its outcome is unknown or failed for all (lost
-   * connection, closed store): then no member may be reported committed. Any other failure of the
+   * connection, no answer within query_timeout, closed store): then no member may be reported committed. Any other failure of the
    * group (which rolls it back) is retried member by member, so one bad append cannot fail the rest.
    */
   async commitGroup(members: readonly GroupMember[]): Promise<GroupOutcome<AppendResult[]>[]> {
@@ -102,6 +105,10 @@ export class PostgresAppendWriter {
       }
     } catch (error) {
       if (isEventfoldError(error, 'STORE_UNAVAILABLE') || isEventfoldError(error, 'STORE_CLOSED')) throw error;
+      // No answer within query_timeout: the server may still be running the statement (or the
+      // COMMIT) and commit it later. Retrying the members would write them twice, or tell them
+      // "conflict" about their own events.
+      if (isQueryTimeout(error)) throw error;
       // The statement (or the transaction) failed and was rolled back: nothing of the group is
       // stored. Commit each member alone, so the error reaches only the append that caused it.
       return Promise.all(members.map((member) => settle(this.commitOne(member.appends))));
@@ -128,6 +135,9 @@ export class PostgresAppendWriter {
         for (const hook of hooks) await hook(events, client);
         await client.query(`RELEASE SAVEPOINT ${SAVEPOINT}`);
       } catch (error) {
+        // A statement without an answer is still running (its late reply would be taken for the
+        // next statement's): no savepoint can help, the connection must go, and the group with it.
+        if (isQueryTimeout(error)) throw error;
         await client.query(`ROLLBACK TO SAVEPOINT ${SAVEPOINT}`);
         await this.unappend(client, outcome.value);
         outcomes[i] = { ok: false, error };

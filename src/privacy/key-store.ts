@@ -34,6 +34,16 @@ export function assertValidSubjectId(subjectId: unknown): asserts subjectId is s
   if (typeof subjectId !== 'string' || subjectId.length === 0 || subjectId.length > 500) {
     throw new InvalidArgumentError(`A data subject id must be a string of 1–500 characters, got ${typeof subjectId === 'string' ? `${subjectId.length} characters` : typeof subjectId}.`);
   }
+  // Stored and hashed as UTF-8, where every lone surrogate becomes U+FFFD: 'a\uD800' and
+  // 'a\uFFFD' would share one key (and forgetting one would shred the other).
+  if (!(subjectId as string & { isWellFormed(): boolean }).isWellFormed()) {
+    throw new InvalidArgumentError('A data subject id must be valid Unicode, got one with a lone UTF-16 surrogate.');
+  }
+}
+
+/** False for an id no key can have been stored for (lookups take ids from stored, maybe hostile, data). */
+export function isPossibleSubjectId(id: unknown): id is string {
+  return typeof id === 'string' && id.length > 0 && id.length <= 500 && (id as string & { isWellFormed(): boolean }).isWellFormed();
 }
 
 /** A fresh random AES-256 key. */

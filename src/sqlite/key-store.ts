@@ -1,7 +1,7 @@
 import type BetterSqlite3 from 'better-sqlite3';
 import { StoreClosedError } from '../errors.js';
 import { SubjectForgottenError } from '../privacy/errors.js';
-import { assertValidSubjectId, newDataKey, type KeyStore, type SubjectKey } from '../privacy/key-store.js';
+import { assertValidSubjectId, isPossibleSubjectId, newDataKey, type KeyStore, type SubjectKey } from '../privacy/key-store.js';
 import { openConnection, translateSqliteError, type SqliteConnectionOptions } from './connection.js';
 
 /**
@@ -60,6 +60,8 @@ export class SqliteKeyStore implements KeyStore {
     const select = this.db.prepare('SELECT key, forgotten_at FROM eventfold_subject_keys WHERE subject_id = ?');
     this.run(() => {
       for (const id of subjectIds) {
+        // SQLite stores text as UTF-8: an ill-formed id would find another subject's row.
+        if (!isPossibleSubjectId(id)) continue;
         const row = select.get(id) as { key: Buffer | null; forgotten_at: number | null } | undefined;
         if (row === undefined) continue;
         found.set(id, row.key === null ? { status: 'forgotten', forgottenAt: new Date(row.forgotten_at ?? 0) } : { status: 'active', key: row.key });

@@ -88,7 +88,8 @@ interface Waiting<M extends GroupMember, R> {
  *   running have had a few microtask hops to append (a synchronous driver, which never has a
  *   commit in flight: callers answered by one commit append again, and go together).
  * - A group never holds two members that touch the same stream (the later one waits for the next
- *   group, keeping per-stream order), nor more than `MAX_GROUP_STREAMS` streams.
+ *   group, keeping per-stream order), nor a stream of a commit still in flight, nor more than
+ *   `MAX_GROUP_STREAMS` streams.
  */
 export class GroupCommitter<M extends GroupMember, R> {
   private readonly queue: Waiting<M, R>[] = [];
@@ -97,6 +98,8 @@ export class GroupCommitter<M extends GroupMember, R> {
   /** Callers answered by the group that just finished (0: none to wait for). */
   private regather = 0;
   private readonly running = new Set<Promise<void>>();
+  /** Streams of the groups in flight: a later append to one waits for its group to finish. */
+  private readonly busy = new Map<string, number>();
   private groups = 0;
   private appends = 0;
   private largestGroup = 0;
@@ -131,8 +134,12 @@ export class GroupCommitter<M extends GroupMember, R> {
    * under way: `close()` calls it, so no accepted append is dropped.
    */
   async drain(): Promise<void> {
-    while (this.queue.length > 0) this.launch();
-    await Promise.all([...this.running]);
+    for (;;) {
+      while (this.launch());
+      if (this.running.size === 0) return;
+      // Appends behind a stream in flight go once its group is done.
+      await Promise.race(this.running);
+    }
   }
 
   private schedule(): void {
@@ -140,7 +147,7 @@ export class GroupCommitter<M extends GroupMember, R> {
     const delay = this.options.maxDelayMs;
     const run = (): void => {
       this.scheduled = false;
-      while (this.queue.length > 0 && this.inFlight < this.maxInFlight) this.launch();
+      while (this.inFlight < this.maxInFlight && this.launch());
     };
     if (this.start === 'now' && delay === 0) {
       const regather = this.regather;
@@ -178,16 +185,18 @@ export class GroupCommitter<M extends GroupMember, R> {
     const { maxAppends, maxEvents } = this.options;
     const group: Waiting<M, R>[] = [];
     const streams = new Set<string>();
-    const blocked = new Set<string>();
+    // A stream in flight on another commit (an asynchronous driver runs several at once) is not
+    // touched until that commit is done: its appends stay in submission order.
+    const blocked = new Set<string>(this.busy.keys());
     let events = 0;
     for (let i = 0; i < this.queue.length && group.length < maxAppends; ) {
       const waiting = this.queue[i]!;
       const ids = waiting.member.appends.map((a) => a.streamId);
+      const free = !ids.some((id) => blocked.has(id));
       const fits =
-        group.length === 0 ||
-        (events + waiting.events <= maxEvents &&
-          streams.size + ids.length <= MAX_GROUP_STREAMS &&
-          !ids.some((id) => streams.has(id) || blocked.has(id)));
+        free &&
+        (group.length === 0 ||
+          (events + waiting.events <= maxEvents && streams.size + ids.length <= MAX_GROUP_STREAMS && !ids.some((id) => streams.has(id))));
       if (!fits) {
         // Later members on these streams wait too, so each stream's appends keep their order.
         for (const id of ids) blocked.add(id);
@@ -202,9 +211,12 @@ export class GroupCommitter<M extends GroupMember, R> {
     return group;
   }
 
-  private launch(): void {
+  /** Starts a commit of the next group; false when nothing queued can go now. */
+  private launch(): boolean {
+    if (this.queue.length === 0) return false;
     const group = this.take();
-    if (group.length === 0) return;
+    if (group.length === 0) return false;
+    for (const waiting of group) for (const append of waiting.member.appends) this.busy.set(append.streamId, (this.busy.get(append.streamId) ?? 0) + 1);
     this.inFlight++;
     this.groups++;
     this.appends += group.length;
@@ -212,6 +224,7 @@ export class GroupCommitter<M extends GroupMember, R> {
     const running = this.runGroup(group);
     this.running.add(running);
     void running.then(() => this.running.delete(running));
+    return true;
   }
 
   private async runGroup(group: readonly Waiting<M, R>[]): Promise<void> {
@@ -226,6 +239,13 @@ export class GroupCommitter<M extends GroupMember, R> {
     } catch (error) {
       for (const waiting of group) waiting.reject(error);
     } finally {
+      for (const waiting of group) {
+        for (const append of waiting.member.appends) {
+          const left = (this.busy.get(append.streamId) ?? 1) - 1;
+          if (left > 0) this.busy.set(append.streamId, left);
+          else this.busy.delete(append.streamId);
+        }
+      }
       this.inFlight--;
       if (group.length > 1) this.regather = group.length;
       this.schedule();

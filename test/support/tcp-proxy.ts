@@ -20,6 +20,12 @@ export interface TcpProxy {
    * connections; one that lost data stays broken, as after a real outage).
    */
   blackhole(): void;
+  /**
+   * A network partition: like `blackhole()`, and a client closing its connection is not seen by
+   * the server either (its goodbye is lost), so the server's side stays open until the server
+   * gives up on it, `restore()` or `close()`.
+   */
+  partition(): void;
   /** The next `times` client writes containing `text` drop their connection instead of reaching the server. */
   killOn(text: string, times: number): void;
   restore(): void;
@@ -30,6 +36,7 @@ export async function startTcpProxy(target: { readonly host: string; readonly po
   const sockets = new Set<net.Socket>();
   let refusing = false;
   let blackholed = false;
+  let partitioned = false;
   let accepted = 0;
   let killed = 0;
   let kill: { text: string; left: number } | undefined;
@@ -43,8 +50,10 @@ export async function startTcpProxy(target: { readonly host: string; readonly po
     let upstream: net.Socket | undefined;
     const drop = (): void => {
       client.destroy();
-      upstream?.destroy();
       sockets.delete(client);
+      // The server's side stays open (and in `sockets`, for restore/close) while partitioned.
+      if (partitioned && upstream !== undefined && !upstream.destroyed) return;
+      upstream?.destroy();
       if (upstream !== undefined) sockets.delete(upstream);
     };
     client.on('error', drop);
@@ -88,12 +97,17 @@ export async function startTcpProxy(target: { readonly host: string; readonly po
     blackhole() {
       blackholed = true;
     },
+    partition() {
+      blackholed = true;
+      partitioned = true;
+    },
     killOn(text, times) {
       kill = { text, left: times };
     },
     restore() {
       refusing = false;
       blackholed = false;
+      partitioned = false;
     },
     close() {
       refusing = true;
