@@ -1,3 +1,4 @@
+import { drawPositionsSql } from './ddl-positions.js';
 import { LOCK_CLASS, quoteIdentifier, schemaLockKey, notifyChannel, streamLockClasses } from './schema-name.js';
 
 /** Stream-lock buckets, as in ddl.ts. */
@@ -54,6 +55,7 @@ DECLARE
   v_count   integer := 0;
   v_first   bigint := 0;
   v_xid     xid8;
+  v_void    text;
   v_key     integer;
   v_actual  bigint;
   v_exp     bigint;
@@ -99,17 +101,8 @@ BEGIN
 
   IF v_count > 0 THEN
     -- 4. Gap safety, as in append_events: one draw for the whole group.
-    PERFORM pg_advisory_xact_lock_shared(${LOCK_CLASS.writer}, ${key}), pg_advisory_lock(${LOCK_CLASS.position}, ${key});
-    BEGIN
-      SELECT pg_current_xact_id(), nextval('${s}.events_position_seq') INTO v_xid, v_first;
-      IF v_count > 1 THEN
-        PERFORM setval('${s}.events_position_seq', v_first + v_count - 1);
-      END IF;
-    EXCEPTION WHEN OTHERS OR query_canceled THEN
-      PERFORM pg_advisory_unlock(${LOCK_CLASS.position}, ${key});
-      RAISE;
-    END;
-    PERFORM pg_advisory_unlock(${LOCK_CLASS.position}, ${key});
+    PERFORM pg_advisory_xact_lock_shared(${LOCK_CLASS.writer}, ${key});
+${drawPositionsSql(s, key, 'v_count', '    ')}
 
     -- 5. Write the appends that passed their checks.
     INSERT INTO ${s}.streams AS st (stream_id, version)

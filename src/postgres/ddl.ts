@@ -1,4 +1,5 @@
 import { groupCommitSql } from './ddl-group.js';
+import { drawPositionsSql } from './ddl-positions.js';
 import { LOG_COLUMNS } from './rows.js';
 import { assertValidSchemaName, LOCK_CLASS, notifyChannel, quoteIdentifier, schemaLockKey, streamLockClasses } from './schema-name.js';
 
@@ -109,6 +110,7 @@ DECLARE
   n_events  integer := coalesce(cardinality(p_types), 0);
   v_first   bigint := 0;
   v_xid     xid8;
+  v_void    text;
   v_key     integer;
   v_actual  bigint;
   v_old     bigint[] := '{}';
@@ -157,19 +159,8 @@ BEGIN
     -- 3. Gap safety. Mark this transaction as an appender until it ends (readers look for the
     -- shared lock), then, under a session lock held for microseconds, assign its xid and draw its
     -- positions in one step: xid order equals position order across appenders.
-    PERFORM pg_advisory_xact_lock_shared(${LOCK_CLASS.writer}, ${key}), pg_advisory_lock(${LOCK_CLASS.position}, ${key});
-    BEGIN
-      -- Left to right: the xid is assigned before the sequence is touched.
-      SELECT pg_current_xact_id(), nextval('${s}.events_position_seq') INTO v_xid, v_first;
-      IF n_events > 1 THEN
-        PERFORM setval('${s}.events_position_seq', v_first + n_events - 1);
-      END IF;
-    EXCEPTION WHEN OTHERS OR query_canceled THEN
-      -- A session lock outlives the transaction: never leave it behind.
-      PERFORM pg_advisory_unlock(${LOCK_CLASS.position}, ${key});
-      RAISE;
-    END;
-    PERFORM pg_advisory_unlock(${LOCK_CLASS.position}, ${key});
+    PERFORM pg_advisory_xact_lock_shared(${LOCK_CLASS.writer}, ${key});
+${drawPositionsSql(s, key, 'n_events', '    ')}
 
     -- 4. Write: stream versions, events, and the wake-up for LISTENers (delivered at commit; note
     -- that a transaction that notifies holds a cluster-wide lock from pre-commit to the end of
