@@ -1,0 +1,203 @@
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { afterAll, describe, expect, it } from 'vitest';
+import { AtLeastOnceTarget, InvalidArgumentError, ProjectionRunner, defineProjection, type ConsumerLease } from '../src/index.js';
+import { NatsCheckpointStore, NatsEventStore, NatsProjectionLock } from '../src/nats/index.js';
+import { foldAccounts, planEvents, type AccountEvent } from './fixtures/projection-model.js';
+import { waitFor } from './support/nats-cluster.js';
+import { NATS_URL, natsStores } from './support/nats.js';
+import { hostAndPort, startTcpProxy } from './support/tcp-proxy.js';
+
+/** The single-runner lease in JetStream KV, against the real server. */
+const stores = natsStores('lock');
+const connections: NatsConnection[] = [];
+afterAll(async () => {
+  for (const c of connections) await c.close().catch(() => undefined);
+  await stores.cleanup();
+});
+
+async function connection(servers = NATS_URL): Promise<NatsConnection> {
+  const c = await connect({ servers, timeout: 2_000 });
+  connections.push(c);
+  return c;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('NatsProjectionLock', () => {
+  it('rejects bad settings with InvalidArgumentError', async () => {
+    const c = await connection();
+    expect(() => new NatsProjectionLock({ connection: c, ttlMs: 50 })).toThrow(InvalidArgumentError);
+    expect(() => new NatsProjectionLock({ connection: c, ttlMs: 1_000, maxClockSkewMs: 500 })).toThrow(/maxClockSkewMs/);
+    expect(() => new NatsProjectionLock({ connection: c, bucket: 'a.b' })).toThrow(InvalidArgumentError);
+    const lock = new NatsProjectionLock({ connection: c, bucket: stores.bucket('lk'), storage: 'memory' });
+    await expect(lock.tryAcquire('', 'me')).rejects.toThrow(InvalidArgumentError);
+  });
+
+  it('contenders on their own connections racing for one projection: exactly one wins each round; release hands it on at once', async () => {
+    const bucket = stores.bucket('race');
+    const locks = await Promise.all(
+      Array.from({ length: 5 }, async () => new NatsProjectionLock({ connection: await connection(), bucket, storage: 'memory', ttlMs: 5_000 })),
+    );
+    for (let round = 0; round < 8; round++) {
+      const leases = await Promise.all(locks.map((lock, i) => lock.tryAcquire('accounts', `runner-${round}-${i}`)));
+      const winners = leases.filter((lease): lease is ConsumerLease => lease !== undefined);
+      expect(winners).toHaveLength(1);
+      // Held and not expired: nobody else gets it, and another projection is free.
+      expect(await locks[0]!.tryAcquire('accounts', 'late')).toBeUndefined();
+      const other = await locks[1]!.tryAcquire('other', `o-${round}`);
+      expect(other).toBeDefined();
+      await other!.release();
+      await winners[0]!.release();
+      expect(await locks[0]!.inspect('accounts')).toBeUndefined();
+    }
+  });
+
+  it('a paused holder (its heartbeat cannot reach the server) reports onLost before another takes over, and cannot write after', async () => {
+    const bucket = stores.bucket('pause');
+    const proxy = await startTcpProxy(hostAndPort(NATS_URL));
+    try {
+      const ttlMs = 1_500;
+      const holderConnection = await connect({ servers: `nats://127.0.0.1:${proxy.port}`, timeout: 1_000, maxReconnectAttempts: -1, reconnectTimeWait: 100 });
+      connections.push(holderConnection);
+      const holderLock = new NatsProjectionLock({ connection: holderConnection, bucket, storage: 'memory', ttlMs, maxClockSkewMs: 200 });
+      const otherLock = new NatsProjectionLock({ connection: await connection(), bucket, storage: 'memory', ttlMs, maxClockSkewMs: 200 });
+      const holder = await holderLock.tryAcquire('accounts', 'holder');
+      expect(holder).toBeDefined();
+      let lostAt: number | undefined;
+      let lostReason = '';
+      holder!.onLost((reason) => {
+        lostAt = Date.now();
+        lostReason = reason;
+      });
+      // Renewals keep it alive well past its ttl while the network is fine.
+      await sleep(ttlMs * 2);
+      expect(lostAt).toBeUndefined();
+      expect(await otherLock.tryAcquire('accounts', 'other')).toBeUndefined();
+      const before = await otherLock.inspect('accounts');
+      proxy.blackhole();
+      const pausedAt = Date.now();
+      let taken: ConsumerLease | undefined;
+      let takenAt = 0;
+      while (taken === undefined && Date.now() - pausedAt < ttlMs * 5) {
+        taken = await otherLock.tryAcquire('accounts', 'other');
+        takenAt = Date.now();
+        if (taken === undefined) await sleep(25);
+      }
+      expect(taken).toBeDefined();
+      expect(lostAt).toBeDefined();
+      expect(lostReason).toMatch(/expired/);
+      expect(lostAt!).toBeLessThan(takenAt);
+      // Not before the expiry the holder last wrote, plus the allowed skew.
+      expect(takenAt).toBeGreaterThan(before!.expiresAt.getTime() + 200);
+      proxy.restore();
+      // The old holder's release (its connection comes back) must not remove the new lease.
+      await holder!.release();
+      await sleep(ttlMs);
+      expect((await otherLock.inspect('accounts'))?.owner).toBe('other');
+      await taken!.release();
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('a lease whose renewal fails its compare-and-set (the entry was replaced) is lost at once', async () => {
+    const bucket = stores.bucket('cas');
+    const c = await connection();
+    const lock = new NatsProjectionLock({ connection: c, bucket, storage: 'memory', ttlMs: 600, maxClockSkewMs: 100 });
+    const lease = await lock.tryAcquire('accounts', 'a');
+    const lost = new Promise<string>((resolve) => lease!.onLost(resolve));
+    // Someone deletes the entry by hand (as an operator would to break a lock).
+    await (await lock.bucket()).delete('accounts');
+    const startedAt = Date.now();
+    expect(await lost).toMatch(/took the lease over|deleted/);
+    expect(Date.now() - startedAt).toBeLessThan(600);
+    const again = await lock.tryAcquire('accounts', 'b');
+    expect(again).toBeDefined();
+    await lease!.release();
+    expect((await lock.inspect('accounts'))?.owner).toBe('b');
+    await again!.release();
+  });
+});
+
+describe('NatsProjectionLock with ProjectionRunner, NatsCheckpointStore and AtLeastOnceTarget', () => {
+  async function seed(store: NatsEventStore, count: number, salt: number): Promise<void> {
+    const kinds = Array.from({ length: count }, (_, i) => ({ stream: (i * 5 + salt) % 7, kind: (i % 5 === 4 ? 1 : 0) as 0 | 1 | 2, amount: (i % 40) + 1 }));
+    for (const append of planEvents(kinds)) await store.append(append.streamId, append.events, { expectedVersion: 'any' });
+  }
+
+  /** A read model shared by the runners (as a database would be), idempotent by event id. */
+  function balancesProjection(balances: Map<string, number>, seen: Set<string>, applied: string[]) {
+    const apply = (id: string, stream: string, delta: number): void => {
+      applied.push(id);
+      if (seen.has(id)) return;
+      seen.add(id);
+      balances.set(stream, (balances.get(stream) ?? 0) + delta);
+    };
+    return defineProjection<AccountEvent, Map<string, number>>({
+      name: 'balances',
+      handlers: {
+        Deposited: (e) => apply(e.eventId, e.streamId, e.data.amount),
+        Withdrawn: (e) => apply(e.eventId, e.streamId, -e.data.amount),
+      },
+    });
+  }
+
+  it('two runners racing: exactly one runs; the holder killed (connection closed, no release) is taken over after expiry and the read model equals a full fold', async () => {
+    const writer = await stores.create();
+    await seed(writer, 80, 1);
+    const lockBucket = stores.bucket('rlock');
+    const cpBucket = stores.bucket('rcp');
+    const balances = new Map<string, number>();
+    const seen = new Set<string>();
+    const applied: string[] = [];
+    const ttlMs = 1_200;
+    const runnerOn = async (owner: string) => {
+      const store = await NatsEventStore.create({ servers: NATS_URL, stream: writer.options.stream, subjectPrefix: writer.options.subjectPrefix, storage: 'memory' });
+      const lock = new NatsProjectionLock({ connection: store.connection, bucket: lockBucket, storage: 'memory', ttlMs, maxClockSkewMs: 100 });
+      const checkpoints = new NatsCheckpointStore({ connection: store.connection, bucket: cpBucket, storage: 'memory' });
+      const runner = new ProjectionRunner({
+        store,
+        projection: balancesProjection(balances, seen, applied),
+        target: new AtLeastOnceTarget({ checkpoints, context: () => balances }),
+        lock,
+        owner,
+        batchSize: 10,
+        pollIntervalMs: 50,
+        lockRetryMs: 50,
+        retry: { initialDelayMs: 20, maxDelayMs: 200 },
+      });
+      return { store, lock, runner };
+    };
+    const a = await runnerOn('runner-a');
+    const b = await runnerOn('runner-b');
+    await Promise.all([a.runner.start(), b.runner.start()]);
+    const holds = (r: { runner: ProjectionRunner<AccountEvent, Map<string, number>> }) => ['catching-up', 'live', 'rebuilding'].includes(r.runner.status.state);
+    await waitFor('one runner to hold the lock', () => holds(a) || holds(b), 10_000);
+    expect([holds(a), holds(b)].filter(Boolean)).toHaveLength(1);
+    const [holder, standby] = holds(a) ? [a, b] : [b, a];
+    expect(standby.runner.status.state).toBe('waiting-for-lock');
+    await holder.runner.waitUntilCaughtUp({ timeoutMs: 20_000 });
+    // The standby keeps standing by while the holder renews, over several ttls.
+    await sleep(ttlMs * 2);
+    expect(standby.runner.status.state).toBe('waiting-for-lock');
+    const lease = await holder.lock.inspect('balances');
+    expect(lease?.owner).toBe(holder.runner.status.owner);
+    // Killed: its connection goes without a release; the lease stays until it expires.
+    await holder.store.connection.close();
+    const killedAt = Date.now();
+    await seed(writer, 40, 2);
+    await waitFor('the standby to take over', () => holds(standby), 20_000);
+    expect(Date.now()).toBeGreaterThan(lease!.expiresAt.getTime());
+    expect(Date.now() - killedAt).toBeGreaterThan(0);
+    await standby.runner.waitUntilCaughtUp({ timeoutMs: 20_000 });
+    await standby.runner.stop();
+    await holder.runner.stop().catch(() => undefined);
+    const fold = foldAccounts(await writer.readAll().toArray());
+    expect(Object.fromEntries(balances)).toEqual(Object.fromEntries([...fold.accounts].map(([k, v]) => [k, v.balance])));
+    // Every event applied at least once, and the standby's stop released the lease.
+    expect(new Set(applied).size).toBe(fold.applied.length);
+    expect(await standby.lock.inspect('balances')).toBeUndefined();
+    await standby.store.close();
+    await holder.store.close().catch(() => undefined);
+  });
+});
