@@ -107,7 +107,7 @@ describe('NatsProjectionLock', () => {
     const lease = await lock.tryAcquire('accounts', 'a');
     const lost = new Promise<string>((resolve) => lease!.onLost(resolve));
     // Someone deletes the entry by hand (as an operator would to break a lock).
-    await (await lock.bucket()).delete('accounts');
+    await (await lock.bucket()).delete('lock.accounts');
     const startedAt = Date.now();
     expect(await lost).toMatch(/took the lease over|deleted/);
     expect(Date.now() - startedAt).toBeLessThan(600);
@@ -145,7 +145,6 @@ describe('NatsProjectionLock with ProjectionRunner, NatsCheckpointStore and AtLe
   it('two runners racing: exactly one runs; the holder killed (connection closed, no release) is taken over after expiry and the read model equals a full fold', async () => {
     const writer = await stores.create();
     await seed(writer, 80, 1);
-    const lockBucket = stores.bucket('rlock');
     const cpBucket = stores.bucket('rcp');
     const balances = new Map<string, number>();
     const seen = new Set<string>();
@@ -153,7 +152,7 @@ describe('NatsProjectionLock with ProjectionRunner, NatsCheckpointStore and AtLe
     const ttlMs = 1_200;
     const runnerOn = async (owner: string) => {
       const store = await NatsEventStore.create({ servers: NATS_URL, stream: writer.options.stream, subjectPrefix: writer.options.subjectPrefix, storage: 'memory' });
-      const lock = new NatsProjectionLock({ connection: store.connection, bucket: lockBucket, storage: 'memory', ttlMs, maxClockSkewMs: 100 });
+      const lock = new NatsProjectionLock({ connection: store.connection, bucket: cpBucket, storage: 'memory', ttlMs, maxClockSkewMs: 100 });
       const checkpoints = new NatsCheckpointStore({ connection: store.connection, bucket: cpBucket, storage: 'memory' });
       const runner = new ProjectionRunner({
         store,
@@ -182,6 +181,9 @@ describe('NatsProjectionLock with ProjectionRunner, NatsCheckpointStore and AtLe
     expect(standby.runner.status.state).toBe('waiting-for-lock');
     const lease = await holder.lock.inspect('balances');
     expect(lease?.owner).toBe(holder.runner.status.owner);
+    // The lease shares the checkpoints' bucket without showing up as a checkpoint.
+    const sharing = new NatsCheckpointStore({ connection: standby.store.connection, bucket: cpBucket, storage: 'memory' });
+    expect((await sharing.list()).map((c) => c.projection)).toEqual(['balances']);
     // Killed: its connection goes without a release; the lease stays until it expires.
     await holder.store.connection.close();
     const killedAt = Date.now();

@@ -14,9 +14,15 @@ import { describe, isTransient, retryTransient } from './transient.js';
 
 const WRONG_LAST_SEQUENCE = 10071;
 
+/** Lease keys: tokens never hold `.`, so `lock.<token>` is neither a checkpoint nor an error key. */
+export const LOCK_KEY_PREFIX = 'lock.';
+
 export interface NatsProjectionLockOptions {
   readonly connection: NatsConnection;
-  /** KV bucket name. Default `eventfold_projection_locks`. */
+  /**
+   * KV bucket name. Default `eventfold_checkpoints`: give it the bucket of the runners'
+   * `NatsCheckpointStore`, where the CLI looks for the lease (under `lock.<projection>`).
+   */
   readonly bucket?: string;
   readonly replicas?: number;
   readonly storage?: NatsStorage;
@@ -46,8 +52,8 @@ export interface NatsLeaseInfo {
 }
 
 /**
- * One runner per projection across processes: a lease in a JetStream KV bucket, key = the
- * projection's name. Taking it is a create-if-absent (or an update at the revision of a deleted or
+ * One runner per projection across processes: a lease in a JetStream KV bucket (by default the
+ * checkpoints' own), key `lock.<projection>`. Taking it is a create-if-absent (or an update at the revision of a deleted or
  * expired entry); a heartbeat renews it every third of `ttlMs` with an update at the revision it
  * last wrote, so the server refuses every write of a runner that lost it (nats-server 2.9 has no
  * per-key TTL, hence the expiry in the value).
@@ -73,7 +79,7 @@ export class NatsProjectionLock implements ConsumerLock {
   constructor(options: NatsProjectionLockOptions) {
     this.connection = options.connection;
     this.bucketOptions = resolveBucket({
-      bucket: options.bucket ?? 'eventfold_projection_locks',
+      bucket: options.bucket ?? 'eventfold_checkpoints',
       ...(options.replicas === undefined ? {} : { replicas: options.replicas }),
       ...(options.storage === undefined ? {} : { storage: options.storage }),
     });
@@ -91,7 +97,7 @@ export class NatsProjectionLock implements ConsumerLock {
   /** The lease stored for `projection`, if any (expired or not). */
   async inspect(projection: string): Promise<NatsLeaseInfo | undefined> {
     assertValidProjectionName(projection);
-    const entry = await this.retry('read a projection lease', async () => (await this.bucket()).get(encodeToken(projection)));
+    const entry = await this.retry('read a projection lease', async () => (await this.bucket()).get(LOCK_KEY_PREFIX + encodeToken(projection)));
     const value = leaseOf(entry);
     if (entry === null || value === undefined) return undefined;
     return Object.freeze({ owner: value.owner, expiresAt: new Date(value.expiresAt), revision: entry.revision });
@@ -100,7 +106,7 @@ export class NatsProjectionLock implements ConsumerLock {
   async tryAcquire(projection: string, owner: string): Promise<ConsumerLease | undefined> {
     assertValidProjectionName(projection);
     if (typeof owner !== 'string' || owner.length === 0) throw new InvalidArgumentError('owner must be a non-empty string.');
-    const key = encodeToken(projection);
+    const key = LOCK_KEY_PREFIX + encodeToken(projection);
     const lease = randomUUID();
     const taken = await this.retry('take a projection lease', async () => {
       const kv = await this.bucket();
