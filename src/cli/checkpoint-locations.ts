@@ -16,7 +16,7 @@ import { CliUsageError } from './errors.js';
 export interface ProjectionAdmin {
   /** Where the checkpoints live, for people (no password). */
   readonly description: string;
-  /** False where runners hold no lock the CLI can see (NATS KV): state is then unknown unless an error says more. */
+  /** False where a runner may hold a lock the CLI cannot see (NATS KV: only `NatsProjectionLock` leases show): state is then unknown unless a lease or an error says more. */
   readonly locksVisible: boolean;
   /** Creates the checkpoint tables (migrate), so `status` works before any runner started. */
   prepare(): Promise<void>;
