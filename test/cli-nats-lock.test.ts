@@ -2,8 +2,9 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { AtLeastOnceTarget, ProjectionRunner } from '../src/index.js';
-import { NatsCheckpointStore, NatsProjectionLock, natsWakeUps } from '../src/nats/index.js';
+import { AtLeastOnceTarget, ProjectionRunner, defineProjection, type AnyEvent } from '../src/index.js';
+import { NatsCheckpointStore, NatsDeadLetterStore, NatsProjectionLock, natsWakeUps } from '../src/nats/index.js';
+import { newDeadLetter } from '../src/projections/dead-letters.js';
 import { filesProjection, readFiles } from './fixtures/cli-nats-files.js';
 import { runCli, sourceUrl } from './support/cli-process.js';
 import { NATS_URL, natsStores } from './support/nats.js';
@@ -75,13 +76,19 @@ describe('CLI projections on nats-kv checkpoints, with the lease', () => {
       const stopped = await cli('status', '--json');
       expect(jsonLines(stopped.stdout)[0]).toMatchObject({ state: 'unknown', runner: null });
 
-      // A damaged read model, then a rebuild: every event again, checkpoint at the head.
+      // A damaged read model and a parked event, then a rebuild: every event again, checkpoint at
+      // the head, and the letter gone with the old read model.
       rmSync(files, { recursive: true, force: true });
+      const parked = new NatsDeadLetterStore({ connection: store.connection, bucket, storage: 'memory' });
+      const [first] = await store.readAll().toArray();
+      await parked.write('event-files', { kind: 'park', letter: newDeadLetter('event-files', first!, new Error('old failure'), 5) });
+      expect(jsonLines((await cli('status', '--json')).stdout)[0]).toMatchObject({ parked: 1 });
       await store.append('acct-9', [{ type: 'Deposited', data: { amount: 99 } }], { expectedVersion: 'any' });
       const rebuilt = await cli('rebuild', 'event-files', '--batch-size', '7');
       expect(rebuilt.code, rebuilt.stderr).toBe(0);
       expect(readFiles(files)).toEqual(await fold());
       expect((await checkpoints.load('event-files'))?.position).toBe(await store.headPosition());
+      expect(await parked.count('event-files')).toBe(0);
       // The CLI released its lease on the way out: a runner takes it at once.
       const lock = new NatsProjectionLock({ connection: store.connection, bucket, storage: 'memory' });
       expect(await lock.inspect('event-files')).toBeUndefined();
@@ -142,5 +149,58 @@ describe('CLI projections on nats-kv checkpoints, with the lease', () => {
     expect(late.code, late.stderr).toBe(0);
     expect(Object.keys(readFiles(files))).toHaveLength(1);
     await store.close();
+  });
+
+  it('shows parked events from the bucket and retry-parked waits for the running runner to re-apply them', async () => {
+    const store = await stores.create();
+    for (let i = 1; i <= 12; i++) await store.append(`acct-${i % 3}`, [{ type: 'Deposited', data: { amount: i } }], { expectedVersion: 'any' });
+    const bucket = stores.bucket('clidlq');
+    const connection = store.connection;
+    const checkpoints = new NatsCheckpointStore({ connection, bucket, storage: 'memory' });
+    const deadLetters = new NatsDeadLetterStore({ connection, bucket, storage: 'memory' });
+    const applied = new Set<number>();
+    let broken = true;
+    const runner = new ProjectionRunner({
+      store,
+      projection: defineProjection<AnyEvent, unknown>({
+        name: 'picky',
+        handlers: {},
+        any: (e) => {
+          if (broken && (e.data as { amount: number }).amount === 7) throw new Error('seven is not allowed');
+          applied.add(e.position);
+        },
+      }),
+      target: new AtLeastOnceTarget({ checkpoints, context: () => undefined, deadLetters }),
+      lock: new NatsProjectionLock({ connection, bucket, storage: 'memory' }),
+      owner: 'picky-runner',
+      poisonEvents: 'park',
+      retry: { maxAttempts: 2, initialDelayMs: 5, maxDelayMs: 20 },
+      pollIntervalMs: 100,
+      onError: () => undefined,
+    });
+    const target = `${NATS_URL}?stream=${store.options.stream}&subjectPrefix=${store.options.subjectPrefix}`;
+    const cli = (...args: string[]) => runCli(['projections', ...args, '--db', target, '--checkpoints', `nats-kv:${bucket}`]);
+    try {
+      await runner.start();
+      await runner.waitUntilCaughtUp({ timeoutMs: 30_000 });
+      expect(applied.size).toBe(11);
+      const status = await cli('status', '--json');
+      expect(status.code, status.stderr).toBe(0);
+      expect(jsonLines(status.stdout)[0]).toMatchObject({ projection: 'picky', state: 'running', runner: 'picky-runner', parked: 1 });
+      expect(String(jsonLines(status.stdout)[0]!['lastError'])).toMatch(/seven is not allowed/);
+
+      broken = false;
+      const retried = await cli('retry-parked', 'picky', '--timeout', '30', '--json');
+      expect(retried.code, retried.stderr + retried.stdout).toBe(0);
+      // It saw the runner's lease and waited for the outcome.
+      expect(jsonLines(retried.stdout).at(-1)).toMatchObject({ marked: 1, applied: 1, failed: 0, waited: true });
+      expect(await deadLetters.count('picky')).toBe(0);
+      expect(applied.size).toBe(12);
+      const after = await cli('status', '--json');
+      expect(jsonLines(after.stdout)[0]).toMatchObject({ parked: 0 });
+    } finally {
+      await runner.stop();
+      await store.close();
+    }
   });
 });

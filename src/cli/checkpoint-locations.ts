@@ -182,7 +182,7 @@ export async function postgresCheckpoints(
 
 /**
  * Checkpoints in a JetStream KV bucket (`NatsCheckpointStore`), with the runners' leases
- * (`NatsProjectionLock`) in the same bucket. Their read models live outside any database the CLI
+ * (`NatsProjectionLock`) and parked events (`NatsDeadLetterStore`) in the same bucket. Their read models live outside any database the CLI
  * can open (an `AtLeastOnceTarget`): rebuild and reset run the projection's hooks with no context
  * (the module reaches its read model itself), under the lease, so they are refused while a runner
  * holding it runs. A runner with another lock is invisible here: status says `unknown`.
@@ -198,7 +198,9 @@ export async function natsKvCheckpoints(importDriver: DriverImporter, bucket: st
   const store = info === undefined ? undefined : new nats.NatsCheckpointStore({ connection, bucket, ...info });
   const writable = store ?? new nats.NatsCheckpointStore({ connection, bucket });
   const leases = new nats.NatsProjectionLock({ connection, bucket, ...(info ?? {}) });
-  const target = (): ProjectionTarget<unknown> => new AtLeastOnceTarget<unknown>({ checkpoints: writable, context: () => undefined });
+  const parked = new nats.NatsDeadLetterStore({ connection, bucket, ...(info ?? {}) });
+  // With the dead letters, so a rebuild clears them (their events are replayed) as on SQL stores.
+  const target = (): ProjectionTarget<unknown> => new AtLeastOnceTarget<unknown>({ checkpoints: writable, context: () => undefined, deadLetters: parked });
   return {
     description: `NATS KV bucket ${bucket}${exists ? '' : ' (does not exist yet)'}`,
     locksVisible: false,
@@ -211,7 +213,7 @@ export async function natsKvCheckpoints(importDriver: DriverImporter, bucket: st
       const lease = await leases.inspect(name);
       return lease !== undefined && lease.expiresAt.getTime() + leases.maxClockSkewMs >= Date.now() ? lease.owner : undefined;
     },
-    deadLetters: async () => undefined,
+    deadLetters: async () => (exists ? parked : undefined),
     elsewhere: async () => (await source.nats!.kvBuckets()).filter((name) => name !== bucket && /checkpoint/i.test(name)).map((name) => `nats-kv:${name}`),
     target,
     lock: () => leases,
