@@ -1,4 +1,5 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
+import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { AtLeastOnceTarget, InvalidArgumentError, ProjectionRunner, defineProjection, type ConsumerLease } from '../src/index.js';
 import { NatsCheckpointStore, NatsEventStore, NatsProjectionLock } from '../src/nats/index.js';
@@ -42,8 +43,11 @@ describe('NatsProjectionLock', () => {
       const leases = await Promise.all(locks.map((lock, i) => lock.tryAcquire('accounts', `runner-${round}-${i}`)));
       const winners = leases.filter((lease): lease is ConsumerLease => lease !== undefined);
       expect(winners).toHaveLength(1);
-      // Held and not expired: nobody else gets it, and another projection is free.
+      // Held and not expired: nobody else gets it (not even under the holder's name: names may
+      // repeat across machines), and another projection is free.
       expect(await locks[0]!.tryAcquire('accounts', 'late')).toBeUndefined();
+      const winner = leases.findIndex((lease) => lease !== undefined);
+      expect(await locks[(winner + 1) % locks.length]!.tryAcquire('accounts', `runner-${round}-${winner}`)).toBeUndefined();
       const other = await locks[1]!.tryAcquire('other', `o-${round}`);
       expect(other).toBeDefined();
       await other!.release();
@@ -51,6 +55,50 @@ describe('NatsProjectionLock', () => {
       expect(await locks[0]!.inspect('accounts')).toBeUndefined();
     }
   });
+
+  it('property: under any interleaving of concurrent takes and releases, at most one lease is held, and the stored owner is its holder', async () => {
+    const bucket = stores.bucket('prop');
+    const locks = await Promise.all(
+      Array.from({ length: 3 }, async () => new NatsProjectionLock({ connection: await connection(), bucket, storage: 'memory', ttlMs: 10_000 })),
+    );
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.record({ who: fc.subarray([0, 1, 2], { minLength: 1 }), release: fc.boolean() }), { minLength: 1, maxLength: 8 }),
+        async (steps) => {
+          const projection = `p${++run}`;
+          const held = new Map<number, ConsumerLease>();
+          let lost = 0;
+          for (const step of steps) {
+            // Everyone in `who` acts at once: holders release (if told to), the others try to take it.
+            await Promise.all(
+              step.who.map(async (i) => {
+                const mine = held.get(i);
+                if (mine !== undefined) {
+                  if (step.release) {
+                    held.delete(i);
+                    await mine.release();
+                  }
+                  return;
+                }
+                const lease = await locks[i]!.tryAcquire(projection, `owner-${i}`);
+                if (lease === undefined) return;
+                lease.onLost(() => lost++);
+                held.set(i, lease);
+              }),
+            );
+            expect(held.size).toBeLessThanOrEqual(1);
+            const stored = await locks[0]!.inspect(projection);
+            const [holder] = [...held.keys()];
+            expect(stored?.owner).toBe(holder === undefined ? undefined : `owner-${holder}`);
+          }
+          for (const lease of held.values()) await lease.release();
+          expect(lost).toBe(0);
+        },
+      ),
+      { numRuns: 25 },
+    );
+  }, 120_000);
 
   it('a paused holder (its heartbeat cannot reach the server) reports onLost before another takes over, and cannot write after', async () => {
     const bucket = stores.bucket('pause');

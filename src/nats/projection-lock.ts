@@ -112,9 +112,9 @@ export class NatsProjectionLock implements ConsumerLock {
       const kv = await this.bucket();
       const entry = await kv.get(key);
       const current = leaseOf(entry);
-      // Another owner's lease counts until its expiry plus the allowed clock skew; one's own (a
-      // runner taking its lease back after losing it to a fault) can be taken at once.
-      if (current !== undefined && current.owner !== owner && Date.now() <= current.expiresAt + this.maxClockSkewMs) return undefined;
+      // A lease counts until its expiry plus the allowed clock skew, whoever's it is: owner names
+      // may repeat across machines (a pid), so a name proves nothing.
+      if (current !== undefined && Date.now() <= current.expiresAt + this.maxClockSkewMs) return undefined;
       const sentAt = performance.now();
       const value = encode({ owner, lease, expiresAt: Date.now() + this.ttlMs });
       try {
