@@ -250,4 +250,70 @@ describe('NatsProjectionLock with ProjectionRunner, NatsCheckpointStore and AtLe
     await standby.store.close();
     await holder.store.close().catch(() => undefined);
   });
+
+  it('a runner cut off from NATS (its heartbeat lost) is replaced once its lease expired, the read model equals the fold, and back online it stands by', async () => {
+    const writer = await stores.create();
+    await seed(writer, 30, 3);
+    const cpBucket = stores.bucket('rcut');
+    const proxy = await startTcpProxy(hostAndPort(NATS_URL));
+    const balances = new Map<string, number>();
+    const seen = new Set<string>();
+    const applied: string[] = [];
+    const ttlMs = 1_500;
+    const events: { what: string; at: number }[] = [];
+    const runnerOn = async (owner: string, servers: string) => {
+      const store = await NatsEventStore.create({
+        servers,
+        stream: writer.options.stream,
+        subjectPrefix: writer.options.subjectPrefix,
+        storage: 'memory',
+        connectionOptions: { pingInterval: 300, maxPingOut: 2, reconnectTimeWait: 100, maxReconnectAttempts: -1, timeout: 1_000 },
+        retryWindowMs: 2_000,
+      });
+      const runner = new ProjectionRunner({
+        store,
+        projection: balancesProjection(balances, seen, applied),
+        target: new AtLeastOnceTarget({ checkpoints: new NatsCheckpointStore({ connection: store.connection, bucket: cpBucket, storage: 'memory' }), context: () => balances }),
+        lock: new NatsProjectionLock({ connection: store.connection, bucket: cpBucket, storage: 'memory', ttlMs, maxClockSkewMs: 100 }),
+        owner,
+        batchSize: 10,
+        pollIntervalMs: 50,
+        lockRetryMs: 50,
+        retry: { initialDelayMs: 20, maxDelayMs: 200 },
+        onError: () => undefined,
+        onStatus: (status) => {
+          if (status.state === 'catching-up') events.push({ what: `${owner} took`, at: Date.now() });
+        },
+      });
+      return { store, runner };
+    };
+    try {
+      const a = await runnerOn('cut', `nats://127.0.0.1:${proxy.port}`);
+      await a.runner.start();
+      await a.runner.waitUntilCaughtUp({ timeoutMs: 20_000 });
+      const b = await runnerOn('standby', NATS_URL);
+      await b.runner.start();
+      expect(b.runner.status.state).toBe('waiting-for-lock');
+      proxy.blackhole();
+      const cutAt = Date.now();
+      await seed(writer, 20, 4);
+      await waitFor('the standby to take over', () => events.some((e) => e.what === 'standby took'), 20_000);
+      // Not before the cut runner's lease expired: its last renewal was at most ttl/3 before the cut.
+      const took = events.find((e) => e.what === 'standby took')!;
+      expect(took.at - cutAt).toBeGreaterThanOrEqual(Math.floor((ttlMs * 2) / 3));
+      await b.runner.waitUntilCaughtUp({ timeoutMs: 20_000 });
+      const fold = foldAccounts(await writer.readAll().toArray());
+      expect(Object.fromEntries(balances)).toEqual(Object.fromEntries([...fold.accounts].map(([k, v]) => [k, v.balance])));
+      // Back on the network, the cut runner finds the lease held and stands by.
+      proxy.restore();
+      await waitFor('the cut runner to stand by', () => a.runner.status.state === 'waiting-for-lock', 20_000);
+      expect(b.runner.status.state).toBe('live');
+      await b.runner.stop();
+      await a.runner.stop();
+      await b.store.close();
+      await a.store.close();
+    } finally {
+      await proxy.close();
+    }
+  }, 60_000);
 });
