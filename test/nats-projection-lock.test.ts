@@ -6,6 +6,7 @@ import { NatsCheckpointStore, NatsEventStore, NatsProjectionLock } from '../src/
 import { foldAccounts, planEvents, type AccountEvent } from './fixtures/projection-model.js';
 import { waitFor } from './support/nats-cluster.js';
 import { NATS_URL, natsStores } from './support/nats.js';
+import { spawnFixture } from './support/child.js';
 import { hostAndPort, startTcpProxy } from './support/tcp-proxy.js';
 
 /** The single-runner lease in JetStream KV, against the real server. */
@@ -147,6 +148,48 @@ describe('NatsProjectionLock', () => {
       await proxy.close();
     }
   });
+
+  it('a holder process SIGKILLed is taken over after its lease expired; one SIGSTOPped past its expiry reports the loss on SIGCONT and writes nothing', async () => {
+    const bucket = stores.bucket('proc');
+    const ttlMs = 1_500;
+    const lock = new NatsProjectionLock({ connection: await connection(), bucket, storage: 'memory', ttlMs, maxClockSkewMs: 100 });
+    const takeOver = async (): Promise<{ lease: ConsumerLease; at: number }> => {
+      for (const started = Date.now(); Date.now() - started < 20_000; await sleep(25)) {
+        const lease = await lock.tryAcquire('accounts', 'parent');
+        if (lease !== undefined) return { lease, at: Date.now() };
+      }
+      throw new Error('no takeover within 20 s');
+    };
+
+    const killed = spawnFixture('nats-lease-holder.ts', [NATS_URL, bucket, 'accounts', String(ttlMs)]);
+    await killed.waitForLine('held');
+    await sleep(ttlMs); // renewed meanwhile
+    const lastWritten = (await lock.inspect('accounts'))!;
+    expect(lastWritten.owner).toBe(`child-${killed.process.pid}`);
+    killed.process.kill('SIGKILL');
+    await killed.exited;
+    const first = await takeOver();
+    expect(first.at).toBeGreaterThan(lastWritten.expiresAt.getTime() + 100);
+    await first.lease.release();
+
+    const paused = spawnFixture('nats-lease-holder.ts', [NATS_URL, bucket, 'accounts', String(ttlMs)]);
+    try {
+      await paused.waitForLine('held');
+      paused.process.kill('SIGSTOP');
+      const second = await takeOver();
+      const ours = (await lock.inspect('accounts'))!;
+      expect(ours.owner).toBe('parent');
+      paused.process.kill('SIGCONT');
+      await expect.poll(() => paused.lines.find((l) => l.startsWith('lost ')), { timeout: 10_000 }).toBeDefined();
+      // Any late renewal of its was refused (compare-and-set): the entry is still ours.
+      await sleep(ttlMs);
+      expect((await lock.inspect('accounts'))?.owner).toBe('parent');
+      await second.lease.release();
+    } finally {
+      paused.process.kill('SIGKILL');
+      await paused.exited;
+    }
+  }, 60_000);
 
   it('a lease whose renewal fails its compare-and-set (the entry was replaced) is lost at once', async () => {
     const bucket = stores.bucket('cas');
