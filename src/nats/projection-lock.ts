@@ -108,14 +108,19 @@ export class NatsProjectionLock implements ConsumerLock {
     if (typeof owner !== 'string' || owner.length === 0) throw new InvalidArgumentError('owner must be a non-empty string.');
     const key = LOCK_KEY_PREFIX + encodeToken(projection);
     const lease = randomUUID();
+    let firstSentAt: number | undefined;
     const taken = await this.retry('take a projection lease', async () => {
       const kv = await this.bucket();
       const entry = await kv.get(key);
       const current = leaseOf(entry);
+      // An earlier attempt whose answer was lost (a timeout) landed after all: the lease is ours,
+      // counted from that first attempt's send.
+      if (entry !== null && current?.lease === lease && firstSentAt !== undefined) return { revision: entry.revision, sentAt: firstSentAt };
       // A lease counts until its expiry plus the allowed clock skew, whoever's it is: owner names
       // may repeat across machines (a pid), so a name proves nothing.
       if (current !== undefined && Date.now() <= current.expiresAt + this.maxClockSkewMs) return undefined;
       const sentAt = performance.now();
+      firstSentAt ??= sentAt;
       const value = encode({ owner, lease, expiresAt: Date.now() + this.ttlMs });
       try {
         const revision = entry === null ? await kv.create(key, value) : await kv.update(key, value, entry.revision);
