@@ -222,6 +222,12 @@ class NatsLease implements ConsumerLease {
       } catch (error) {
         if (this.released) return;
         if (isWrongRevision(error)) {
+          // A renewal whose answer was lost may have landed: still ours (same lease id), go on from there.
+          const entry = kv === undefined ? null : await kv.get(this.key).catch(() => null);
+          if (entry !== null && leaseOf(entry)?.lease === this.lease && entry.revision !== this.revision) {
+            this.revision = entry.revision;
+            continue;
+          }
           this.lose('another runner took the lease over, or it was deleted', error);
           return;
         }
