@@ -4,6 +4,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import type { AnyEvent } from '../events/types.js';
 import type { DeadLetterStore } from '../projections/dead-letters.js';
 import type { Projection } from '../projections/projection.js';
+import { AtLeastOnceTarget } from '../projections/at-least-once-target.js';
 import { ProjectionRunner, type ProjectionRunnerSettings } from '../projections/runner.js';
 import type { StoredRunnerError } from '../projections/runner-error.js';
 import type { ProjectionLock, ProjectionTarget, WakeUpSource } from '../projections/target.js';
@@ -15,7 +16,7 @@ import { CliUsageError } from './errors.js';
 export interface ProjectionAdmin {
   /** Where the checkpoints live, for people (no password). */
   readonly description: string;
-  /** False where runners hold no lock the CLI can see (NATS KV): state is then unknown unless an error says more. */
+  /** False where a runner may hold a lock the CLI cannot see (NATS KV: only `NatsProjectionLock` leases show): state is then unknown unless a lease or an error says more. */
   readonly locksVisible: boolean;
   /** Creates the checkpoint tables (migrate), so `status` works before any runner started. */
   prepare(): Promise<void>;
@@ -180,23 +181,26 @@ export async function postgresCheckpoints(
 }
 
 /**
- * Checkpoints in a JetStream KV bucket (`NatsCheckpointStore`). Their read models live outside
- * any database the CLI can open (an `AtLeastOnceTarget`), and KV holds no runner lock: status
- * works; rebuild and reset are refused with a pointer to `runner.rebuild()`.
+ * Checkpoints in a JetStream KV bucket (`NatsCheckpointStore`), with the runners' leases
+ * (`NatsProjectionLock`) and parked events (`NatsDeadLetterStore`) in the same bucket. Their read models live outside any database the CLI
+ * can open (an `AtLeastOnceTarget`): rebuild and reset run the projection's hooks with no context
+ * (the module reaches its read model itself), under the lease, so they are refused while a runner
+ * holding it runs. A runner with another lock is invisible here: status says `unknown`.
  */
 export async function natsKvCheckpoints(importDriver: DriverImporter, bucket: string, source: EventSource): Promise<ProjectionAdmin> {
   const nats = await importDriver(() => import('../nats/index.js'), ['@nats-io/transport-node', '@nats-io/jetstream'], 'NATS KV checkpoints');
   if (source.nats === undefined) throw new CliUsageError(`nats-kv:${bucket} checkpoints need a NATS store (--db nats://…).`);
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(bucket)) throw new CliUsageError(`'${bucket}' is not a KV bucket name (letters, digits, '_' and '-').`);
+  const connection = source.nats.connection;
   const info = await source.nats.kvBucketInfo(bucket);
   const exists = info !== undefined;
-  const store = info === undefined ? undefined : new nats.NatsCheckpointStore({ connection: source.nats.connection, bucket, ...info });
-  const refuse = (): never => {
-    throw new CliUsageError(
-      `The checkpoints in the NATS KV bucket '${bucket}' belong to read models outside any database the CLI can open, and KV holds no runner lock: ` +
-        `rebuild or reset in your application (runner.rebuild()), or keep the checkpoints with the read model (--checkpoints <SQLite file | postgres://…>).`,
-    );
-  };
+  // Reading never creates the bucket; rebuild and reset do (as the runners would), as it is when it exists.
+  const store = info === undefined ? undefined : new nats.NatsCheckpointStore({ connection, bucket, ...info });
+  const writable = store ?? new nats.NatsCheckpointStore({ connection, bucket });
+  const leases = new nats.NatsProjectionLock({ connection, bucket, ...(info ?? {}) });
+  const parked = new nats.NatsDeadLetterStore({ connection, bucket, ...(info ?? {}) });
+  // With the dead letters, so a rebuild clears them (their events are replayed) as on SQL stores.
+  const target = (): ProjectionTarget<unknown> => new AtLeastOnceTarget<unknown>({ checkpoints: writable, context: () => undefined, deadLetters: parked });
   return {
     description: `NATS KV bucket ${bucket}${exists ? '' : ' (does not exist yet)'}`,
     locksVisible: false,
@@ -204,14 +208,18 @@ export async function natsKvCheckpoints(importDriver: DriverImporter, bucket: st
     prepare: async () => undefined,
     listCheckpoints: async () => ((await store?.list()) ?? []).map((c) => ({ projection: c.projection, position: c.position, version: c.version, updatedAt: c.updatedAt })),
     listErrors: async () => (await store?.listErrors()) ?? new Map(),
-    lockHolder: async () => undefined,
-    deadLetters: async () => undefined,
+    lockHolder: async (name) => {
+      if (!exists) return undefined;
+      const lease = await leases.inspect(name);
+      return lease !== undefined && lease.expiresAt.getTime() + leases.maxClockSkewMs >= Date.now() ? lease.owner : undefined;
+    },
+    deadLetters: async () => (exists ? parked : undefined),
     elsewhere: async () => (await source.nats!.kvBuckets()).filter((name) => name !== bucket && /checkpoint/i.test(name)).map((name) => `nats-kv:${name}`),
-    target: refuse,
-    lock: refuse,
-    createRunner: refuse,
+    target,
+    lock: () => leases,
+    createRunner: (projection, settings) => runner(source, target(), leases, projection, settings),
     close: async () => {
-      await store?.close();
+      await writable.close();
     },
   };
 }

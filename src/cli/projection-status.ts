@@ -23,7 +23,7 @@ export interface ProjectionStatusRow {
    * running: a runner holds the lock; retrying: a runner is riding out a fault (it stored one
    * within the last minute, or holds the lock); failed: its runner stopped on a fault (or parked
    * an event and has not committed since); stopped: no runner; never-ran: no checkpoint yet;
-   * unknown: the checkpoints are where no runner lock can be seen (NATS KV) and no fault is stored.
+   * unknown: NATS KV checkpoints with no lease of a NatsProjectionLock in the bucket, and no fault stored.
    */
   readonly state: 'running' | 'retrying' | 'failed' | 'stopped' | 'never-ran' | 'unknown';
   readonly runner: string | null;

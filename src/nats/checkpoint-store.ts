@@ -110,7 +110,8 @@ export class NatsCheckpointStore implements CheckpointStore {
     const kv = await this.bucket();
     const found: NatsStoredCheckpoint[] = [];
     for (const key of await keysOf(kv)) {
-      if (key.startsWith(ERROR_KEY_PREFIX)) continue;
+      // Runner errors, leases (`lock.`) and dead letters (`dead.`) share the bucket: all hold a dot.
+      if (key.includes('.')) continue;
       const entry = await kv.get(key);
       if (entry === null || entry.operation !== 'PUT') continue;
       const stored = parseJson(entry.string()) as { position?: unknown; version?: unknown } | undefined;

@@ -11,3 +11,5 @@ export { decodeStreamToken, encodeStreamToken, encodeToken } from './subjects.js
 export { POSITION_STRIDE } from './codec.js';
 export { NatsBroker, type NatsBrokerOptions } from './nats-broker.js';
 export { NatsKeyStore, type NatsKeyStoreOptions } from './key-store.js';
+export { NatsProjectionLock, type NatsProjectionLockOptions, type NatsLeaseInfo } from './projection-lock.js';
+export { NatsDeadLetterStore, type NatsDeadLetterStoreOptions } from './dead-letters.js';

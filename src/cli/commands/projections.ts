@@ -189,6 +189,8 @@ export const projectionsCommand: Command = {
 
 rebuild and reset need the projection's module: export it in 'projections' of
 eventfold.config.mjs (see docs/cli.md). status and retry-parked work without it.
+On nats-kv:<bucket> checkpoints they take the runners' NatsProjectionLock lease
+there, and run the handlers with no context (the module reaches its read model).
 
 Options:
   --json              status: one JSON object per line; rebuild: progress as JSON lines on stdout.
