@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { eventJson } from '../cli/format.js';
 import { projectionStatusRows } from '../cli/projection-status.js';
 import { lastEvents } from './log-tail.js';
 import type { EventfoldConfig } from '../cli/config.js';
@@ -58,14 +59,7 @@ class HttpError extends Error {
 
 function eventView(event: RecordedEvent, previous: RecordedEvent | undefined): Record<string, unknown> {
   return {
-    streamId: event.streamId,
-    version: event.version,
-    position: event.position,
-    type: event.type,
-    eventId: event.eventId,
-    recordedAt: event.recordedAt.toISOString(),
-    data: event.data,
-    metadata: event.metadata,
+    ...eventJson(event),
     // The first event of a stream is compared with nothing (all of it is new).
     changes: diffJson(previous === undefined ? undefined : previous.data, event.data),
   };

@@ -44,11 +44,7 @@ export class NatsCheckpointStore implements CheckpointStore {
 
   constructor(options: NatsCheckpointStoreOptions) {
     this.connection = options.connection;
-    this.bucketOptions = resolveBucket({
-      bucket: options.bucket ?? 'eventfold_checkpoints',
-      ...(options.replicas === undefined ? {} : { replicas: options.replicas }),
-      ...(options.storage === undefined ? {} : { storage: options.storage }),
-    });
+    this.bucketOptions = resolveBucket(options, 'eventfold_checkpoints');
   }
 
   async migrate(): Promise<void> {

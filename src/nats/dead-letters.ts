@@ -46,11 +46,7 @@ export class NatsDeadLetterStore implements StandaloneDeadLetterStore {
   private kv: KV | undefined;
 
   constructor(private readonly options: NatsDeadLetterStoreOptions) {
-    this.bucketOptions = resolveBucket({
-      bucket: options.bucket ?? 'eventfold_checkpoints',
-      ...(options.replicas === undefined ? {} : { replicas: options.replicas }),
-      ...(options.storage === undefined ? {} : { storage: options.storage }),
-    });
+    this.bucketOptions = resolveBucket(options, 'eventfold_checkpoints');
     this.retryWindowMs = options.retryWindowMs ?? 30_000;
     this.logger = options.logger ?? silentLogger;
   }

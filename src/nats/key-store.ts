@@ -62,11 +62,7 @@ export class NatsKeyStore implements KeyStore {
 
   constructor(options: NatsKeyStoreOptions) {
     this.connection = options.connection;
-    this.bucketOptions = resolveBucket({
-      bucket: options.bucket ?? 'eventfold_keys',
-      ...(options.replicas === undefined ? {} : { replicas: options.replicas }),
-      ...(options.storage === undefined ? {} : { storage: options.storage }),
-    });
+    this.bucketOptions = resolveBucket(options, 'eventfold_keys');
     const window = options.retryWindowMs ?? 30_000;
     if (!Number.isSafeInteger(window) || window < 0) throw new InvalidArgumentError(`retryWindowMs must be an integer >= 0, got ${String(window)}.`);
     this.retryWindowMs = window;

@@ -6,8 +6,8 @@ import type { NatsStorage } from './options.js';
 import { assertValidNatsName } from './subjects.js';
 
 export interface BucketOptions {
-  /** KV bucket name (letters, digits, `_`, `-`). */
-  readonly bucket: string;
+  /** KV bucket name (letters, digits, `_`, `-`). Default: the store's own. */
+  readonly bucket?: string;
   /** Replicas (1 to 5). Default 1. */
   readonly replicas?: number;
   readonly storage?: NatsStorage;
@@ -19,15 +19,17 @@ export interface ResolvedBucket {
   readonly storage: NatsStorage;
 }
 
-export function resolveBucket(options: BucketOptions): ResolvedBucket {
-  assertValidNatsName('bucket', options.bucket);
+/** Validates a store's bucket options, `defaultBucket` naming the bucket when none is given. */
+export function resolveBucket(options: BucketOptions, defaultBucket: string): ResolvedBucket {
+  const bucket = options.bucket ?? defaultBucket;
+  assertValidNatsName('bucket', bucket);
   const replicas = options.replicas ?? 1;
   if (!Number.isSafeInteger(replicas) || replicas < 1 || replicas > 5) {
     throw new InvalidArgumentError(`replicas must be an integer from 1 to 5, got ${String(replicas)}.`);
   }
   const storage = options.storage ?? 'file';
   if (storage !== 'file' && storage !== 'memory') throw new InvalidArgumentError(`storage must be 'file' or 'memory', got ${String(storage)}.`);
-  return { bucket: options.bucket, replicas, storage };
+  return { bucket, replicas, storage };
 }
 
 /**

@@ -78,11 +78,7 @@ export class NatsProjectionLock implements ConsumerLock {
 
   constructor(options: NatsProjectionLockOptions) {
     this.connection = options.connection;
-    this.bucketOptions = resolveBucket({
-      bucket: options.bucket ?? 'eventfold_checkpoints',
-      ...(options.replicas === undefined ? {} : { replicas: options.replicas }),
-      ...(options.storage === undefined ? {} : { storage: options.storage }),
-    });
+    this.bucketOptions = resolveBucket(options, 'eventfold_checkpoints');
     const ttlMs = options.ttlMs ?? 30_000;
     if (!Number.isSafeInteger(ttlMs) || ttlMs < 100) throw new InvalidArgumentError(`ttlMs must be an integer >= 100, got ${String(ttlMs)}.`);
     const skew = options.maxClockSkewMs ?? Math.min(1_000, Math.floor(ttlMs / 4));

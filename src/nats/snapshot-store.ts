@@ -32,11 +32,7 @@ export class NatsSnapshotStore implements SnapshotStore {
 
   constructor(options: NatsSnapshotStoreOptions) {
     this.connection = options.connection;
-    this.bucketOptions = resolveBucket({
-      bucket: options.bucket ?? 'eventfold_snapshots',
-      ...(options.replicas === undefined ? {} : { replicas: options.replicas }),
-      ...(options.storage === undefined ? {} : { storage: options.storage }),
-    });
+    this.bucketOptions = resolveBucket(options, 'eventfold_snapshots');
   }
 
   static async create(options: NatsSnapshotStoreOptions): Promise<NatsSnapshotStore> {

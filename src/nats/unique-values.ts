@@ -55,11 +55,7 @@ export class NatsUniqueValues {
 
   constructor(options: NatsUniqueValuesOptions) {
     this.connection = options.connection;
-    this.bucketOptions = resolveBucket({
-      bucket: options.bucket ?? 'eventfold_unique',
-      ...(options.replicas === undefined ? {} : { replicas: options.replicas }),
-      ...(options.storage === undefined ? {} : { storage: options.storage }),
-    });
+    this.bucketOptions = resolveBucket(options, 'eventfold_unique');
     this.isHeld = options.isHeld;
     const stale = options.staleAfterMs ?? 30_000;
     if (!Number.isSafeInteger(stale) || stale < 0) throw new InvalidArgumentError(`staleAfterMs must be an integer >= 0, got ${String(stale)}.`);
