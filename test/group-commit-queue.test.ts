@@ -81,6 +81,42 @@ describe('group commit queue (asynchronous driver)', () => {
   });
 });
 
+describe('group commit queue (synchronous driver)', () => {
+  function syncCommitter() {
+    const groups: Member[][] = [];
+    const queue = new GroupCommitter<Member, string>(resolveGroupCommit(true)!, 'soon', 1, (group) => {
+      groups.push([...group]);
+      return group.map((m): GroupOutcome<string> => ({ ok: true, value: `${m.caller}:${m.seq}` }));
+    });
+    return { queue, groups };
+  }
+
+  it('an append without concurrency is committed inside submit(), with no hop', async () => {
+    const { queue, groups } = syncCommitter();
+    for (let seq = 0; seq < 5; seq++) {
+      const answer = queue.submit(member(0, seq));
+      expect(groups).toHaveLength(seq + 1);
+      await expect(answer).resolves.toBe(`0:${seq}`);
+    }
+    expect(queue.stats).toEqual({ groups: 5, appends: 5, largestGroup: 1 });
+  });
+
+  it('a second append in the same run of microtasks waits to be gathered, and so does everyone after a larger group', async () => {
+    const { queue, groups } = syncCommitter();
+    const answers = await callers(queue, 8, 5);
+    expect(answers[3]).toEqual(['3:0', '3:1', '3:2', '3:3', '3:4']);
+    // The first caller at once; the other seven are gathered behind it, and the first caller,
+    // answered already, joins them: eight each time, until it runs out of appends first.
+    expect(groups.map((g) => g.length)).toEqual([1, 8, 8, 8, 8, 7]);
+    // A group of one again ends the gathering: the next lone append goes at once.
+    await queue.submit(member(9, 0));
+    await queue.submit(member(9, 1));
+    const before = groups.length;
+    void queue.submit(member(9, 2));
+    expect(groups).toHaveLength(before + 1);
+  });
+});
+
 describe('group commit queue under failures, shared streams and drains', () => {
   type Gap = 'none' | 'micro' | 'turn' | 'timer';
   type Fate = 'ok' | 'fail-member' | 'throw-async' | 'throw-sync';

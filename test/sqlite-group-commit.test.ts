@@ -13,16 +13,33 @@ afterAll(() => temp.cleanup());
 let files = 0;
 const freshFile = () => temp.file(`group-${++files}.db`);
 
+/**
+ * An append to a `lead` stream first: after a quiet spell the first append is committed at once,
+ * alone, so the appends made behind it share one transaction.
+ */
+const lead = (store: SqliteEventStore) => store.append('lead', [{ type: 'A', data: {} }], { expectedVersion: 'no-stream' });
+
 describe('SqliteEventStore group commit', () => {
   it('is on by default: appends made in the same turn share one transaction', async () => {
     const store = new SqliteEventStore({ path: freshFile() });
     try {
-      const results = await Promise.all(
-        Array.from({ length: 16 }, (_, i) => store.append(`s-${i}`, [{ type: 'A', data: { i } }], { expectedVersion: 'no-stream' })),
-      );
+      const burst = (round: number) =>
+        Promise.all(Array.from({ length: 16 }, (_, i) => store.append(`s${round}-${i}`, [{ type: 'A', data: { i } }], { expectedVersion: 'no-stream' })));
+      const results = await burst(1);
       expect(results.map((r) => r.version)).toEqual(Array(16).fill(1));
       expect(new Set(results.map((r) => r.position)).size).toBe(16);
-      expect(store.groupCommitStats).toEqual({ groups: 1, appends: 16, largestGroup: 16 });
+      // After a quiet spell the first append is committed at once, in its caller's call (no wait
+      // without concurrency); the fifteen made behind it share the next transaction.
+      expect(store.groupCommitStats).toEqual({ groups: 2, appends: 16, largestGroup: 15 });
+      // Concurrency seen, the next burst goes whole into one transaction.
+      await burst(2);
+      expect(store.groupCommitStats).toEqual({ groups: 3, appends: 32, largestGroup: 16 });
+      // An append alone (nothing else under way) is committed by the time its call returns.
+      const alone = store.append('alone', [{ type: 'A', data: {} }], { expectedVersion: 'no-stream' });
+      await Promise.resolve();
+      expect(store.database.prepare('SELECT count(*) FROM eventfold_events WHERE stream_id = ?').pluck().get('alone')).toBe(0);
+      await alone;
+      expect(store.groupCommitStats).toMatchObject({ groups: 4, appends: 33 });
     } finally {
       await store.close();
     }
@@ -51,6 +68,7 @@ describe('SqliteEventStore group commit', () => {
     try {
       await store.append('taken', [{ type: 'A', data: {} }], { expectedVersion: 'no-stream' });
       const settled = await Promise.allSettled([
+        lead(store),
         store.append('free-1', [{ type: 'A', data: {} }], { expectedVersion: 'no-stream' }),
         store.append('taken', [{ type: 'B', data: {} }], { expectedVersion: 'no-stream' }),
         store.appendMany([
@@ -59,15 +77,15 @@ describe('SqliteEventStore group commit', () => {
         ]),
         store.append('free-3', [{ type: 'A', data: {} }], { expectedVersion: 'no-stream' }),
       ]);
-      expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'rejected', 'rejected', 'fulfilled']);
-      const conflict = (settled[1] as PromiseRejectedResult).reason as { code: string; actualVersion: number };
+      expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'rejected', 'fulfilled']);
+      const conflict = (settled[2] as PromiseRejectedResult).reason as { code: string; actualVersion: number };
       expect(conflict).toMatchObject({ code: 'STREAM_ALREADY_EXISTS', actualVersion: 1 });
-      expect((settled[2] as PromiseRejectedResult).reason).toMatchObject({ code: 'CONCURRENCY_CONFLICT', streamId: 'taken-too', actualVersion: 0 });
+      expect((settled[3] as PromiseRejectedResult).reason).toMatchObject({ code: 'CONCURRENCY_CONFLICT', streamId: 'taken-too', actualVersion: 0 });
       expect(store.groupCommitStats?.largestGroup).toBe(4);
       // The failed appendMany is atomic: free-2 was not written either.
       expect(await store.streamVersion('free-2')).toBe(0);
       expect(await store.streamVersion('taken')).toBe(1);
-      expect((await store.readAll().toArray()).map((e) => e.streamId)).toEqual(['taken', 'free-1', 'free-3']);
+      expect((await store.readAll().toArray()).map((e) => e.streamId)).toEqual(['taken', 'lead', 'free-1', 'free-3']);
     } finally {
       await store.close();
     }
@@ -81,15 +99,16 @@ describe('SqliteEventStore group commit', () => {
         db.prepare('INSERT INTO seen VALUES (?)').run(events[0]!.streamId);
         if (events[0]!.streamId === 'poison') throw new Error('hook refuses poison');
       });
-      const settled = await Promise.allSettled(
-        ['a', 'poison', 'b'].map((id) => store.append(id, [{ type: 'A', data: {} }], { expectedVersion: 'no-stream' })),
-      );
-      expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
-      expect(String((settled[1] as PromiseRejectedResult).reason)).toContain('hook refuses poison');
+      const settled = await Promise.allSettled([
+        lead(store),
+        ...['a', 'poison', 'b'].map((id) => store.append(id, [{ type: 'A', data: {} }], { expectedVersion: 'no-stream' })),
+      ]);
+      expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+      expect(String((settled[2] as PromiseRejectedResult).reason)).toContain('hook refuses poison');
       expect(store.groupCommitStats?.largestGroup).toBe(3);
       const seen = store.database.prepare('SELECT stream_id FROM seen ORDER BY rowid').pluck().all();
-      expect(seen).toEqual(['a', 'b']);
-      expect((await store.readAll().toArray()).map((e) => e.streamId)).toEqual(['a', 'b']);
+      expect(seen).toEqual(['lead', 'a', 'b']);
+      expect((await store.readAll().toArray()).map((e) => e.streamId)).toEqual(['lead', 'a', 'b']);
     } finally {
       await store.close();
     }
@@ -111,15 +130,17 @@ describe('SqliteEventStore group commit', () => {
         },
       }));
       const settled = await Promise.allSettled(
-        [1, -1, 2].map((n, i) => store.append(`t-${i}`, [{ type: 'Added', data: { n } }], { expectedVersion: 'no-stream' })),
+        [0, 1, -1, 2].map((n, i) => store.append(`t-${i}`, [{ type: 'Added', data: { n } }], { expectedVersion: 'no-stream' })),
       );
-      expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+      // The first goes alone (no concurrency seen yet); the other three share a transaction.
+      expect(settled.map((s) => s.status)).toEqual(['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
       expect(store.groupCommitStats?.largestGroup).toBe(3);
       expect(store.database.prepare('SELECT stream_id, n FROM totals ORDER BY stream_id').raw().all()).toEqual([
-        ['t-0', 1],
-        ['t-2', 2],
+        ['t-0', 0],
+        ['t-1', 1],
+        ['t-3', 2],
       ]);
-      expect(await store.streamVersion('t-1')).toBe(0);
+      expect(await store.streamVersion('t-2')).toBe(0);
     } finally {
       await store.close();
     }
@@ -163,7 +184,8 @@ describe('SqliteEventStore group commit', () => {
     const pending = Array.from({ length: 5 }, (_, i) => store.append(`c-${i}`, [{ type: 'A', data: {} }], { expectedVersion: 'no-stream' }));
     await store.close();
     expect((await Promise.all(pending)).map((r) => r.position)).toEqual([1, 2, 3, 4, 5]);
-    expect(heard).toEqual([5]);
+    // The first append went alone, at once; the four behind it in one transaction, at close().
+    expect(heard).toEqual([1, 5]);
     const reopened = new SqliteEventStore({ path: file });
     expect(await reopened.headPosition()).toBe(5);
     await reopened.close();
@@ -174,13 +196,14 @@ describe('SqliteEventStore group commit', () => {
     try {
       const repository = new Repository(store, Counter);
       await Promise.all(
-        Array.from({ length: 4 }, (_, i) => {
+        Array.from({ length: 5 }, (_, i) => {
           const counter = new Counter(`c${i}`);
           counter.add(1);
           return repository.save(counter);
         }),
       );
-      expect(store.groupCommitStats!.largestGroup).toBe(4);
+      // The first save goes alone (no concurrency seen yet); the four behind it together.
+      expect(store.groupCommitStats).toMatchObject({ groups: 2, largestGroup: 4 });
       // Two updates per counter at once: one of each pair conflicts, reloads and retries.
       await Promise.all(Array.from({ length: 8 }, (_, i) => repository.update(`c${i % 4}`, (c) => c.add(1), { retries: 10 })));
       for (let i = 0; i < 4; i++) expect((await repository.load(`c${i}`)).total).toBe(3);

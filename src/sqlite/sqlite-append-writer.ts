@@ -101,7 +101,7 @@ export class SqliteAppendWriter {
     const outcomes: GroupOutcome<AppendResult[]>[] = [];
     for (const member of members) {
       try {
-        outcomes.push({ ok: true, value: this.writeMember(member.appends) });
+        outcomes.push({ ok: true, value: this.needsSavepoint(member) ? this.writeMember(member.appends) : this.writeAppends(member.appends) });
       } catch (error) {
         // Some failures (disk full, I/O) make SQLite roll back the whole transaction: then the
         // members before this one are gone too, so the group fails as a whole.
@@ -110,6 +110,15 @@ export class SqliteAppendWriter {
       }
     }
     return outcomes;
+  }
+
+  /**
+   * A member that can fail only before it writes, or in its one statement (which SQLite undoes by
+   * itself), needs no savepoint: one append of at most one event and no hooks. The version check
+   * comes before the insert, so a conflict leaves nothing behind.
+   */
+  private needsSavepoint(member: GroupMember): boolean {
+    return this.hooks.length > 0 || member.appends.length !== 1 || member.appends[0]!.events.length > 1;
   }
 
   /** Body of a write transaction (or savepoint): check every expected version, insert, run hooks. */

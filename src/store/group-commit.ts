@@ -97,6 +97,10 @@ export class GroupCommitter<M extends GroupMember, R> {
   private scheduled = false;
   /** Callers answered by the group that just finished (0: none to wait for). */
   private regather = 0;
+  /** Size of the last group committed (a synchronous driver's sign of concurrency). */
+  private lastGroup = 0;
+  /** An append was committed alone in this run of microtasks. */
+  private committedAlone = false;
   private readonly running = new Set<Promise<void>>();
   /** Streams of the groups in flight: a later append to one waits for its group to finish. */
   private readonly busy = new Map<string, number>();
@@ -125,7 +129,14 @@ export class GroupCommitter<M extends GroupMember, R> {
     for (const append of member.appends) events += append.events.length;
     return new Promise<R>((resolve, reject) => {
       this.queue.push({ member, events, resolve, reject });
-      this.schedule();
+      if (this.start === 'soon' && this.alone()) {
+        // Committed in the caller's own call (a synchronous driver commits before launch returns).
+        this.committedAlone = true;
+        queueMicrotask(() => (this.committedAlone = false));
+        this.launch();
+      } else {
+        this.schedule();
+      }
     });
   }
 
@@ -140,6 +151,16 @@ export class GroupCommitter<M extends GroupMember, R> {
       // Appends behind a stream in flight go once its group is done.
       await Promise.race(this.running);
     }
+  }
+
+  /**
+   * A synchronous driver with nothing queued or scheduled, whose last group was a single append,
+   * and no other append yet in this run of microtasks: no sign of concurrency, so the append is
+   * committed at once, in its caller's call, with no hop at all. A second append arriving before
+   * the microtask queue drains goes the gathering way (so does everyone after a larger group).
+   */
+  private alone(): boolean {
+    return this.queue.length === 1 && !this.scheduled && this.inFlight === 0 && this.lastGroup <= 1 && !this.committedAlone && this.options.maxDelayMs === 0;
   }
 
   private schedule(): void {
@@ -221,34 +242,50 @@ export class GroupCommitter<M extends GroupMember, R> {
     this.groups++;
     this.appends += group.length;
     if (group.length > this.largestGroup) this.largestGroup = group.length;
-    const running = this.runGroup(group);
-    this.running.add(running);
-    void running.then(() => this.running.delete(running));
+    let result: Promise<readonly GroupOutcome<R>[]> | readonly GroupOutcome<R>[];
+    try {
+      result = this.commit(group.map((w) => w.member));
+    } catch (error) {
+      this.finish(group, undefined, error);
+      return true;
+    }
+    if (isPromise(result)) {
+      const running = result.then(
+        (outcomes) => this.finish(group, outcomes, undefined),
+        (error: unknown) => this.finish(group, undefined, error),
+      );
+      this.running.add(running);
+      void running.then(() => this.running.delete(running));
+    } else {
+      // A synchronous driver's commit is done: its callers hear back without another hop.
+      this.finish(group, result, undefined);
+    }
     return true;
   }
 
-  private async runGroup(group: readonly Waiting<M, R>[]): Promise<void> {
-    try {
-      const outcomes = await this.commit(group.map((w) => w.member));
-      for (let i = 0; i < group.length; i++) {
-        const outcome = outcomes[i];
-        if (outcome === undefined) group[i]!.reject(new Error('eventfold: a group commit returned no outcome for an append (a bug).'));
-        else if (outcome.ok) group[i]!.resolve(outcome.value);
-        else group[i]!.reject(outcome.error);
-      }
-    } catch (error) {
-      for (const waiting of group) waiting.reject(error);
-    } finally {
-      for (const waiting of group) {
-        for (const append of waiting.member.appends) {
-          const left = (this.busy.get(append.streamId) ?? 1) - 1;
-          if (left > 0) this.busy.set(append.streamId, left);
-          else this.busy.delete(append.streamId);
-        }
-      }
-      this.inFlight--;
-      if (group.length > 1) this.regather = group.length;
-      this.schedule();
+  /** Answers a group's callers (each its outcome, or all the group's error) and frees its streams. */
+  private finish(group: readonly Waiting<M, R>[], outcomes: readonly GroupOutcome<R>[] | undefined, error: unknown): void {
+    for (let i = 0; i < group.length; i++) {
+      const outcome = outcomes?.[i];
+      if (outcomes === undefined) group[i]!.reject(error);
+      else if (outcome === undefined) group[i]!.reject(new Error('eventfold: a group commit returned no outcome for an append (a bug).'));
+      else if (outcome.ok) group[i]!.resolve(outcome.value);
+      else group[i]!.reject(outcome.error);
     }
+    for (const waiting of group) {
+      for (const append of waiting.member.appends) {
+        const left = (this.busy.get(append.streamId) ?? 1) - 1;
+        if (left > 0) this.busy.set(append.streamId, left);
+        else this.busy.delete(append.streamId);
+      }
+    }
+    this.inFlight--;
+    if (group.length > 1) this.regather = group.length;
+    this.lastGroup = group.length;
+    this.schedule();
   }
+}
+
+function isPromise<T>(value: Promise<T> | T): value is Promise<T> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function';
 }
