@@ -128,13 +128,11 @@ export class GroupCommitter<M extends GroupMember, R> {
     let events = 0;
     for (const append of member.appends) events += append.events.length;
     return new Promise<R>((resolve, reject) => {
-      this.queue.push({ member, events, resolve, reject });
+      const waiting = { member, events, resolve, reject };
       if (this.start === 'soon' && this.alone()) {
-        // Committed in the caller's own call (a synchronous driver commits before launch returns).
-        this.committedAlone = true;
-        queueMicrotask(() => (this.committedAlone = false));
-        this.launch();
+        this.commitAlone(waiting);
       } else {
+        this.queue.push(waiting);
         this.schedule();
       }
     });
@@ -160,7 +158,34 @@ export class GroupCommitter<M extends GroupMember, R> {
    * the microtask queue drains goes the gathering way (so does everyone after a larger group).
    */
   private alone(): boolean {
-    return this.queue.length === 1 && !this.scheduled && this.inFlight === 0 && this.lastGroup <= 1 && !this.committedAlone && this.options.maxDelayMs === 0;
+    return this.queue.length === 0 && !this.scheduled && this.inFlight === 0 && this.lastGroup <= 1 && !this.committedAlone && this.options.maxDelayMs === 0;
+  }
+
+  /** Commits one append in its caller's own call: a group of one, without the queue. */
+  private commitAlone(waiting: Waiting<M, R>): void {
+    this.committedAlone = true;
+    queueMicrotask(() => (this.committedAlone = false));
+    this.groups++;
+    this.appends++;
+    if (this.largestGroup === 0) this.largestGroup = 1;
+    this.lastGroup = 1;
+    let result: Promise<readonly GroupOutcome<R>[]> | readonly GroupOutcome<R>[];
+    try {
+      result = this.commit([waiting.member]);
+    } catch (error) {
+      waiting.reject(error);
+      return;
+    }
+    if (isPromise(result)) {
+      // The commit did not finish in the call after all: in flight like any other group.
+      this.hold([waiting]);
+      this.track([waiting], result);
+      return;
+    }
+    const outcome = result[0];
+    if (outcome === undefined) waiting.reject(new Error('eventfold: a group commit returned no outcome for an append (a bug).'));
+    else if (outcome.ok) waiting.resolve(outcome.value);
+    else waiting.reject(outcome.error);
   }
 
   private schedule(): void {
@@ -237,11 +262,10 @@ export class GroupCommitter<M extends GroupMember, R> {
     if (this.queue.length === 0) return false;
     const group = this.take();
     if (group.length === 0) return false;
-    for (const waiting of group) for (const append of waiting.member.appends) this.busy.set(append.streamId, (this.busy.get(append.streamId) ?? 0) + 1);
-    this.inFlight++;
     this.groups++;
     this.appends += group.length;
     if (group.length > this.largestGroup) this.largestGroup = group.length;
+    this.hold(group);
     let result: Promise<readonly GroupOutcome<R>[]> | readonly GroupOutcome<R>[];
     try {
       result = this.commit(group.map((w) => w.member));
@@ -250,17 +274,28 @@ export class GroupCommitter<M extends GroupMember, R> {
       return true;
     }
     if (isPromise(result)) {
-      const running = result.then(
-        (outcomes) => this.finish(group, outcomes, undefined),
-        (error: unknown) => this.finish(group, undefined, error),
-      );
-      this.running.add(running);
-      void running.then(() => this.running.delete(running));
+      this.track(group, result);
     } else {
       // A synchronous driver's commit is done: its callers hear back without another hop.
       this.finish(group, result, undefined);
     }
     return true;
+  }
+
+  /** Marks a group's streams busy and the group in flight. */
+  private hold(group: readonly Waiting<M, R>[]): void {
+    for (const waiting of group) for (const append of waiting.member.appends) this.busy.set(append.streamId, (this.busy.get(append.streamId) ?? 0) + 1);
+    this.inFlight++;
+  }
+
+  /** A held group whose commit is under way: answered (and its streams freed) when it settles. */
+  private track(group: readonly Waiting<M, R>[], result: Promise<readonly GroupOutcome<R>[]>): void {
+    const running = result.then(
+      (outcomes) => this.finish(group, outcomes, undefined),
+      (error: unknown) => this.finish(group, undefined, error),
+    );
+    this.running.add(running);
+    void running.then(() => this.running.delete(running));
   }
 
   /** Answers a group's callers (each its outcome, or all the group's error) and frees its streams. */
