@@ -86,7 +86,9 @@ interface Waiting<M extends GroupMember, R> {
  * - `start`: `'now'` commits as soon as fewer than `maxInFlight` commits are under way (an async
  *   driver: appends gather while a commit is in flight); `'soon'` commits once the callers already
  *   running have had a few microtask hops to append (a synchronous driver, which never has a
- *   commit in flight: callers answered by one commit append again, and go together).
+ *   commit in flight: callers answered by one commit append again, and go together). Without any
+ *   sign of concurrency (the last group was one append, and no other append in this run of
+ *   microtasks) a `'soon'` append is committed in its caller's own call, without the hops.
  * - A group never holds two members that touch the same stream (the later one waits for the next
  *   group, keeping per-stream order), nor a stream of a commit still in flight, nor more than
  *   `MAX_GROUP_STREAMS` streams.
