@@ -63,6 +63,36 @@ describe('PostgresEventStore group commit', () => {
     }
   });
 
+  it('switched off, appends to one stream made without waiting keep their call order; other streams do not wait', async () => {
+    const store = await freshStore({ groupCommit: false });
+    try {
+      for (let round = 0; round < 5; round++) {
+        const calls = Array.from({ length: 12 }, (_, i) =>
+          i % 3 === 2
+            ? store.appendMany([
+                { streamId: `other-${round}-${i}`, events: one(), expectedVersion: 'no-stream' },
+                { streamId: `ordered-${round}`, events: [{ type: 'N', data: { i } }], expectedVersion: 'any' },
+              ])
+            : store.append(`ordered-${round}`, [{ type: 'N', data: { i } }], { expectedVersion: 'any' }),
+        );
+        await Promise.all(calls);
+        const order = (await store.readStream(`ordered-${round}`).toArray()).map((e) => (e.data as { i: number }).i);
+        expect(order).toEqual(Array.from({ length: 12 }, (_, i) => i));
+      }
+      // A failed append does not hold up the ones behind it, and neither stream waits for the other.
+      const failing = store.append('ordered-0', one(), { expectedVersion: 3 });
+      const next = store.append('ordered-0', one('After'), { expectedVersion: 'any' });
+      await expect(failing).rejects.toMatchObject({ code: 'CONCURRENCY_CONFLICT' });
+      await expect(next).resolves.toMatchObject({ version: 13 });
+      // close() lets the calls already made finish, in order.
+      const pending = Array.from({ length: 4 }, (_, i) => store.append('closing', [{ type: 'N', data: { i } }], { expectedVersion: 'any' }));
+      await store.close();
+      expect((await Promise.all(pending)).map((r) => r.version)).toEqual([1, 2, 3, 4]);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('a conflict fails only its own append (an appendMany as a whole); its neighbours commit', async () => {
     const store = await freshStore();
     try {

@@ -15,6 +15,7 @@ import {
 import { PagedEventStream, type EventStream } from '../store/event-stream.js';
 import type { ResolvedReadAllFilter } from '../store/read-filter.js';
 import { GroupCommitter, resolveGroupCommit, type GroupCommitSetting, type GroupCommitStats, type GroupMember } from '../store/group-commit.js';
+import { StreamCallOrder } from '../store/stream-order.js';
 import {
   prepareAppend,
   prepareAppendMany,
@@ -92,6 +93,8 @@ export class PostgresEventStore implements EventStore {
   private readonly notifier: AfterCommitNotifier | undefined;
   private readonly writer: PostgresAppendWriter;
   private readonly committer: GroupCommitter<GroupMember, AppendResult[]> | undefined;
+  /** Group commit off: appends to one stream still reach the server in call order. */
+  private readonly callOrder = new StreamCallOrder();
 
   constructor(options: PostgresEventStoreOptions) {
     this.connection = new PgConnection(options, 'PostgreSQL event store');
@@ -185,7 +188,10 @@ export class PostgresEventStore implements EventStore {
 
   private commit(appends: readonly PreparedAppend[]): Promise<AppendResult[]> {
     if (this.committer !== undefined) return this.committer.submit({ appends });
-    return this.writer.commitOne(appends);
+    return this.callOrder.run(
+      appends.map((a) => a.streamId),
+      () => this.writer.commitOne(appends),
+    );
   }
 
   readStream(streamId: string, options?: ReadStreamOptions): EventStream<RecordedEvent> {
@@ -310,6 +316,7 @@ export class PostgresEventStore implements EventStore {
   async close(): Promise<void> {
     // Appends already accepted are committed (or fail) before the pool ends.
     if (this.committer !== undefined && !this.connection.isClosed) await this.committer.drain();
+    if (!this.connection.isClosed) await this.callOrder.drain();
     if (this.notifier !== undefined && !this.connection.isClosed) await this.notifier.close();
     await this.connection.close();
   }
