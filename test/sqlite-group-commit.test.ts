@@ -34,12 +34,18 @@ describe('SqliteEventStore group commit', () => {
       // Concurrency seen, the next burst goes whole into one transaction.
       await burst(2);
       expect(store.groupCommitStats).toEqual({ groups: 3, appends: 32, largestGroup: 16 });
-      // An append alone (nothing else under way) is committed by the time its call returns.
-      const alone = store.append('alone', [{ type: 'A', data: {} }], { expectedVersion: 'no-stream' });
-      await Promise.resolve();
-      expect(store.database.prepare('SELECT count(*) FROM eventfold_events WHERE stream_id = ?').pluck().get('alone')).toBe(0);
-      await alone;
+      // Right after a group of 16 an append still waits for company (a few microtask hops): not yet
+      // written when its call returns. Alone, it makes a group of one.
+      const count = (id: string) => store.database.prepare('SELECT count(*) FROM eventfold_events WHERE stream_id = ?').pluck().get(id);
+      const gathered = store.append('gathered', [{ type: 'A', data: {} }], { expectedVersion: 'no-stream' });
+      expect(count('gathered')).toBe(0);
+      await gathered;
       expect(store.groupCommitStats).toMatchObject({ groups: 4, appends: 33 });
+      // After a group of one, an append without concurrency is committed by the time its call returns.
+      const alone = store.append('alone', [{ type: 'A', data: {} }], { expectedVersion: 'no-stream' });
+      expect(count('alone')).toBe(1);
+      await alone;
+      expect(store.groupCommitStats).toMatchObject({ groups: 5, appends: 34 });
     } finally {
       await store.close();
     }
