@@ -4,7 +4,7 @@ import type { ProjectionErrorInfo } from '../projections/runner.js';
 import { readProjectionStatus } from '../projections/status.js';
 import type { EventStore } from '../store/event-store.js';
 import { expect } from './expect.js';
-import { expectFoldOf, type ProjectionSuite } from './projection-context.js';
+import { expectFoldOf, logPositions, type ProjectionSuite } from './projection-context.js';
 import type { ProjectionConformanceFixture } from './projection-model.js';
 
 /** Appends `count` events over account-0..3, one per append: Deposited, every 5th Withdrawn, every 7th Noted. */
@@ -16,13 +16,13 @@ async function seedOneByOne(store: EventStore, count: number): Promise<void> {
   }
 }
 
-/** Positions 1–20 ordinary, 21 the poison event (the only event of account-poison), 22–31 ordinary. */
+/** Events 1–20 ordinary, 21 the poison event (the only event of account-poison), 22–31 ordinary. */
 async function seedWithPoison(store: EventStore): Promise<RecordedEvent> {
   await seedOneByOne(store, 20);
   await store.append('account-poison', [{ type: 'Deposited', data: { amount: 1000 } }], { expectedVersion: 'no-stream' });
   await seedOneByOne(store, 10);
-  const [poison] = await store.readAll({ fromPosition: 21, limit: 1 }).toArray();
-  expect(poison).toMatchObject({ position: 21, streamId: 'account-poison' });
+  const poison = (await store.readAll().toArray())[20];
+  expect(poison).toMatchObject({ streamId: 'account-poison', version: 1 });
   return poison!;
 }
 
@@ -44,8 +44,9 @@ export function describeDeadLetterCases<Ctx>(suite: ProjectionSuite<Ctx>): void 
   suite.test("dead letters: with poisonEvents 'park' a poison event is parked, checkpoint past it, the rest applied, listed with its failure", async () => {
     const f = await suite.fresh();
     const poison = await seedWithPoison(f.store);
+    const at = await logPositions(f.store);
     const errors: ProjectionErrorInfo[] = [];
-    const runner = f.runner(f.accounts({ failAt: { position: 21, armed: () => true } }), {
+    const runner = f.runner(f.accounts({ failAt: { position: poison.position, armed: () => true } }), {
       batchSize: 7,
       poisonEvents: 'park',
       retry: { maxAttempts: 2, initialDelayMs: 1 },
@@ -54,8 +55,8 @@ export function describeDeadLetterCases<Ctx>(suite: ProjectionSuite<Ctx>): void 
     await runner.start();
     await runner.waitUntilCaughtUp({ timeoutMs });
     expect(runner.state).not.toBe('failed');
-    expect(runner.checkpoint).toEqual({ position: 31, version: 1 });
-    await foldWithout(f, 21);
+    expect(runner.checkpoint).toEqual({ position: at(31), version: 1 });
+    await foldWithout(f, poison.position);
     expect(errors.map((e) => [e.attempt, e.willRetry, e.transient])).toEqual([
       [1, true, false],
       [2, false, false],
@@ -66,18 +67,18 @@ export function describeDeadLetterCases<Ctx>(suite: ProjectionSuite<Ctx>): void 
     expect(letters).toHaveLength(1);
     expect(letters[0]).toMatchObject({
       projection: 'accounts',
-      position: 21,
+      position: poison.position,
       eventId: poison.eventId,
       eventType: 'Deposited',
       streamId: 'account-poison',
       streamVersion: 1,
-      error: 'boom at 21',
+      error: `boom at ${poison.position}`,
       attempts: 2,
       retryRequested: false,
     });
     expect(letters[0]!.parkedAt).toBeInstanceOf(Date);
-    expect(runner.status).toMatchObject({ parked: 1, position: 31, lag: 0 });
-    expect(await deadLetters.list('accounts', { afterPosition: 21 })).toEqual([]);
+    expect(runner.status).toMatchObject({ parked: 1, position: at(31), lag: 0 });
+    expect(await deadLetters.list('accounts', { afterPosition: poison.position })).toEqual([]);
     expect(await deadLetters.count('other')).toBe(0);
     await runner.stop();
 
@@ -87,14 +88,15 @@ export function describeDeadLetterCases<Ctx>(suite: ProjectionSuite<Ctx>): void 
     await again.waitUntilCaughtUp({ timeoutMs });
     await again.stop();
     expect(await deadLetters.count('accounts')).toBe(1);
-    await foldWithout(f, 21);
+    await foldWithout(f, poison.position);
   });
 
   suite.test('dead letters: retry applies a parked event once its handler succeeds; the read model then equals the full fold', async () => {
     const f = await suite.fresh();
-    await seedWithPoison(f.store);
+    const poison = await seedWithPoison(f.store);
+    const at = await logPositions(f.store);
     let armed = true;
-    const runner = f.runner(f.accounts({ failAt: { position: 21, armed: () => armed } }), {
+    const runner = f.runner(f.accounts({ failAt: { position: poison.position, armed: () => armed } }), {
       poisonEvents: 'park',
       pollIntervalMs: 20,
       retry: { maxAttempts: 1 },
@@ -106,17 +108,17 @@ export function describeDeadLetterCases<Ctx>(suite: ProjectionSuite<Ctx>): void 
     expect(await deadLetters.count('accounts')).toBe(1);
     expect(await deadLetters.retry('accounts', 999)).toBe(false);
     armed = false;
-    expect(await deadLetters.retry('accounts', 21)).toBe(true);
+    expect(await deadLetters.retry('accounts', poison.position)).toBe(true);
     await expect.poll(() => deadLetters.count('accounts'), { timeout: timeoutMs }).toBe(0);
     await foldWithout(f, undefined);
     await expect.poll(() => runner.status.parked, { timeout: timeoutMs }).toBe(0);
-    expect(runner.checkpoint).toEqual({ position: 31, version: 1 });
+    expect(runner.checkpoint).toEqual({ position: at(31), version: 1 });
   });
 
   suite.test('dead letters: a retry that fails again keeps the event parked with attempts and error; discard drops it for good', async () => {
     const f = await suite.fresh();
-    await seedWithPoison(f.store);
-    const runner = f.runner(f.accounts({ failAt: { position: 21, armed: () => true } }), {
+    const poison = await seedWithPoison(f.store);
+    const runner = f.runner(f.accounts({ failAt: { position: poison.position, armed: () => true } }), {
       poisonEvents: 'park',
       pollIntervalMs: 20,
       retry: { maxAttempts: 2, initialDelayMs: 1 },
@@ -125,24 +127,24 @@ export function describeDeadLetterCases<Ctx>(suite: ProjectionSuite<Ctx>): void 
     await runner.start();
     await runner.waitUntilCaughtUp({ timeoutMs });
     const deadLetters = runner.deadLetters!;
-    expect(await deadLetters.retry('accounts', 21)).toBe(true);
+    expect(await deadLetters.retry('accounts', poison.position)).toBe(true);
     const state = async (): Promise<string> =>
       JSON.stringify((await deadLetters.list('accounts')).map((l) => [l.attempts, l.retryRequested, l.error]));
-    await expect.poll(state, { timeout: timeoutMs }).toBe(JSON.stringify([[3, false, 'boom at 21']]));
-    await foldWithout(f, 21);
-    expect(await deadLetters.discard('accounts', 21)).toBe(true);
-    expect(await deadLetters.discard('accounts', 21)).toBe(false);
+    await expect.poll(state, { timeout: timeoutMs }).toBe(JSON.stringify([[3, false, `boom at ${poison.position}`]]));
+    await foldWithout(f, poison.position);
+    expect(await deadLetters.discard('accounts', poison.position)).toBe(true);
+    expect(await deadLetters.discard('accounts', poison.position)).toBe(false);
     expect(await deadLetters.count('accounts')).toBe(0);
     await seedOneByOne(f.store, 5);
     await runner.waitUntilCaughtUp({ timeoutMs });
-    await foldWithout(f, 21);
+    await foldWithout(f, poison.position);
   });
 
   suite.test('dead letters: a rebuild replays parked events too, so their letters go with the old read model', async () => {
     const f = await suite.fresh();
-    await seedWithPoison(f.store);
+    const poison = await seedWithPoison(f.store);
     let armed = true;
-    const runner = f.runner(f.accounts({ failAt: { position: 21, armed: () => armed } }), {
+    const runner = f.runner(f.accounts({ failAt: { position: poison.position, armed: () => armed } }), {
       poisonEvents: 'park',
       retry: { maxAttempts: 1 },
       onError: () => {},
@@ -159,8 +161,9 @@ export function describeDeadLetterCases<Ctx>(suite: ProjectionSuite<Ctx>): void 
 
   suite.test('dead letters: status from storage (position, lag, parked) without a running runner; checkpoints listed', async () => {
     const f = await suite.fresh();
-    await seedWithPoison(f.store);
-    const runner = f.runner(f.accounts({ failAt: { position: 21, armed: () => true } }), {
+    const poison = await seedWithPoison(f.store);
+    const at = await logPositions(f.store);
+    const runner = f.runner(f.accounts({ failAt: { position: poison.position, armed: () => true } }), {
       poisonEvents: 'park',
       retry: { maxAttempts: 1 },
       onError: () => {},
@@ -169,28 +172,30 @@ export function describeDeadLetterCases<Ctx>(suite: ProjectionSuite<Ctx>): void 
     await runner.waitUntilCaughtUp({ timeoutMs });
     await runner.stop();
     await seedOneByOne(f.store, 4);
+    const head = (await logPositions(f.store))(35);
     const sources = { store: f.store, checkpoints: f.checkpoints, deadLetters: runner.deadLetters! };
     expect(await readProjectionStatus(sources, 'accounts')).toEqual({
       projection: 'accounts',
-      position: 31,
+      position: at(31),
       version: 1,
-      headPosition: 35,
-      lag: 4,
+      headPosition: head,
+      lag: head - at(31),
       parked: 1,
     });
-    expect(await readProjectionStatus(sources, 'never-ran')).toMatchObject({ position: 0, lag: 35, parked: 0 });
+    expect(await readProjectionStatus(sources, 'never-ran')).toMatchObject({ position: 0, lag: head, parked: 0 });
     if (f.checkpoints.list !== undefined) {
-      expect(await f.checkpoints.list()).toEqual([{ projection: 'accounts', position: 31, version: 1 }]);
+      expect(await f.checkpoints.list()).toEqual([{ projection: 'accounts', position: at(31), version: 1 }]);
     }
   });
 
   suite.test("dead letters: the default poisonEvents 'stop' parks nothing; bad arguments are refused", async () => {
     const f = await suite.fresh();
-    await seedWithPoison(f.store);
-    const runner = f.runner(f.accounts({ failAt: { position: 21, armed: () => true } }), { retry: { maxAttempts: 1 }, onError: () => {} });
+    const poison = await seedWithPoison(f.store);
+    const at = await logPositions(f.store);
+    const runner = f.runner(f.accounts({ failAt: { position: poison.position, armed: () => true } }), { retry: { maxAttempts: 1 }, onError: () => {} });
     await runner.start();
-    await expect(runner.waitUntilCaughtUp({ timeoutMs })).rejects.toMatchObject({ code: 'PROJECTION_HANDLER_FAILED', position: 21 });
-    expect(runner.checkpoint?.position).toBe(20);
+    await expect(runner.waitUntilCaughtUp({ timeoutMs })).rejects.toMatchObject({ code: 'PROJECTION_HANDLER_FAILED', position: poison.position });
+    expect(runner.checkpoint?.position).toBe(at(20));
     const deadLetters = runner.deadLetters!;
     expect(await deadLetters.count('accounts')).toBe(0);
     await expect(deadLetters.list('accounts', { limit: 0 })).rejects.toSatisfy(isInvalidArgument);

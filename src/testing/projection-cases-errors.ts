@@ -1,6 +1,6 @@
 import type { StoredRunnerError } from '../projections/runner-error.js';
 import { expect } from './expect.js';
-import { seed, sleep, type ProjectionSuite } from './projection-context.js';
+import { logPositions, seed, sleep, type ProjectionSuite } from './projection-context.js';
 
 /**
  * A runner's last fault stored beside its checkpoint (`CheckpointStore.loadError`), as tools read
@@ -10,10 +10,11 @@ export function describeStoredErrorCases<Ctx>(suite: ProjectionSuite<Ctx>): void
   suite.test('async: a retried fault is stored beside the checkpoint while it lasts, cleared once the runner gets past it; a final one stays as failed', async () => {
     const f = await suite.fresh();
     await seed(f.store, 20);
+    const ninth = (await logPositions(f.store))(9);
     const load = f.checkpoints.loadError?.bind(f.checkpoints);
     const stored = async (): Promise<StoredRunnerError | undefined> => (load === undefined ? undefined : load('accounts'));
     let healed = false;
-    const runner = f.runner(f.accounts({ failAt: { position: 9, armed: () => !healed } }), {
+    const runner = f.runner(f.accounts({ failAt: { position: ninth, armed: () => !healed } }), {
       retry: { maxAttempts: Number.POSITIVE_INFINITY, initialDelayMs: 5, maxDelayMs: 20 },
       onError: () => {},
     });
@@ -31,7 +32,7 @@ export function describeStoredErrorCases<Ctx>(suite: ProjectionSuite<Ctx>): void
       seen = await stored();
     }
     expect(seen).toMatchObject({ state: 'retrying' });
-    expect(seen!.message).toMatch('boom at 9');
+    expect(seen!.message).toMatch(`boom at ${ninth}`);
     expect(seen!.attempts).toBeGreaterThanOrEqual(3);
     expect(Math.abs(Date.now() - seen!.at.getTime())).toBeLessThanOrEqual(60_000);
     expect(await runner.storedError()).toBeDefined();

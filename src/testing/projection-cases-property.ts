@@ -1,4 +1,4 @@
-import { expectFolded, type ProjectionSuite } from './projection-context.js';
+import { expectFolded, logPositions, type ProjectionSuite } from './projection-context.js';
 import { loadFastCheck } from './framework.js';
 import { planEvents } from './projection-model.js';
 
@@ -20,18 +20,22 @@ export function describePropertyCases<Ctx>(suite: ProjectionSuite<Ctx>): void {
           const f = await suite.fresh();
           try {
             for (const plan of planEvents(kinds)) await f.store.append(plan.streamId, plan.events, { expectedVersion: 'any' });
+            const nth = await logPositions(f.store);
+            // The position of the `n`-th event; past the end of the log, one no event has.
+            const positionOf = (n: number): number => (n <= kinds.length ? nth(n) : nth(kinds.length) + n - kinds.length);
             for (const crash of crashes) {
+              const at = positionOf(crash.at);
               let armed = true;
               // Either a handler throws at position `at` (a crash inside a batch: its writes roll
               // back), or the runner is stopped once its checkpoint passes `at` (between batches).
-              const runner = f.runner(f.accounts({ failAt: { position: crash.at, armed: () => armed && !crash.stopAfter } }), {
+              const runner = f.runner(f.accounts({ failAt: { position: at, armed: () => armed && !crash.stopAfter } }), {
                 batchSize,
                 retry: { maxAttempts: 1 },
                 onError: () => {},
               });
               await runner.start();
               if (crash.stopAfter) {
-                while (runner.state !== 'live' && (runner.checkpoint?.position ?? 0) < crash.at) {
+                while (runner.state !== 'live' && (runner.checkpoint?.position ?? 0) < at) {
                   await new Promise((resolve) => setImmediate(resolve));
                 }
               } else {

@@ -24,11 +24,16 @@ export interface ProjectionSuite<Ctx> {
   readonly timeoutMs: number;
   readonly wakeUpSettleMs: number | undefined;
   readonly propertyRuns: number;
+  /** The store runs projections inline (the fixture has `addInline`). */
+  readonly inline: boolean;
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Appends `count` events (Deposited, every 5th Withdrawn, every 7th Noted) over `streams` streams, ten per appendMany. */
+/**
+ * Appends `count` events (Deposited, every 5th Withdrawn, every 7th Noted) over `streams` streams,
+ * ten per appendMany, or one `append` per stream where the store has no atomic multi-stream append.
+ */
 export async function seed(store: EventStore, count: number, streams = 4): Promise<void> {
   const start = await store.headPosition();
   for (let i = start; i < start + count; i += 10) {
@@ -38,8 +43,24 @@ export async function seed(store: EventStore, count: number, streams = 4): Promi
       const streamId = `account-${j % streams}`;
       byStream.set(streamId, [...(byStream.get(streamId) ?? []), { type, data: { amount: j + 1, text: 'x' } }]);
     }
-    await store.appendMany([...byStream].map(([streamId, events]) => ({ streamId, events, expectedVersion: 'any' as const })));
+    const appends = [...byStream].map(([streamId, events]) => ({ streamId, events, expectedVersion: 'any' as const }));
+    if (store.capabilities.atomicMultiStreamAppend) await store.appendMany(appends);
+    else for (const append of appends) await store.append(append.streamId, append.events, { expectedVersion: 'any' });
   }
+}
+
+/**
+ * The position of the log's n-th event (1-based; 0 for none): the cases name events by their
+ * place in the log, since stores number positions differently (NATS JetStream leaves gaps).
+ */
+export async function logPositions(store: EventStore): Promise<(n: number) => number> {
+  const positions = (await store.readAll().toArray()).map((event) => event.position);
+  return (n) => {
+    if (n === 0) return 0;
+    const position = positions[n - 1];
+    if (position === undefined) throw new Error(`The log has no event number ${n}; it has ${positions.length}.`);
+    return position;
+  };
 }
 
 export type Readable = Pick<ProjectionConformanceFixture<unknown>, 'store' | 'readModel'>;

@@ -105,8 +105,12 @@ export interface ProjectionConformanceFixture<Ctx> {
   accounts(options?: AccountsProjectionOptions): Projection<AccountEvent, Ctx>;
   /** A new async runner of `projection` over `store`, its read model and its checkpoints. */
   runner(projection: Projection<AccountEvent, Ctx>, settings?: ProjectionRunnerSettings): ProjectionRunner<AccountEvent, Ctx>;
-  /** Installs `projection` inline (in every append's transaction); resolves to the remover. */
-  addInline(projection: Projection<AccountEvent, Ctx>): (() => void) | Promise<() => void>;
+  /**
+   * Installs `projection` inline (in every append's transaction); resolves to the remover. Left out
+   * by a store that runs no code inside its appends (NATS JetStream), with `inline: false` in the
+   * suite's options: the inline case is then not part of that store's suite.
+   */
+  addInline?(projection: Projection<AccountEvent, Ctx>): (() => void) | Promise<() => void>;
   readModel(): AccountsReadModel | Promise<AccountsReadModel>;
   /**
    * Damages the read model behind the runner's back, as a buggy handler would: sets account-1's
@@ -129,4 +133,6 @@ export interface ProjectionConformanceOptions extends ConformanceSuiteOptions {
   readonly wakeUpSettleMs?: number;
   /** How long a test waits for a catch-up or rebuild (not the test's own timeout). Default 20,000 ms. */
   readonly timeoutMs?: number;
+  /** Whether the store runs projections inline, in the append's transaction (`addInline`). Default true. */
+  readonly inline?: boolean;
 }
