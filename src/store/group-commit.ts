@@ -167,27 +167,7 @@ export class GroupCommitter<M extends GroupMember, R> {
   private commitAlone(waiting: Waiting<M, R>): void {
     this.committedAlone = true;
     queueMicrotask(() => (this.committedAlone = false));
-    this.groups++;
-    this.appends++;
-    if (this.largestGroup === 0) this.largestGroup = 1;
-    this.lastGroup = 1;
-    let result: Promise<readonly GroupOutcome<R>[]> | readonly GroupOutcome<R>[];
-    try {
-      result = this.commit([waiting.member]);
-    } catch (error) {
-      waiting.reject(error);
-      return;
-    }
-    if (isPromise(result)) {
-      // The commit did not finish in the call after all: in flight like any other group.
-      this.hold([waiting]);
-      this.track([waiting], result);
-      return;
-    }
-    const outcome = result[0];
-    if (outcome === undefined) waiting.reject(new Error('eventfold: a group commit returned no outcome for an append (a bug).'));
-    else if (outcome.ok) waiting.resolve(outcome.value);
-    else waiting.reject(outcome.error);
+    this.commitGroup([waiting]);
   }
 
   private schedule(): void {
@@ -264,34 +244,28 @@ export class GroupCommitter<M extends GroupMember, R> {
     if (this.queue.length === 0) return false;
     const group = this.take();
     if (group.length === 0) return false;
+    this.commitGroup(group);
+    return true;
+  }
+
+  /** Marks the group's streams busy and commits it; a synchronous commit answers its callers at once. */
+  private commitGroup(group: readonly Waiting<M, R>[]): void {
     this.groups++;
     this.appends += group.length;
     if (group.length > this.largestGroup) this.largestGroup = group.length;
-    this.hold(group);
+    for (const waiting of group) for (const append of waiting.member.appends) this.busy.set(append.streamId, (this.busy.get(append.streamId) ?? 0) + 1);
+    this.inFlight++;
     let result: Promise<readonly GroupOutcome<R>[]> | readonly GroupOutcome<R>[];
     try {
       result = this.commit(group.map((w) => w.member));
     } catch (error) {
       this.finish(group, undefined, error);
-      return true;
+      return;
     }
-    if (isPromise(result)) {
-      this.track(group, result);
-    } else {
-      // A synchronous driver's commit is done: its callers hear back without another hop.
+    if (!isPromise(result)) {
       this.finish(group, result, undefined);
+      return;
     }
-    return true;
-  }
-
-  /** Marks a group's streams busy and the group in flight. */
-  private hold(group: readonly Waiting<M, R>[]): void {
-    for (const waiting of group) for (const append of waiting.member.appends) this.busy.set(append.streamId, (this.busy.get(append.streamId) ?? 0) + 1);
-    this.inFlight++;
-  }
-
-  /** A held group whose commit is under way: answered (and its streams freed) when it settles. */
-  private track(group: readonly Waiting<M, R>[], result: Promise<readonly GroupOutcome<R>[]>): void {
     const running = result.then(
       (outcomes) => this.finish(group, outcomes, undefined),
       (error: unknown) => this.finish(group, undefined, error),

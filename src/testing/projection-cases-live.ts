@@ -14,7 +14,6 @@ function describeInlineCase<Ctx>(suite: ProjectionSuite<Ctx>): void {
   suite.test('inline: the read model commits with the append, and a failing handler fails the append with nothing written', async () => {
     const f = await suite.fresh();
     let armed = true;
-    if (f.addInline === undefined) throw new Error('The inline case needs a fixture with addInline.');
     const remove = await f.addInline(f.accounts({ failAt: { position: 4, armed: () => armed } }));
     await f.store.append('account-1', [{ type: 'Deposited', data: { amount: 10 } }], { expectedVersion: 'no-stream' });
     await f.store.append('account-2', [{ type: 'Deposited', data: { amount: 7 } }], { expectedVersion: 'no-stream' });

@@ -6,7 +6,7 @@ import { describeFailureCases } from './projection-cases-failures.js';
 import { describeLiveCases } from './projection-cases-live.js';
 import { describePropertyCases } from './projection-cases-property.js';
 import { describeStoredErrorCases } from './projection-cases-errors.js';
-import type { ProjectionSuite } from './projection-context.js';
+import type { ProjectionSuite, SuiteFixture } from './projection-context.js';
 import type {
   AccountEvent,
   ProjectionConformanceFactory,
@@ -64,7 +64,7 @@ export function describeProjectionConformance<Ctx>(
   register.describe(`${name} — projection conformance`, () => {
     const open: { fixture: ProjectionConformanceFixture<Ctx>; runners: ProjectionRunner<AccountEvent, Ctx>[] }[] = [];
 
-    const fresh = async (): Promise<ProjectionConformanceFixture<Ctx>> => {
+    const fresh = async (): Promise<SuiteFixture<Ctx>> => {
       const fixture = await createFixture();
       const entry = { fixture, runners: [] as ProjectionRunner<AccountEvent, Ctx>[] };
       open.push(entry);

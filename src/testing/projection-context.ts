@@ -16,8 +16,11 @@ export interface ProjectionSuite<Ctx> {
   readonly test: SuiteRegistrar['test'];
   /** Like `test`, with the slow-test timeout (the fast-check property). */
   readonly slowTest: SuiteRegistrar['slowTest'];
-  /** A fresh fixture whose runners are tracked, so a failed test still stops them before closing. */
-  fresh(): Promise<ProjectionConformanceFixture<Ctx>>;
+  /**
+   * A fresh fixture whose runners are tracked, so a failed test still stops them before closing.
+   * Its `addInline` throws when the fixture has none (run only where the suite's `inline` holds).
+   */
+  fresh(): Promise<SuiteFixture<Ctx>>;
   /** Stops the fixture's runners and closes it now (a property run releases each fixture it opens). */
   release(fixture: ProjectionConformanceFixture<Ctx>): Promise<void>;
   /** How long a test waits for a catch-up or rebuild. */
@@ -27,6 +30,9 @@ export interface ProjectionSuite<Ctx> {
   /** The store runs projections inline (the fixture has `addInline`). */
   readonly inline: boolean;
 }
+
+/** A fixture as the cases get it: `addInline` always there (it refuses when the store has none). */
+export type SuiteFixture<Ctx> = ProjectionConformanceFixture<Ctx> & Required<Pick<ProjectionConformanceFixture<Ctx>, 'addInline'>>;
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
