@@ -37,6 +37,9 @@ async function verify(schema: string, acknowledged: readonly string[] = []): Pro
     const { log, batches } = await expectWholeAppends(store, acknowledged);
     const table = await db.pool.query<{ position: string }>(`SELECT position FROM "${schema}".events ORDER BY position`);
     expect(log.map((e) => e.position)).toEqual(table.rows.map((r) => Number(r.position)));
+    // The stream registry names exactly the streams that have events.
+    const registry = await db.pool.query<{ stream_id: string }>(`SELECT stream_id FROM "${schema}".streams ORDER BY stream_id COLLATE "C"`);
+    expect(registry.rows.map((r) => r.stream_id)).toEqual([...new Set(log.map((e) => e.streamId))].sort());
 
     // The hook's rows committed or vanished with their events: one row per stored hooked batch.
     const hookRows = await db.pool.query<{ writer: string; batch: number; events: number }>(

@@ -1,7 +1,9 @@
+import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { isEventfoldError, isTransientError, silentLogger, type RecordedEvent } from '../src/index.js';
-import { assertValidSchemaName, PostgresEventStore, POSTGRES_SCHEMA_VERSION, postgresSchemaSql } from '../src/postgres/index.js';
+import { assertValidSchemaName, PostgresCatalog, PostgresEventStore, POSTGRES_SCHEMA_VERSION, postgresSchemaSql } from '../src/postgres/index.js';
 import { AfterCommitNotifier } from '../src/postgres/notifier.js';
 import { DATABASE_URL, pgTestDatabase } from './support/postgres.js';
 import { failure } from './support/failure.js';
@@ -124,6 +126,56 @@ describe('migrate()', () => {
     expect(error.code).toBe('SCHEMA_VERSION_UNSUPPORTED');
     expect(isTransientError(error)).toBe(false);
     expect(error.message).toContain('99');
+  });
+
+  it('moves a layout-2 schema written by an older eventfold to the current layout, with its versions', async () => {
+    const schema = db.schema('layout2');
+    const layout2 = readFileSync(new URL('./fixtures/postgres-layout-2.sql', import.meta.url), 'utf8').replaceAll('layout_two', schema);
+    await db.pool.query(layout2);
+    // Written by layout 2's own functions: versions kept in streams.version too.
+    const old = (stream: string, expected: number, n: number) =>
+      db.pool.query(`SELECT * FROM "${schema}".append_event($1, $2, $3, 'Added', $4, '{}', now(), false)`, [stream, expected, randomUUID(), JSON.stringify({ n })]);
+    await old('user-1', 0, 1);
+    await old('user-1', 1, 2);
+    await old('user-2', 0, 3);
+    const before = await db.pool.query(`SELECT stream_id, version::int FROM "${schema}".streams ORDER BY stream_id`);
+    expect(before.rows).toEqual([{ stream_id: 'user-1', version: 2 }, { stream_id: 'user-2', version: 1 }]);
+    // This eventfold on the layout-2 schema, before anyone migrates it: reads and appends work.
+    const early = new PostgresEventStore({ pool: db.pool, schema });
+    try {
+      expect(await early.streamVersion('user-2')).toBe(1);
+      expect((await early.append('user-2', [{ type: 'Added', data: { n: 4 } }], { expectedVersion: 1 })).version).toBe(2);
+    } finally {
+      await early.close();
+    }
+
+    const store = await PostgresEventStore.create({ pool: db.pool, schema });
+    try {
+      const columns = await db.pool.query(`SELECT column_name FROM information_schema.columns WHERE table_schema = $1 AND table_name = 'streams'`, [schema]);
+      expect(columns.rows).toEqual([{ column_name: 'stream_id' }]);
+      const versions = await db.pool.query(`SELECT version FROM "${schema}".eventfold_schema ORDER BY version`);
+      expect(versions.rows.map((r) => r.version)).toEqual([2, POSTGRES_SCHEMA_VERSION]);
+      expect(await store.streamVersion('user-1')).toBe(2);
+      expect(await store.streamVersion('user-2')).toBe(2);
+      const stale = await failure(() => store.append('user-1', [{ type: 'Added', data: { n: 9 } }], { expectedVersion: 1 }));
+      expect(stale.code).toBe('CONCURRENCY_CONFLICT');
+      expect((stale as unknown as { actualVersion: number }).actualVersion).toBe(2);
+      expect((await store.append('user-1', [{ type: 'Added', data: { n: 5 } }], { expectedVersion: 2 })).version).toBe(3);
+      await store.appendMany([
+        { streamId: 'user-2', events: [{ type: 'Added', data: { n: 5 } }], expectedVersion: 2 },
+        { streamId: 'user-3', events: [{ type: 'Added', data: { n: 6 } }], expectedVersion: 'no-stream' },
+      ]);
+      const log = await store.readAll().toArray();
+      expect(log.map((e) => `${e.streamId}@${e.version}:${(e.data as { n: number }).n}`)).toEqual([
+        'user-1@1:1', 'user-1@2:2', 'user-2@1:3', 'user-2@2:4', 'user-1@3:5', 'user-2@3:5', 'user-3@1:6',
+      ]);
+      const listed = await new PostgresCatalog(store).listStreams();
+      expect(listed.map((s) => [s.streamId, s.version])).toEqual([['user-1', 3], ['user-2', 3], ['user-3', 1]]);
+      await store.migrate();
+      expect(await store.streamVersion('user-3')).toBe(1);
+    } finally {
+      await store.close();
+    }
   });
 });
 

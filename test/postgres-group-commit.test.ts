@@ -156,6 +156,11 @@ describe('PostgresEventStore group commit', () => {
       const log = await store.readAll().toArray();
       expect(log.filter((e) => ['poison-new', 'b'].includes(e.streamId))).toEqual([]);
       expect(log.filter((e) => e.streamId === 'poison-old').map((e) => e.version)).toEqual([1]);
+      // The stream registry holds the streams with events, not the ones created and taken back.
+      const registry = await db.pool.query<{ stream_id: string }>(
+        `SELECT stream_id FROM "${store.schema}".streams WHERE stream_id NOT LIKE 'ahead%' ORDER BY stream_id`,
+      );
+      expect(registry.rows.map((r) => r.stream_id)).toEqual(['a', 'c', 'poison-old']);
       // The streams taken back are writable at their old versions.
       await store.appendMany([
         { streamId: 'b', events: one(), expectedVersion: 'no-stream' },

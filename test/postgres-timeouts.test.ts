@@ -179,7 +179,7 @@ describe('PostgreSQL connection timeouts', () => {
   }, 90_000);
 
   it('a group whose statement outlives query_timeout is not retried member by member: it may still commit', async () => {
-    // Hold the streams table so every append waits on the server past query_timeout; the waiting
+    // Hold the events table so every append waits on the server past query_timeout; the waiting
     // statements still commit once it is released (the server does not notice the client left).
     const direct = await PostgresEventStore.create({ pool: db.pool, schema: db.schema('grouptimeout') });
     closers.push(() => direct.close());
@@ -195,7 +195,7 @@ describe('PostgreSQL connection timeouts', () => {
     let settled: PromiseSettledResult<unknown>[];
     try {
       await holder.query('BEGIN');
-      await holder.query(`LOCK TABLE "${direct.schema}".streams IN ACCESS EXCLUSIVE MODE`);
+      await holder.query(`LOCK TABLE "${direct.schema}".events IN ACCESS EXCLUSIVE MODE`);
       // The first appends take the commit slots alone; the next ones queue and go as one group.
       const ahead = Array.from({ length: GROUPS_IN_FLIGHT }, (_, i) => store.append(`ahead-${i}`, [{ type: 'A', data: i }], { expectedVersion: 'any' }));
       const grouped = [

@@ -31,9 +31,12 @@ export class PostgresCatalog implements EventStoreCatalog {
     const { prefix, after, limit } = resolveListStreamsOptions(options);
     // COLLATE "C" gives code point order whatever the database's collation, matching SQLite.
     const { rows } = await this.store.pool.query<StreamSummaryRow>(
-      `SELECT s.stream_id, s.version::float8 AS version, e.position::float8 AS position, e.recorded_at
+      `SELECT s.stream_id, e.version::float8 AS version, e.position::float8 AS position, e.recorded_at
          FROM ${this.schema}.streams s
-         JOIN ${this.schema}.events e ON e.stream_id = s.stream_id AND e.version = s.version
+         CROSS JOIN LATERAL (
+           SELECT version, position, recorded_at FROM ${this.schema}.events
+            WHERE stream_id = s.stream_id ORDER BY version DESC LIMIT 1
+         ) e
         WHERE ($1::text IS NULL OR s.stream_id COLLATE "C" > $1::text)
           AND left(s.stream_id, length($2::text)) = $2::text
         ORDER BY s.stream_id COLLATE "C"

@@ -20,7 +20,8 @@ const BUCKETS = 64;
  * failed their check draw nothing and write nothing.
  *
  * `unappend(...)` takes back one append of a group whose in-transaction hook failed (the stream
- * locks are still held and nothing was committed): its events and its stream versions.
+ * locks are still held and nothing was committed): its events, and the rows of the streams it
+ * created.
  */
 export function groupCommitSql(schema: string): string {
   const s = quoteIdentifier(schema);
@@ -75,7 +76,7 @@ BEGIN
   -- of an append fails that append only.
   SELECT array_agg(coalesce(st.version, 0) ORDER BY o.i) INTO v_old
     FROM unnest(p_stream_ids) WITH ORDINALITY AS o(id, i)
-    LEFT JOIN ${s}.streams st ON st.stream_id = o.id;
+    LEFT JOIN LATERAL (SELECT max(e.version) AS version FROM ${s}.events e WHERE e.stream_id = o.id) st ON true;
   FOR i IN 1..n_streams LOOP
     v_exp := p_expected[i];
     v_actual := v_old[i];
@@ -105,11 +106,10 @@ BEGIN
 ${drawPositionsSql(s, key, 'v_count', '    ')}
 
     -- 5. Write the appends that passed their checks.
-    INSERT INTO ${s}.streams AS st (stream_id, version)
-    SELECT o.id, v_old[o.i] + p_counts[o.i]
+    INSERT INTO ${s}.streams (stream_id)
+    SELECT o.id
       FROM unnest(p_stream_ids) WITH ORDINALITY AS o(id, i)
-     WHERE v_written[o.i] >= 0 AND p_counts[o.i] > 0
-        ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version;
+     WHERE v_written[o.i] >= 0 AND p_counts[o.i] > 0 AND v_old[o.i] = 0;
     INSERT INTO ${s}.events
       (position, stream_id, version, event_id, type, data, metadata, recorded_at, transaction_id)
     SELECT v_first + v_written[e.sidx] + (e.ord - 1 - v_start[e.sidx]),
@@ -141,8 +141,6 @@ BEGIN
   DELETE FROM ${s}.events WHERE position BETWEEN p_first AND p_last;
   DELETE FROM ${s}.streams st USING unnest(p_stream_ids, p_old) AS o(id, old)
    WHERE st.stream_id = o.id AND o.old = 0;
-  UPDATE ${s}.streams st SET version = o.old FROM unnest(p_stream_ids, p_old) AS o(id, old)
-   WHERE st.stream_id = o.id AND o.old > 0;
 END
 $fn$;
 `;

@@ -8,7 +8,7 @@ const BUCKETS = 64;
 const MANY_STREAMS = 32;
 
 /** Version of the table layout `migrate()` creates; recorded in `<schema>.eventfold_schema`. */
-export const POSTGRES_SCHEMA_VERSION = 2;
+export const POSTGRES_SCHEMA_VERSION = 3;
 
 /**
  * The DDL `migrate()` runs (inside one transaction, under an advisory lock, so concurrent
@@ -16,9 +16,13 @@ export const POSTGRES_SCHEMA_VERSION = 2;
  * gives the default; the schema name is validated and quoted.
  *
  * Layout:
- * - `streams`: one row per stream with its version. Appenders hold a per-stream advisory lock
- *   from the version check to commit, so `expectedVersion` is enforced inside SQL with no
- *   read-then-write race, and a stream's positions grow with its versions.
+ * - `streams`: one row per stream id, written once, when the stream's first events are (the list
+ *   the catalog walks). A stream's version is its highest event version, read from the
+ *   `(stream_id, version)` index: event rows are never deleted (pruning rewrites them in place), so
+ *   it cannot go back. Appenders hold a per-stream advisory lock from the version check to commit,
+ *   so `expectedVersion` is enforced inside SQL with no read-then-write race, and a stream's
+ *   positions grow with its versions. (Layout 2 kept the version in `streams` too, which cost
+ *   every append a second row write; layout 3 drops that column.)
  * - `events`: the log. `position` comes from `events_position_seq`; `transaction_id` is the
  *   writing transaction's xid, which readers compare with their snapshot (see `log_horizon`).
  *   `data`/`metadata` are `json` (text kept exactly as written, key order included).
@@ -56,9 +60,18 @@ CREATE TABLE IF NOT EXISTS ${s}.eventfold_schema (
 );
 
 CREATE TABLE IF NOT EXISTS ${s}.streams (
-  stream_id text PRIMARY KEY,
-  version   bigint NOT NULL CHECK (version > 0)
+  stream_id text PRIMARY KEY
 );
+-- Layout 2 -> 3: a stream's version lives in its events alone (an older eventfold reading it
+-- from here then fails loudly). Looked up first, so a migrate() with nothing to do takes no lock.
+DO $do$
+BEGIN
+  IF EXISTS (SELECT 1 FROM pg_attribute
+              WHERE attrelid = '${s}.streams'::regclass AND attname = 'version' AND NOT attisdropped) THEN
+    ALTER TABLE ${s}.streams DROP COLUMN version;
+  END IF;
+END
+$do$;
 
 CREATE SEQUENCE IF NOT EXISTS ${s}.events_position_seq AS bigint;
 
@@ -116,7 +129,6 @@ DECLARE
   v_old     bigint[] := '{}';
   v_start   integer[] := '{}';
   v_offset  integer := 0;
-  v_n       integer;
   v_exp     bigint;
 BEGIN
   -- 1. Lock the streams: one exclusive advisory lock per stream (a hash of its id) under a shared
@@ -144,7 +156,7 @@ BEGIN
   -- locks are held. A mismatch fails before any position is drawn or anything is written.
   FOR i IN 1..n_streams LOOP
     v_exp := p_expected[i];
-    SELECT st.version INTO v_actual FROM ${s}.streams st WHERE st.stream_id = p_stream_ids[i];
+    SELECT max(e.version) INTO v_actual FROM ${s}.events e WHERE e.stream_id = p_stream_ids[i];
     v_actual := coalesce(v_actual, 0);
     IF (v_exp = -2 AND v_actual = 0) OR (v_exp >= 0 AND v_actual <> v_exp) THEN
       RAISE EXCEPTION USING ERRCODE = 'EF001', MESSAGE = 'eventfold: expected version mismatch',
@@ -162,16 +174,12 @@ BEGIN
     PERFORM pg_advisory_xact_lock_shared(${LOCK_CLASS.writer}, ${key});
 ${drawPositionsSql(s, key, 'n_events', '    ')}
 
-    -- 4. Write: stream versions, events, and the wake-up for LISTENers (delivered at commit; note
+    -- 4. Write: new streams, events, and the wake-up for LISTENers (delivered at commit; note
     -- that a transaction that notifies holds a cluster-wide lock from pre-commit to the end of
     -- its commit, so notifying transactions commit one at a time).
     FOR i IN 1..n_streams LOOP
-      v_n := p_counts[i];
-      CONTINUE WHEN v_n = 0;
-      IF v_old[i] = 0 THEN
-        INSERT INTO ${s}.streams (stream_id, version) VALUES (p_stream_ids[i], v_n);
-      ELSE
-        UPDATE ${s}.streams st SET version = v_old[i] + v_n WHERE st.stream_id = p_stream_ids[i];
+      IF v_old[i] = 0 AND p_counts[i] > 0 THEN
+        INSERT INTO ${s}.streams (stream_id) VALUES (p_stream_ids[i]);
       END IF;
     END LOOP;
     INSERT INTO ${s}.events
@@ -237,7 +245,7 @@ BEGIN
           pg_advisory_xact_lock_shared(${LOCK_CLASS.writer}, ${key});
   -- 2. The committed version cannot move while the stream lock is held (a new statement, so a
   -- new snapshot taken after the lock was granted).
-  SELECT st.version INTO v_actual FROM ${s}.streams st WHERE st.stream_id = p_stream_id;
+  SELECT max(e.version) INTO v_actual FROM ${s}.events e WHERE e.stream_id = p_stream_id;
   v_actual := coalesce(v_actual, 0);
   IF (p_expected = -2 AND v_actual = 0) OR (p_expected >= 0 AND v_actual <> p_expected) THEN
     RAISE EXCEPTION USING ERRCODE = 'EF001', MESSAGE = 'eventfold: expected version mismatch',
@@ -261,9 +269,7 @@ BEGIN
   -- 4. Write.
   stream_version := v_actual + 1;
   IF v_actual = 0 THEN
-    INSERT INTO ${s}.streams (stream_id, version) VALUES (p_stream_id, 1);
-  ELSE
-    UPDATE ${s}.streams st SET version = v_actual + 1 WHERE st.stream_id = p_stream_id;
+    INSERT INTO ${s}.streams (stream_id) VALUES (p_stream_id);
   END IF;
   INSERT INTO ${s}.events
     (position, stream_id, version, event_id, type, data, metadata, recorded_at, transaction_id)

@@ -49,8 +49,8 @@ export class PostgresStreamPruning implements StreamPruning {
       throw new InvalidArgumentError(`truncateBefore takes a version >= 1, got ${String(version)}.`);
     }
     return this.connection.transaction('truncate a stream', async (client) => {
-      const current = await client.query<{ version: string }>(`SELECT version FROM ${this.schema}.streams WHERE stream_id = $1`, [streamId]);
-      const at = current.rows[0] === undefined ? 0 : Number(current.rows[0].version);
+      const current = await client.query<{ version: string | null }>(`SELECT max(version) AS version FROM ${this.schema}.events WHERE stream_id = $1`, [streamId]);
+      const at = Number(current.rows[0]?.version ?? 0);
       if (at === 0) throw new StreamNotFoundError(streamId);
       if (version > at) {
         throw new InvalidArgumentError(`Stream '${streamId}' is at version ${at}: truncateBefore(${version}) would remove all of it.`);

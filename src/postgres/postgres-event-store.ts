@@ -330,7 +330,7 @@ function statements(schema: string) {
       `SELECT ${STREAM_COLUMNS} FROM ${s}.events WHERE stream_id = $1 AND version BETWEEN $2 AND $3 ORDER BY version DESC`,
     readAll: `SELECT * FROM ${s}.read_log($1, $2)`,
     readAllFiltered: `SELECT * FROM ${s}.read_log_filtered($1, $2, $3::text[], $4::text[])`,
-    streamVersion: `SELECT version FROM ${s}.streams WHERE stream_id = $1`,
+    streamVersion: `SELECT max(version) AS version FROM ${s}.events WHERE stream_id = $1`,
     headPosition: `SELECT ${s}.log_head() AS head`,
   };
 }
