@@ -6,7 +6,7 @@ import { isSafeText, safeJsonStringify, sanitizeStreamId, sanitizeText } from '.
 import { chooseStore, importDriver, redactUrl } from '../src/cli/stores.js';
 import { parseCheckpointSetting } from '../src/cli/checkpoint-locations.js';
 import { colourEnabled, createStyle } from '../src/cli/style.js';
-import { applyChanges, diffJson } from '../src/inspect/diff.js';
+import { applyChanges, diffJson } from '../src/cli/inspect/diff.js';
 import { COMMANDS } from '../src/cli/main.js';
 import { runCli } from './support/cli-process.js';
 
@@ -81,6 +81,17 @@ describe('JSON diff', () => {
         if (JSON.stringify(a) === JSON.stringify(b)) expect(changes).toEqual([]);
       }),
     );
+  });
+
+  it('treats a "__proto__" key as the ordinary key it is in event data', () => {
+    const after = JSON.parse('{"__proto__": {"admin": true}, "n": 1}') as unknown;
+    const changes = diffJson({ n: 1 }, after);
+    expect(changes).toEqual([{ path: ['__proto__'], kind: 'added', after: { admin: true } }]);
+    const applied = applyChanges({ n: 1 }, changes) as Record<string, unknown>;
+    expect(Object.getPrototypeOf(applied)).toBe(Object.prototype);
+    expect(applied).toEqual(after);
+    expect(JSON.stringify(applied)).toBe('{"n":1,"__proto__":{"admin":true}}');
+    expect(({} as Record<string, unknown>)['admin']).toBeUndefined();
   });
 
   it('names added, removed and changed paths', () => {

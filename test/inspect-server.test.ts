@@ -1,6 +1,6 @@
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CONTENT_SECURITY_POLICY } from '../src/inspect/server.js';
+import { CONTENT_SECURITY_POLICY } from '../src/cli/inspect/server.js';
 import type { SqliteEventStore } from '../src/sqlite/index.js';
 import { startInspect, XSS_NAME, XSS_STREAM, type InspectCase } from './support/inspect-fixture.js';
 

@@ -7,7 +7,7 @@ import type { AnyEvent, JsonValue, RecordedEvent } from '../events/types.js';
 import { assertValidStreamId } from '../events/validation.js';
 import type { AppendOptions, AppendResult, EventStore, StreamAppend } from '../store/event-store.js';
 import type { ExpectedVersion } from '../store/expected-version.js';
-import { checkAppendManyShape, checkAppendShape, EventStoreDecorator } from './decorator.js';
+import { checkAppendManyShape, checkAppendShape, EventStoreDecorator } from '../store/decorator.js';
 import { CommandPendingError, IdempotencyKeyReusedError } from './errors.js';
 
 /** Prefix of the reservation stream that records a handled command: `$command-<commandId>`. */

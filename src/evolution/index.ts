@@ -1,4 +1,4 @@
-export { EventStoreDecorator } from './decorator.js';
+export { EventStoreDecorator } from '../store/decorator.js';
 export * from './errors.js';
 export type { StandardSchemaV1 } from './standard-schema.js';
 export {

@@ -3,7 +3,7 @@ import type { AnyEvent, JsonValue, RecordedEvent } from '../events/types.js';
 import type { AppendOptions, AppendResult, EventStore, ReadStreamOptions, StreamAppend } from '../store/event-store.js';
 import { PagedEventStream, type EventStream } from '../store/event-stream.js';
 import type { ExpectedVersion } from '../store/expected-version.js';
-import { checkAppendManyShape, checkAppendShape, EventStoreDecorator } from './decorator.js';
+import { checkAppendManyShape, checkAppendShape, EventStoreDecorator } from '../store/decorator.js';
 import { StreamDeletedError } from './errors.js';
 
 /** The type of the final event that deletes a stream. */

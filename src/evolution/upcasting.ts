@@ -4,7 +4,7 @@ import type { AnyEvent, EventMetadata, RecordedEvent } from '../events/types.js'
 import { deepFreezeJson } from '../events/validation.js';
 import type { EventStore, ReadAllOptions } from '../store/event-store.js';
 import { PagedEventStream, type EventStream } from '../store/event-stream.js';
-import { EventStoreDecorator } from './decorator.js';
+import { EventStoreDecorator } from '../store/decorator.js';
 import { UpcastError } from './errors.js';
 
 /** Reserved metadata key holding the schema version an event was written in. Absent means 1. */

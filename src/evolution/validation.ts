@@ -2,7 +2,7 @@ import type { AnyCommand, Command, CommandMiddleware } from '../commands/command
 import { InvalidArgumentError } from '../errors.js';
 import type { AnyEvent, Event } from '../events/types.js';
 import type { EventStore } from '../store/event-store.js';
-import { EventStoreDecorator } from './decorator.js';
+import { EventStoreDecorator } from '../store/decorator.js';
 import { EventSchemaError, InvalidCommandError, type ValidationIssue } from './errors.js';
 import type { StandardSchemaV1 } from './standard-schema.js';
 

@@ -1,7 +1,7 @@
 import { InvalidArgumentError } from '../errors.js';
 import type { AnyEvent, EventData, EventType, JsonValue, RecordedEvent } from '../events/types.js';
 import { deepFreezeJson } from '../events/validation.js';
-import { checkAppendManyShape, checkAppendShape, EventStoreDecorator } from '../evolution/decorator.js';
+import { checkAppendManyShape, checkAppendShape, EventStoreDecorator } from '../store/decorator.js';
 import { defineProjection, type Projection, type ProjectionHandler } from '../projections/projection.js';
 import type { AppendOptions, AppendResult, EventStore, StreamAppend } from '../store/event-store.js';
 import { decryptValue, encryptValue, isEnvelope } from './cipher.js';

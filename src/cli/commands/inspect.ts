@@ -1,4 +1,4 @@
-import { startInspectServer } from '../../inspect/server.js';
+import { startInspectServer } from '../inspect/server.js';
 import { loadAggregatesModule } from '../config.js';
 import { integerOption, stringOption, STORE_HELP, STORE_OPTIONS, withStore, writeLine, type Command } from '../command.js';
 import { CliUsageError, EXIT } from '../errors.js';

@@ -1,5 +1,5 @@
-import type { RecordedEvent } from '../events/types.js';
-import type { AggregateView } from '../cli/config.js';
+import type { RecordedEvent } from '../../events/types.js';
+import type { AggregateView } from '../config.js';
 import { diffJson, type JsonChange } from './diff.js';
 
 /** Makes a value JSON-safe for display: Maps and Sets become objects and arrays, Dates ISO text. */

@@ -1,5 +1,5 @@
-import type { RecordedEvent } from '../events/types.js';
-import type { EventStore } from '../store/event-store.js';
+import type { RecordedEvent } from '../../events/types.js';
+import type { EventStore } from '../../store/event-store.js';
 
 /**
  * The last `limit` events at or below `head`. Positions can have gaps (NATS numbers a message's

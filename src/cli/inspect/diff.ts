@@ -59,10 +59,11 @@ export function applyChanges(base: unknown, changes: readonly JsonChange[]): unk
       continue;
     }
     let parent = root as Record<string | number, unknown>;
-    for (const key of change.path.slice(0, -1)) parent = parent[key] as Record<string | number, unknown>;
+    for (const key of change.path.slice(0, -1)) parent = ownValue(parent, key) as Record<string | number, unknown>;
     const last = change.path[change.path.length - 1]!;
     if (change.kind === 'removed') removals.push({ parent, key: last });
-    else parent[last] = structuredClone(change.after);
+    // An own property even for a key such as "__proto__" (event data is anyone's input).
+    else Object.defineProperty(parent, last, { value: structuredClone(change.after), writable: true, enumerable: true, configurable: true });
   }
   // Array removals come from the end (diffJson lists them in increasing index order).
   for (const { parent, key } of removals.reverse()) {
@@ -70,4 +71,8 @@ export function applyChanges(base: unknown, changes: readonly JsonChange[]): unk
     else delete (parent as Record<string, unknown>)[key as string];
   }
   return root;
+}
+
+function ownValue(parent: Record<string | number, unknown>, key: string | number): unknown {
+  return Object.prototype.hasOwnProperty.call(parent, key) ? parent[key] : undefined;
 }

@@ -7,8 +7,8 @@ import type {
   ReadAllOptions,
   ReadStreamOptions,
   StreamAppend,
-} from '../store/event-store.js';
-import { PagedEventStream, type EventStream } from '../store/event-stream.js';
+} from './event-store.js';
+import { PagedEventStream, type EventStream } from './event-stream.js';
 import { InvalidArgumentError, InvalidEventError } from '../errors.js';
 
 /**
