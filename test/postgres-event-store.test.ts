@@ -158,8 +158,7 @@ describe('migrate()', () => {
       expect(await store.streamVersion('user-1')).toBe(2);
       expect(await store.streamVersion('user-2')).toBe(2);
       const stale = await failure(() => store.append('user-1', [{ type: 'Added', data: { n: 9 } }], { expectedVersion: 1 }));
-      expect(stale.code).toBe('CONCURRENCY_CONFLICT');
-      expect((stale as unknown as { actualVersion: number }).actualVersion).toBe(2);
+      expect(stale).toMatchObject({ code: 'CONCURRENCY_CONFLICT', streamId: 'user-1', expectedVersion: 1, actualVersion: 2 });
       expect((await store.append('user-1', [{ type: 'Added', data: { n: 5 } }], { expectedVersion: 2 })).version).toBe(3);
       await store.appendMany([
         { streamId: 'user-2', events: [{ type: 'Added', data: { n: 5 } }], expectedVersion: 2 },
